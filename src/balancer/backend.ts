@@ -1,0 +1,36 @@
+// The backend as the balancer sees it: one row of the routing store, normalised and typed.
+// Liveness fields (lease, draining, deleted) are plain data here; what they mean for routing is
+// decided in select.ts, so every POP judges them the same way.
+
+export interface Backend {
+  readonly id: string
+  readonly app: string
+  readonly region: string
+  /** ISO 3166 alpha-2, upper case; '' when unknown. */
+  readonly country: string
+  /** The address to dial (the seeds' `wg_ip`): an IPv4 or IPv6 literal, or a host name. */
+  readonly host: string
+  readonly port: number
+  readonly isHealthy: boolean
+  readonly isDraining: boolean
+  readonly isDeleted: boolean
+  readonly weight: number
+  readonly softLimit: number
+  readonly hardLimit: number
+  /** Unix ms after which the backend takes no new connections; 0 = no lease (never expires). */
+  readonly leaseExpiresAtMs: number
+  readonly heartbeatAtMs: number
+  readonly registeredAtMs: number
+  readonly updatedAtMs: number
+}
+
+export type BackendState = 'healthy' | 'expired' | 'unhealthy' | 'draining' | 'deleted'
+
+/** The single state operators see in lists: the first of deleted, unhealthy, draining, expired that applies. */
+export function backendState(b: Backend, nowMs: number): BackendState {
+  if (b.isDeleted) return 'deleted'
+  if (!b.isHealthy) return 'unhealthy'
+  if (b.isDraining) return 'draining'
+  if (b.leaseExpiresAtMs > 0 && b.leaseExpiresAtMs <= nowMs) return 'expired'
+  return 'healthy'
+}

@@ -1,0 +1,158 @@
+// The routing state of one POP: the current backend snapshot, live connection counts, affinity
+// bindings and the short "avoid" list of backends that just failed a connect. Synchronous and
+// free of I/O: a pick and its connection-count increment happen in one turn of the event loop,
+// so a burst of connects can never push a backend past its hard limit.
+import {AffinityTable} from './affinity.js'
+import type {Backend} from './backend.js'
+import {regionForCountry} from './regions.js'
+import {rankBackends, selectBackend, skipReason, type ClientGeo, type Evaluation, type SelectContext} from './select.js'
+
+export interface RouterOptions {
+  localRegion: string
+  /** Route only backends of this app; undefined routes every app's backends. */
+  app?: string
+  bindingTtlMs: number
+  bindingMaxEntries: number
+  /** How long a backend that refused or timed out a connect is left out of new picks. */
+  failureCooldownMs: number
+  /** Wall clock (unix ms): judges leases, which are stored as absolute times. */
+  now?: () => number
+  /** Monotonic clock (ms): binding ages and cooldowns. */
+  monotonicNow?: () => number
+}
+
+export interface Pick {
+  backend: Backend
+  /** True when the pick came from an existing affinity binding. */
+  isAffinity: boolean
+}
+
+export class Router {
+  readonly localRegion: string
+  readonly app?: string
+  readonly affinity: AffinityTable
+  private backends: readonly Backend[] = []
+  private byId = new Map<string, Backend>()
+  private readonly active = new Map<string, number>()
+  private readonly lastPickSeq = new Map<string, number>()
+  private readonly coolingUntil = new Map<string, number>()
+  private pickSeq = 0
+  private readonly failureCooldownMs: number
+  private readonly now: () => number
+  private readonly monotonicNow: () => number
+  private readonly activeOf = (id: string): number => this.active.get(id) ?? 0
+  private readonly lastPickedOf = (id: string): number => this.lastPickSeq.get(id) ?? 0
+
+  constructor(options: RouterOptions) {
+    this.localRegion = options.localRegion
+    this.app = options.app
+    this.failureCooldownMs = options.failureCooldownMs
+    this.now = options.now ?? Date.now
+    this.monotonicNow = options.monotonicNow ?? (() => performance.now())
+    this.affinity = new AffinityTable({
+      ttlMs: options.bindingTtlMs,
+      maxEntries: options.bindingMaxEntries,
+      now: this.monotonicNow,
+    })
+  }
+
+  /** Swaps in a new snapshot. Counts, bindings and cooldowns are keyed by id and carry over. */
+  setBackends(all: readonly Backend[]): void {
+    const mine = this.app === undefined ? all : all.filter((b) => b.app === this.app)
+    this.backends = mine
+    this.byId = new Map(mine.map((b) => [b.id, b]))
+  }
+
+  /** Replaces or adds one backend (a local API write), without waiting for the next reload. */
+  upsertBackend(backend: Backend): void {
+    if (this.app !== undefined && backend.app !== this.app) return
+    const next = this.backends.filter((b) => b.id !== backend.id)
+    next.push(backend)
+    this.setBackends(next)
+  }
+
+  get snapshot(): readonly Backend[] {
+    return this.backends
+  }
+
+  get(id: string): Backend | undefined {
+    return this.byId.get(id)
+  }
+
+  clientGeo(country: string | null): ClientGeo {
+    return {country, region: country === null ? null : regionForCountry(country)}
+  }
+
+  private context(client: ClientGeo, tried?: ReadonlySet<string>): SelectContext {
+    const now = this.monotonicNow()
+    return {
+      client,
+      localRegion: this.localRegion,
+      nowMs: this.now(),
+      activeConnections: this.activeOf,
+      lastPicked: this.lastPickedOf,
+      isExcluded: (id) => (tried !== undefined && tried.has(id)) || this.isCoolingDown(id, now),
+    }
+  }
+
+  private isCoolingDown(id: string, now: number): boolean {
+    const until = this.coolingUntil.get(id)
+    if (until === undefined) return false
+    if (until > now) return true
+    this.coolingUntil.delete(id)
+    return false
+  }
+
+  /**
+   * Chooses a backend for a new connection and counts it as active at once; the caller must
+   * call release(). Reuses the client's binding while its backend can still take connections.
+   */
+  acquire(clientIp: string, country: string | null, tried?: ReadonlySet<string>): Pick | null {
+    const ctx = this.context(this.clientGeo(country), tried)
+    const boundId = this.affinity.get(clientIp)
+    let backend: Backend | null = null
+    let isAffinity = false
+    if (boundId !== undefined) {
+      const bound = this.byId.get(boundId)
+      if (bound !== undefined && skipReason(bound, ctx, this.activeOf(bound.id)) === null) {
+        backend = bound
+        isAffinity = true
+      }
+    }
+    if (backend === null) {
+      backend = selectBackend(this.backends, ctx)
+      if (backend === null) {
+        if (boundId !== undefined) this.affinity.delete(clientIp)
+        return null
+      }
+      this.affinity.set(clientIp, backend.id)
+    }
+    this.active.set(backend.id, this.activeOf(backend.id) + 1)
+    this.lastPickSeq.set(backend.id, ++this.pickSeq)
+    return {backend, isAffinity}
+  }
+
+  release(id: string): void {
+    const n = this.activeOf(id) - 1
+    if (n > 0) this.active.set(id, n)
+    else this.active.delete(id)
+  }
+
+  /** A connect to this backend failed: leave it out of new picks for the cooldown. */
+  markFailed(id: string): void {
+    this.coolingUntil.set(id, this.monotonicNow() + this.failureCooldownMs)
+  }
+
+  activeConnections(id: string): number {
+    return this.activeOf(id)
+  }
+
+  /** Every backend with its score for a client, for `route explain`. Changes nothing. */
+  explain(country: string | null): Evaluation[] {
+    return rankBackends(this.backends, this.context(this.clientGeo(country)))
+  }
+
+  isCooling(id: string): boolean {
+    return this.isCoolingDown(id, this.monotonicNow())
+  }
+}

@@ -1,0 +1,36 @@
+// The one place that turns an error into output and an exit code. An EdgeproxyError prints its
+// message, code and suggestion; anything else is a bug (exit 1) and says how to report it.
+// Under --json the same facts go to stdout as {"error":{...}}.
+import chalk from 'chalk'
+
+import {ExitCode, isEdgeproxyError} from '../errors.js'
+
+export interface RenderedError {
+  code: string
+  message: string
+  suggestion?: string
+  field?: string
+  exit: number
+}
+
+export const REPORT_URL = 'https://github.com/edgeproxy/edgeproxy/issues'
+
+export function describeError(error: unknown): RenderedError {
+  if (isEdgeproxyError(error)) {
+    return {...error.toJSON(), exit: error.exitCode}
+  }
+  const message = error instanceof Error ? error.message : String(error)
+  return {
+    code: 'EP_INTERNAL',
+    message: `unexpected failure: ${message}`,
+    suggestion: `this is a bug in edgeproxy: rerun with DEBUG=1 for the stack trace and report it at ${REPORT_URL}`,
+    exit: ExitCode.bug,
+  }
+}
+
+export function formatError(rendered: RenderedError, stack?: string): string {
+  const lines = [`${chalk.red('Error:')} ${rendered.message}`, `Code: ${rendered.code}`]
+  if (rendered.suggestion) lines.push(`Try this: ${rendered.suggestion}`)
+  if (stack) lines.push(stack)
+  return lines.join('\n') + '\n'
+}

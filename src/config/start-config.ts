@@ -1,0 +1,274 @@
+// Every setting of `edgeproxy start`, its flag, variable and default, and the typed config they
+// resolve to. This table is the single source for `start --help`, the README's configuration
+// table (a test keeps them in step) and validation, so all three always agree.
+import {isRegion, REGIONS} from '../balancer/regions.js'
+import {ConfigError} from '../errors.js'
+import type {CidrList, HostPort} from '../net/address.js'
+import type {LogFormat} from '../log/logger.js'
+import {resolveSettings, setting, type Env, type Raw, type Setting, type Source} from './settings.js'
+
+const CORE = 'CORE'
+const TLS = 'TLS'
+const PROXY_PROTOCOL = 'PROXY PROTOCOL'
+const AFFINITY = 'AFFINITY'
+const CONNECTIONS = 'CONNECTIONS'
+const LOGGING = 'LOGGING'
+
+export const START_SETTINGS = {
+  listen: setting.address({
+    flag: 'listen',
+    env: 'EDGEPROXY_LISTEN_ADDR',
+    default: '0.0.0.0:8080',
+    summary: 'Address of the TCP proxy listener ([::]:8080 for dual-stack)',
+    group: CORE,
+  }),
+  region: setting.string({
+    flag: 'region',
+    env: 'EDGEPROXY_REGION',
+    default: 'sa',
+    summary: `Region of this POP (${REGIONS.join(', ')})`,
+    group: CORE,
+    hint: `one of ${REGIONS.join(', ')}`,
+    parse: (t) => {
+      const r = t.trim().toLowerCase()
+      if (!isRegion(r)) throw new Error(`unknown region; use one of ${REGIONS.join(', ')}`)
+      return r
+    },
+  }),
+  dbPath: setting.string({
+    flag: 'db-path',
+    env: 'EDGEPROXY_DB_PATH',
+    default: 'routing.db',
+    summary: 'SQLite routing store; created with the backends table when absent',
+    group: CORE,
+    hint: 'a file path, for example /var/lib/edgeproxy/routing.db',
+    parse: (t) => {
+      if (t.trim() === '') throw new Error('empty path')
+      return t.trim()
+    },
+  }),
+  dbReloadSecs: setting.seconds({
+    flag: 'db-reload-secs',
+    env: 'EDGEPROXY_DB_RELOAD_SECS',
+    default: '5',
+    min: 0.05,
+    summary: 'How often changes written to the routing store by other processes are picked up',
+    group: CORE,
+  }),
+  app: setting.string({
+    flag: 'app',
+    env: 'EDGEPROXY_APP',
+    defaultLabel: '(every app)',
+    summary: "Route only backends whose app column equals this; unset routes every row",
+    group: CORE,
+  }),
+  geoipPath: setting.file({
+    flag: 'geoip-path',
+    env: 'EDGEPROXY_GEOIP_PATH',
+    defaultLabel: '(embedded DB-IP country database)',
+    summary: 'MaxMind GeoLite2/GeoIP2 Country (or City) .mmdb used instead of the embedded database',
+    group: CORE,
+    hint: 'the path of a readable .mmdb file',
+  }),
+  connectTimeoutSecs: setting.seconds({
+    flag: 'connect-timeout-secs',
+    env: 'EDGEPROXY_CONNECT_TIMEOUT_SECS',
+    default: '3',
+    min: 0.01,
+    summary: 'Time a backend has to accept a connection before the next best one is tried',
+    group: CONNECTIONS,
+  }),
+  connectAttempts: setting.integer({
+    flag: 'connect-attempts',
+    env: 'EDGEPROXY_CONNECT_ATTEMPTS',
+    default: '3',
+    min: 1,
+    max: 16,
+    summary: 'Backends tried per client connection before it is closed',
+    group: CONNECTIONS,
+  }),
+  failureCooldownSecs: setting.seconds({
+    flag: 'failure-cooldown-secs',
+    env: 'EDGEPROXY_FAILURE_COOLDOWN_SECS',
+    default: '10',
+    summary: 'How long a backend that refused or timed out a connect gets no new picks (passive health)',
+    group: CONNECTIONS,
+  }),
+  handshakeTimeoutSecs: setting.seconds({
+    flag: 'handshake-timeout-secs',
+    env: 'EDGEPROXY_HANDSHAKE_TIMEOUT_SECS',
+    default: '10',
+    min: 0.01,
+    summary: 'Time a client has to send its PROXY header and finish the TLS handshake',
+    group: CONNECTIONS,
+  }),
+  shutdownTimeoutSecs: setting.seconds({
+    flag: 'shutdown-timeout-secs',
+    env: 'EDGEPROXY_SHUTDOWN_TIMEOUT_SECS',
+    default: '30',
+    summary: 'On SIGTERM/SIGINT, how long open connections may finish before they are cut',
+    group: CONNECTIONS,
+  }),
+  tlsEnabled: setting.boolean({
+    flag: 'tls',
+    env: 'EDGEPROXY_TLS_ENABLED',
+    default: 'false',
+    summary: 'Terminate TLS on the TLS listener and route the plaintext like the TCP listener',
+    group: TLS,
+  }),
+  tlsListen: setting.address({
+    flag: 'tls-listen',
+    env: 'EDGEPROXY_TLS_LISTEN_ADDR',
+    default: '0.0.0.0:8443',
+    summary: 'Address of the TLS listener',
+    group: TLS,
+  }),
+  tlsCert: setting.file({
+    flag: 'tls-cert',
+    env: 'EDGEPROXY_TLS_CERT',
+    summary: 'PEM certificate chain; a renewed file is picked up without a restart',
+    group: TLS,
+    hint: 'the path of a readable PEM certificate',
+  }),
+  tlsKey: setting.file({
+    flag: 'tls-key',
+    env: 'EDGEPROXY_TLS_KEY',
+    summary: 'PEM private key matching --tls-cert',
+    group: TLS,
+    hint: 'the path of a readable PEM private key',
+  }),
+  tlsReloadSecs: setting.seconds({
+    flag: 'tls-reload-secs',
+    env: 'EDGEPROXY_TLS_RELOAD_SECS',
+    default: '5',
+    min: 0.05,
+    summary: 'How often the certificate and key files are checked for a renewal (SIGHUP checks at once)',
+    group: TLS,
+  }),
+  proxyProtocol: setting.boolean({
+    flag: 'proxy-protocol',
+    env: 'EDGEPROXY_PROXY_PROTOCOL',
+    default: 'false',
+    summary: 'Require a PROXY protocol v1/v2 header on every connection and route by the address it carries',
+    group: PROXY_PROTOCOL,
+  }),
+  proxyProtocolTrusted: setting.cidrs({
+    flag: 'proxy-protocol-trusted',
+    env: 'EDGEPROXY_PROXY_PROTOCOL_TRUSTED',
+    default: '127.0.0.1/32,::1/128',
+    summary: 'Sources allowed to send PROXY headers (CIDR list); others are closed and counted',
+    group: PROXY_PROTOCOL,
+  }),
+  bindingTtlSecs: setting.seconds({
+    flag: 'binding-ttl-secs',
+    env: 'EDGEPROXY_BINDING_TTL_SECS',
+    default: '600',
+    summary: 'How long a client IP stays bound to its backend after its last connection',
+    group: AFFINITY,
+  }),
+  bindingGcIntervalSecs: setting.seconds({
+    flag: 'binding-gc-interval-secs',
+    env: 'EDGEPROXY_BINDING_GC_INTERVAL_SECS',
+    default: '60',
+    min: 0.05,
+    summary: 'How often expired bindings are swept',
+    group: AFFINITY,
+  }),
+  bindingMaxEntries: setting.integer({
+    flag: 'binding-max-entries',
+    env: 'EDGEPROXY_BINDING_MAX_ENTRIES',
+    default: '250000',
+    min: 1,
+    summary: 'Most bindings kept; the least recently used go first (bounds memory, about 150 bytes each)',
+    group: AFFINITY,
+  }),
+  logFormat: setting.enum<LogFormat>({
+    flag: 'log-format',
+    env: 'EDGEPROXY_LOG_FORMAT',
+    default: 'human',
+    options: ['human', 'json'],
+    summary: 'human: one readable line per event; json: one JSON object per line',
+    group: LOGGING,
+  }),
+  debug: setting.boolean({
+    flag: 'debug',
+    env: 'DEBUG',
+    default: 'false',
+    summary: 'Log a line per connection (client, country, backend, bytes each way, duration, close reason)',
+    group: LOGGING,
+  }),
+} satisfies Record<string, Setting<unknown>>
+
+export type StartSettingKey = keyof typeof START_SETTINGS
+
+export interface StartConfig {
+  listen: HostPort
+  region: string
+  dbPath: string
+  dbReloadMs: number
+  app?: string
+  geoipPath?: string
+  connectTimeoutMs: number
+  connectAttempts: number
+  failureCooldownMs: number
+  handshakeTimeoutMs: number
+  shutdownTimeoutMs: number
+  tls?: {listen: HostPort; certPath: string; keyPath: string; reloadMs: number}
+  proxyProtocol?: {trusted: CidrList}
+  bindingTtlMs: number
+  bindingGcIntervalMs: number
+  bindingMaxEntries: number
+  logFormat: LogFormat
+  isDebug: boolean
+  sources: Record<StartSettingKey, Source>
+}
+
+/** DEBUG follows the reference ("any value turns on debug logs"), except the explicit 0/false. */
+function debugEnv(env: Env): Env {
+  const value = env.DEBUG
+  if (value === undefined) return env
+  const t = value.trim().toLowerCase()
+  return {...env, DEBUG: t === '' || t === '0' || t === 'false' || t === 'no' || t === 'off' ? 'false' : 'true'}
+}
+
+const ms = (secs: number) => Math.round(secs * 1000)
+
+/** Flags (as parsed by the CLI, undefined when absent) + environment → validated StartConfig. */
+export function resolveStartConfig(flags: Raw, env: Env): StartConfig {
+  const {values: v, sources} = resolveSettings(START_SETTINGS, flags, debugEnv(env))
+  let tls: StartConfig['tls']
+  if (v.tlsEnabled) {
+    const missing = [
+      v.tlsCert === undefined ? '--tls-cert (EDGEPROXY_TLS_CERT)' : null,
+      v.tlsKey === undefined ? '--tls-key (EDGEPROXY_TLS_KEY)' : null,
+    ].filter(Boolean)
+    if (missing.length > 0) {
+      throw new ConfigError(`TLS is enabled (EDGEPROXY_TLS_ENABLED / --tls) but ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not set`, {
+        field: v.tlsCert === undefined ? 'EDGEPROXY_TLS_CERT' : 'EDGEPROXY_TLS_KEY',
+        suggestion: 'set EDGEPROXY_TLS_CERT and EDGEPROXY_TLS_KEY to PEM files, or turn TLS off with --no-tls',
+      })
+    }
+    tls = {listen: v.tlsListen!, certPath: v.tlsCert!, keyPath: v.tlsKey!, reloadMs: ms(v.tlsReloadSecs!)}
+  }
+  return {
+    listen: v.listen!,
+    region: v.region!,
+    dbPath: v.dbPath!,
+    dbReloadMs: ms(v.dbReloadSecs!),
+    app: v.app === undefined || v.app.trim() === '' ? undefined : v.app.trim(),
+    geoipPath: v.geoipPath,
+    connectTimeoutMs: ms(v.connectTimeoutSecs!),
+    connectAttempts: v.connectAttempts!,
+    failureCooldownMs: ms(v.failureCooldownSecs!),
+    handshakeTimeoutMs: ms(v.handshakeTimeoutSecs!),
+    shutdownTimeoutMs: ms(v.shutdownTimeoutSecs!),
+    tls,
+    proxyProtocol: v.proxyProtocol ? {trusted: v.proxyProtocolTrusted!} : undefined,
+    bindingTtlMs: ms(v.bindingTtlSecs!),
+    bindingGcIntervalMs: ms(v.bindingGcIntervalSecs!),
+    bindingMaxEntries: v.bindingMaxEntries!,
+    logFormat: v.logFormat!,
+    isDebug: v.debug!,
+    sources,
+  }
+}

@@ -1,0 +1,305 @@
+// One client connection through the proxy: optional PROXY header, optional TLS handshake, a backend
+// pick (with bounded failover on refused or timed-out connects), then two pipes that carry
+// half-closes and backpressure both ways. It owns exactly one router.acquire() at a time and
+// releases it exactly once, which is what keeps connection counts exact.
+import net from 'node:net'
+import tls from 'node:tls'
+
+import type {Router} from '../balancer/router.js'
+import type {GeoResolver} from '../geo/geo-resolver.js'
+import type {Logger} from '../log/logger.js'
+import {formatHostPort, normalizeIp, type CidrList} from '../net/address.js'
+import type {OpenConnections} from './open-connections.js'
+import {parseProxyHeader} from './proxy-protocol.js'
+import type {ProxyStats} from './stats.js'
+
+export type Dial = (host: string, port: number) => net.Socket
+
+export const defaultDial: Dial = (host, port) => net.connect({host, port, allowHalfOpen: true, noDelay: true})
+
+/** What every connection of one listener shares. */
+export interface ConnectionContext {
+  readonly listener: 'tcp' | 'tls'
+  readonly router: Router
+  readonly geo: GeoResolver
+  readonly logger: Logger
+  readonly stats: ProxyStats
+  readonly connections: OpenConnections
+  readonly connectTimeoutMs: number
+  readonly connectAttempts: number
+  readonly handshakeTimeoutMs: number
+  readonly proxyProtocol?: {trusted: CidrList}
+  readonly tlsContext?: () => tls.SecureContext
+  readonly dial: Dial
+  readonly warnNoBackend: (msg: string, fields?: Record<string, string | number | null>) => void
+  readonly warnBackendFailed: (msg: string, fields?: Record<string, string | number | null>) => void
+}
+
+function ignore(): void {}
+
+function errorCode(error: Error): string {
+  return (error as NodeJS.ErrnoException).code ?? error.message
+}
+
+export class ProxyConnection {
+  private readonly startedAt = performance.now()
+  private readonly raw: net.Socket
+  /** The client side as the backend sees it: the raw socket, or the TLS socket over it. */
+  private client: net.Socket
+  private backend?: net.Socket
+  private backendId?: string
+  private clientIp: string
+  private country: string | null = null
+  private tried?: Set<string>
+  private attempts = 0
+  private timer?: NodeJS.Timeout
+  private header?: Buffer
+  private isConnected = false
+  private isTlsPending = false
+  private isClientClosed = false
+  private isBackendClosed = false
+  private isDone = false
+  private reason = ''
+
+  constructor(
+    private readonly ctx: ConnectionContext,
+    socket: net.Socket,
+  ) {
+    this.raw = socket
+    this.client = socket
+    this.clientIp = normalizeIp(socket.remoteAddress ?? '')
+    ctx.stats.accepted++
+    ctx.connections.add(this)
+    socket.on('error', this.onClientError)
+    socket.on('close', this.onClientClose)
+    if (this.clientIp === '') {
+      this.finish('client_gone')
+      return
+    }
+    if (ctx.proxyProtocol) {
+      if (!ctx.proxyProtocol.trusted.contains(this.clientIp)) {
+        ctx.stats.proxyHeaderUntrusted++
+        this.finish('proxy_header_untrusted')
+        return
+      }
+      this.timer = setTimeout(this.onHandshakeTimeout, ctx.handshakeTimeoutMs)
+      socket.on('data', this.onHeaderData)
+      socket.resume()
+      return
+    }
+    this.afterHeader()
+  }
+
+  private readonly onHeaderData = (chunk: Buffer): void => {
+    const buf = this.header === undefined ? chunk : Buffer.concat([this.header, chunk])
+    const parsed = parseProxyHeader(buf)
+    if (parsed.kind === 'incomplete') {
+      this.header = buf
+      return
+    }
+    this.raw.removeListener('data', this.onHeaderData)
+    this.raw.pause()
+    this.header = undefined
+    if (parsed.kind === 'invalid') {
+      this.ctx.stats.proxyHeaderInvalid++
+      this.finish(`proxy_header_invalid: ${parsed.reason}`)
+      return
+    }
+    if (parsed.source !== null) this.clientIp = normalizeIp(parsed.source.address)
+    if (buf.length > parsed.length) this.raw.unshift(buf.subarray(parsed.length))
+    clearTimeout(this.timer)
+    this.timer = undefined
+    this.afterHeader()
+  }
+
+  private afterHeader(): void {
+    if (this.ctx.tlsContext === undefined) {
+      this.route()
+      return
+    }
+    const secure = new tls.TLSSocket(this.raw, {isServer: true, secureContext: this.ctx.tlsContext()})
+    this.client = secure
+    this.isTlsPending = true
+    secure.on('error', this.onClientError)
+    secure.on('close', this.onClientClose)
+    this.timer ??= setTimeout(this.onHandshakeTimeout, this.ctx.handshakeTimeoutMs)
+    secure.once('secure', () => {
+      this.isTlsPending = false
+      clearTimeout(this.timer)
+      this.timer = undefined
+      this.route()
+    })
+  }
+
+  private readonly onHandshakeTimeout = (): void => {
+    this.timer = undefined
+    this.ctx.stats.handshakeTimeouts++
+    this.finish(this.client === this.raw && this.ctx.proxyProtocol ? 'proxy_header_timeout' : 'tls_handshake_timeout')
+  }
+
+  private route(): void {
+    this.country = this.ctx.geo.country(this.clientIp)
+    this.connectNext()
+  }
+
+  private connectNext(): void {
+    const ctx = this.ctx
+    const pick = ctx.router.acquire(this.clientIp, this.country, this.tried)
+    if (pick === null) {
+      if (this.attempts === 0) {
+        ctx.stats.noBackend++
+        ctx.warnNoBackend('no eligible backend; closing client connections', {
+          client: this.clientIp,
+          country: this.country,
+          listener: ctx.listener,
+        })
+        this.finish('no_backend')
+      } else {
+        ctx.stats.connectGaveUp++
+        this.finish('all_backends_failed')
+      }
+      return
+    }
+    const {backend} = pick
+    this.backendId = backend.id
+    this.attempts++
+    const socket = ctx.dial(backend.host, backend.port)
+    this.backend = socket
+    socket.on('connect', this.onBackendConnect)
+    socket.on('error', this.onBackendError)
+    socket.on('close', this.onBackendClose)
+    this.timer = setTimeout(this.onConnectTimeout, ctx.connectTimeoutMs)
+  }
+
+  private readonly onBackendConnect = (): void => {
+    clearTimeout(this.timer)
+    this.timer = undefined
+    this.isConnected = true
+    const backend = this.backend!
+    this.client.pipe(backend)
+    backend.pipe(this.client)
+  }
+
+  private readonly onConnectTimeout = (): void => {
+    this.timer = undefined
+    this.connectFailed('timeout')
+  }
+
+  /** The current attempt failed before connecting: release it, cool the backend down, try the next. */
+  private connectFailed(why: string): void {
+    clearTimeout(this.timer)
+    this.timer = undefined
+    const socket = this.backend!
+    const id = this.backendId!
+    this.backend = undefined
+    this.backendId = undefined
+    socket.removeAllListeners()
+    socket.on('error', ignore)
+    socket.destroy()
+    const ctx = this.ctx
+    ctx.router.release(id)
+    ctx.stats.connectFailures++
+    const wasCooling = ctx.router.isCooling(id)
+    ctx.router.markFailed(id)
+    if (!wasCooling) {
+      const b = ctx.router.get(id)
+      ctx.warnBackendFailed('backend connect failed; trying the next best and avoiding it for the cooldown', {
+        backend: id,
+        address: b ? formatHostPort(b.host, b.port) : null,
+        error: why,
+      })
+    }
+    if (this.isDone || this.isClientClosed) {
+      this.finish(this.reason || 'client_closed')
+      return
+    }
+    ;(this.tried ??= new Set()).add(id)
+    if (this.attempts >= ctx.connectAttempts) {
+      ctx.stats.connectGaveUp++
+      this.finish(`all_backends_failed: ${why}`)
+      return
+    }
+    ctx.stats.failovers++
+    this.connectNext()
+  }
+
+  private readonly onBackendError = (error: Error): void => {
+    if (!this.isConnected) {
+      this.connectFailed(errorCode(error))
+      return
+    }
+    this.reason ||= `backend_error: ${errorCode(error)}`
+    this.client.destroy()
+  }
+
+  private readonly onClientError = (error: Error): void => {
+    this.reason ||= `client_error: ${errorCode(error)}`
+    if (this.isTlsPending) {
+      this.isTlsPending = false
+      this.ctx.stats.tlsHandshakeFailures++
+    }
+    this.backend?.destroy()
+  }
+
+  private readonly onClientClose = (): void => {
+    if (this.isClientClosed) return
+    this.isClientClosed = true
+    if (this.backend === undefined || this.isBackendClosed) {
+      this.finish(this.reason || 'client_closed')
+      return
+    }
+    // A clean close means both directions already ended through the pipes; anything else cuts the backend.
+    if (!this.isConnected || this.reason !== '') this.backend.destroy()
+    else this.backend.end()
+  }
+
+  private readonly onBackendClose = (): void => {
+    this.isBackendClosed = true
+    if (this.isClientClosed) {
+      this.finish(this.reason || 'closed')
+      return
+    }
+    this.reason ||= 'backend_closed'
+    this.client.end()
+  }
+
+  /** Cuts the connection (shutdown timeout). */
+  destroy(reason: string): void {
+    this.reason ||= reason
+    this.backend?.destroy()
+    this.client.destroy()
+    this.raw.destroy()
+    this.finish(reason)
+  }
+
+  private finish(reason: string): void {
+    if (this.isDone) return
+    this.isDone = true
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    const ctx = this.ctx
+    ctx.connections.delete(this)
+    ctx.stats.completed++
+    const backend = this.backend
+    if (this.backendId !== undefined) ctx.router.release(this.backendId)
+    if (!this.client.destroyed) this.client.destroy()
+    if (!this.raw.destroyed) this.raw.destroy()
+    if (backend !== undefined && !backend.destroyed) backend.destroy()
+    const toBackend = backend?.bytesWritten ?? 0
+    const toClient = backend?.bytesRead ?? 0
+    ctx.stats.bytesFromClients += toBackend
+    ctx.stats.bytesToClients += toClient
+    if (ctx.logger.isDebug) {
+      ctx.logger.debug('connection', 'connection closed', {
+        listener: ctx.listener,
+        client: this.clientIp,
+        country: this.country,
+        backend: this.backendId ?? null,
+        attempts: this.attempts,
+        bytes_in: toBackend,
+        bytes_out: toClient,
+        duration_ms: Math.round(performance.now() - this.startedAt),
+        reason: this.reason || reason,
+      })
+    }
+  }
+}

@@ -1,0 +1,25 @@
+// Counters of the proxy's data path: plain numbers bumped in place, read by logs, /health and
+// shutdown. Keeping them as fields (not a map of names) keeps the per-connection cost to an add.
+
+export class ProxyStats {
+  accepted = 0
+  completed = 0
+  /** Client connections closed at once because no backend could take them. */
+  noBackend = 0
+  /** Individual backend connects that were refused, failed or timed out. */
+  connectFailures = 0
+  /** Connects retried on the next best backend after a failure. */
+  failovers = 0
+  /** Client connections closed after every attempt failed. */
+  connectGaveUp = 0
+  proxyHeaderInvalid = 0
+  proxyHeaderUntrusted = 0
+  handshakeTimeouts = 0
+  tlsHandshakeFailures = 0
+  bytesFromClients = 0
+  bytesToClients = 0
+
+  toJSON(): Record<string, number> {
+    return {...this} as unknown as Record<string, number>
+  }
+}

@@ -1,0 +1,103 @@
+// The one `backends` table both stores use, declared the way Corrosion accepts it (NOT NULL primary
+// key, a DEFAULT on every NOT NULL column, no UNIQUE, no foreign keys), plus the mapping from a
+// stored row to the balancer's Backend. Columns are only ever appended: Corrosion refuses any edit
+// to an existing column's text, so never change a definition below, add a new column instead.
+import type {Backend} from '../balancer/backend.js'
+
+export interface Column {
+  name: string
+  /** The column's definition after its name, exactly as it goes into CREATE TABLE. */
+  definition: string
+  /** What the column holds, for the README and `--help`. */
+  doc: string
+}
+
+export const BACKENDS_TABLE = 'backends'
+
+export const BACKEND_COLUMNS: readonly Column[] = [
+  {name: 'id', definition: 'TEXT NOT NULL PRIMARY KEY', doc: 'unique backend id, 1-64 of [A-Za-z0-9._-]'},
+  {name: 'app', definition: "TEXT NOT NULL DEFAULT ''", doc: 'application the backend serves'},
+  {name: 'region', definition: "TEXT NOT NULL DEFAULT ''", doc: 'region: sa, us, eu or ap'},
+  {name: 'wg_ip', definition: "TEXT NOT NULL DEFAULT ''", doc: 'address the proxy dials (IPv4 or IPv6 literal, usually a WireGuard address)'},
+  {name: 'port', definition: 'INTEGER NOT NULL DEFAULT 0', doc: 'TCP port the proxy dials'},
+  {name: 'healthy', definition: 'INTEGER NOT NULL DEFAULT 1', doc: '1 takes traffic, 0 does not (disable/enable)'},
+  {name: 'weight', definition: 'INTEGER NOT NULL DEFAULT 2', doc: 'relative capacity; 0 counts as 1'},
+  {name: 'soft_limit', definition: 'INTEGER NOT NULL DEFAULT 100', doc: 'connections at which load_factor reaches 1; 0 counts as 1'},
+  {name: 'hard_limit', definition: 'INTEGER NOT NULL DEFAULT 150', doc: 'connections per POP never exceeded; 0 = no limit'},
+  {name: 'deleted', definition: 'INTEGER NOT NULL DEFAULT 0', doc: '1 = deregistered (kept as a tombstone so the delete replicates)'},
+  {name: 'country', definition: "TEXT NOT NULL DEFAULT ''", doc: "ISO 3166 alpha-2 country of the backend; '' = unknown"},
+  {name: 'draining', definition: 'INTEGER NOT NULL DEFAULT 0', doc: '1 = no new connections, open ones continue'},
+  {name: 'lease_expires_at_ms', definition: 'INTEGER NOT NULL DEFAULT 0', doc: 'unix ms when the heartbeat lease runs out; 0 = no lease, never expires'},
+  {name: 'heartbeat_at_ms', definition: 'INTEGER NOT NULL DEFAULT 0', doc: 'unix ms of the last stored heartbeat; 0 = never'},
+  {name: 'registered_at_ms', definition: 'INTEGER NOT NULL DEFAULT 0', doc: 'unix ms of the first registration; 0 = inserted by SQL'},
+  {name: 'updated_at_ms', definition: 'INTEGER NOT NULL DEFAULT 0', doc: 'unix ms of the last change made by edgeproxy'},
+]
+
+export const BACKEND_COLUMN_NAMES: readonly string[] = BACKEND_COLUMNS.map((c) => c.name)
+
+/** `CREATE TABLE backends (...)`; with `ifNotExists` for the local SQLite store. */
+export function backendsTableDdl(options: {ifNotExists?: boolean} = {}): string {
+  const cols = BACKEND_COLUMNS.map((c) => `    ${c.name} ${c.definition}`).join(',\n')
+  return `CREATE TABLE ${options.ifNotExists ? 'IF NOT EXISTS ' : ''}${BACKENDS_TABLE} (\n${cols}\n);\n`
+}
+
+/** The row as SQLite returns it; older or hand-made tables may hold NULLs or miss columns. */
+export type BackendRow = Partial<Record<(typeof BACKEND_COLUMNS)[number]['name'], unknown>> & Record<string, unknown>
+
+function int(value: unknown): number {
+  if (typeof value === 'number' && Number.isFinite(value)) return Math.trunc(value)
+  if (typeof value === 'bigint') return Number(value)
+  if (typeof value === 'string' && /^-?\d+$/.test(value.trim())) return Number(value)
+  return 0
+}
+
+function text(value: unknown): string {
+  if (typeof value === 'string') return value.trim()
+  if (typeof value === 'number' || typeof value === 'bigint') return String(value)
+  return ''
+}
+
+export type RowResult = {backend: Backend; problem?: undefined} | {backend?: undefined; problem: string}
+
+/** Maps a stored row to a Backend, or says why the row cannot be routed to. */
+export function rowToBackend(row: BackendRow): RowResult {
+  const id = text(row.id)
+  if (id === '') return {problem: 'empty id'}
+  const host = text(row.wg_ip)
+  const port = int(row.port)
+  if (host === '') return {problem: `backend ${JSON.stringify(id)} has no wg_ip`}
+  if (port < 1 || port > 65_535) return {problem: `backend ${JSON.stringify(id)} has port ${JSON.stringify(row.port)} (1-65535 expected)`}
+  return {
+    backend: {
+      id,
+      app: text(row.app),
+      region: text(row.region).toLowerCase(),
+      country: text(row.country).toUpperCase(),
+      host: host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host,
+      port,
+      isHealthy: int(row.healthy) === 1,
+      isDraining: int(row.draining) === 1,
+      isDeleted: int(row.deleted) === 1,
+      weight: Math.max(0, int(row.weight)),
+      softLimit: Math.max(0, int(row.soft_limit)),
+      hardLimit: Math.max(0, int(row.hard_limit)),
+      leaseExpiresAtMs: int(row.lease_expires_at_ms),
+      heartbeatAtMs: int(row.heartbeat_at_ms),
+      registeredAtMs: int(row.registered_at_ms),
+      updatedAtMs: int(row.updated_at_ms),
+    },
+  }
+}
+
+/** Maps rows, collecting the ones that cannot be routed (with the reason) instead of failing. */
+export function rowsToBackends(rows: readonly BackendRow[]): {backends: Backend[]; problems: string[]} {
+  const backends: Backend[] = []
+  const problems: string[] = []
+  for (const row of rows) {
+    const r = rowToBackend(row)
+    if (r.backend) backends.push(r.backend)
+    else problems.push(r.problem)
+  }
+  backends.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+  return {backends, problems}
+}
