@@ -1,0 +1,2 @@
+// Public exports of src/corrosion (re-exported by src/index.ts).
+export {}

@@ -1,0 +1,2 @@
+// Public exports of src/topology (re-exported by src/index.ts).
+export {}
