@@ -3,6 +3,7 @@
 import {Command, Errors} from '@oclif/core'
 import chalk from 'chalk'
 
+import {ExitCode, isEdgeproxyError} from '../errors.js'
 import {describeError, formatError} from './handle-errors.js'
 
 function isOclifError(error: unknown): error is Error & {oclif: {exit?: number}} {
@@ -16,8 +17,15 @@ export abstract class BaseCommand extends Command {
   }
 
   protected override async catch(error: Error & {exitCode?: number}): Promise<unknown> {
-    // oclif's own errors (unknown flag, missing arg: exit 2; this.exit()) keep oclif's handling.
-    if (isOclifError(error) && !(error instanceof Errors.CLIError && error.oclif.exit === undefined)) return super.catch(error)
+    if (error instanceof Errors.ExitError) throw error
+    // oclif's own errors (unknown flag, missing argument, flag given twice) are usage errors: exit 2.
+    if (isOclifError(error) && !isEdgeproxyError(error)) {
+      const exit = error.oclif.exit ?? ExitCode.usage
+      if (!this.jsonEnabled()) throw error
+      process.exitCode = exit
+      this.logJson({error: {code: 'EP_USAGE', message: error.message, exit}})
+      this.exit(exit)
+    }
     const rendered = describeError(error)
     process.exitCode = rendered.exit
     if (this.jsonEnabled()) {

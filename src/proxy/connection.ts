@@ -263,12 +263,12 @@ export class ProxyConnection {
     this.client.end()
   }
 
-  /** Cuts the connection (shutdown timeout). */
+  /** Cuts the connection (shutdown timeout) with a reset, so neither peer mistakes it for a clean end. */
   destroy(reason: string): void {
     this.reason ||= reason
-    this.backend?.destroy()
+    this.backend?.resetAndDestroy()
+    this.raw.resetAndDestroy()
     this.client.destroy()
-    this.raw.destroy()
     this.finish(reason)
   }
 

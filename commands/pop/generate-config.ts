@@ -1,0 +1,137 @@
+import path from 'node:path'
+
+import {Flags} from '@oclif/core'
+import Table from 'cli-table3'
+
+import {BaseCommand} from '../../src/cli/base-command.js'
+import {canPrompt, inquirerPrompter, MissingFlagError} from '../../src/cli/prompts/prompter.js'
+import {runTopologyWizard} from '../../src/cli/prompts/topology-wizard.js'
+import {
+  commitOutput,
+  loadTopologyFile,
+  planPopConfigs,
+  POP_GENERATOR,
+  prepareSecrets,
+  SECRETS_FILE_NAME,
+  type FileSummary,
+  type ParsedTopology,
+} from '../../src/index.js'
+
+export interface PopGenerateConfigResult {
+  cluster: string
+  topologyFile: string
+  outDir: string
+  secretsFile: string
+  isDryRun: boolean
+  /** An existing output directory is (or would be) replaced. */
+  isReplacing: boolean
+  /** Names of the secrets that were made or replaced on this run (never their values). */
+  secrets: {created: string[]; replaced: string[]}
+  pops: Array<{
+    name: string
+    region: string
+    country?: string
+    publicAddress: string
+    wireguardAddress: string
+    wireguardPublicKey: string
+    bootstrap: string[]
+    bootstrapPeers: string[]
+    files: string[]
+  }>
+  files: FileSummary[]
+  warnings: string[]
+}
+
+export default class PopGenerateConfig extends BaseCommand {
+  static override summary = 'Generate every file each POP of a multi-POP edge needs, from one topology file'
+  static override description = `Reads a topology (YAML or JSON: cluster, gossip, wireguard, ports, pops) and writes one folder per POP under --out: corrosion.toml (Corrosion's real agent format), schema/backends.sql, edgeproxy.env, corrosion.service, edgeproxy.service, docker-compose.yml, firewall.sh (ufw), wg0.conf (full WireGuard mesh) and README.md (start order and checks).
+
+WireGuard private keys and the cluster's Corrosion and API tokens live in a 0600 secrets file (--secrets, default <out>/${SECRETS_FILE_NAME}) and are reused on every run, so the same topology always gives byte-identical files. The whole topology is checked before anything is written; the output appears at once (written to a temp directory, then renamed). On a terminal without --topology, a wizard asks for the topology and saves it.
+
+Topology keys (defaults in brackets): cluster; gossip.port [4001], gossip.security [plaintext] or tls with gossip.tls.cert_file/key_file/ca_file; wireguard.port [51820], wireguard.network [10.50.0.0/16], wireguard.mtu [1420], wireguard.persistent_keepalive [25], wireguard.interface [wg0]; ports.proxy [8080], ports.tls [8443], ports.api [8081], ports.corrosion_api [8090]; pops[]: name, region (sa, us, eu, ap), country (optional), public_address, wireguard_address. The README has a full example.`
+
+  static override examples = [
+    {description: 'Generate the configs of every POP', command: '<%= config.bin %> <%= command.id %> --topology topology.yaml --out pops'},
+    {description: 'Show what would be written, without writing', command: '<%= config.bin %> <%= command.id %> --topology topology.yaml --out pops --dry-run'},
+    {description: 'Regenerate after a topology change (keys are kept)', command: '<%= config.bin %> <%= command.id %> --topology topology.yaml --out pops --force'},
+    {description: 'Ask for the topology interactively and save it', command: '<%= config.bin %> <%= command.id %> --out pops'},
+  ]
+
+  static override enableJsonFlag = true
+
+  static override flags = {
+    topology: Flags.string({char: 't', summary: 'Topology file (YAML, or JSON); without it a terminal gets a wizard', helpValue: 'FILE'}),
+    out: Flags.string({char: 'o', summary: 'Output directory: one folder per POP is written in it', default: 'pops', helpValue: 'DIR'}),
+    secrets: Flags.string({summary: `Secrets file (WireGuard keys, tokens), created 0600 and reused [default: <out>/${SECRETS_FILE_NAME}]`, helpValue: 'FILE'}),
+    'dry-run': Flags.boolean({default: false, summary: 'Check everything and print the plan; write nothing'}),
+    force: Flags.boolean({default: false, summary: 'Replace an existing output directory written by edgeproxy'}),
+  }
+
+  async run(): Promise<PopGenerateConfigResult> {
+    const {flags} = await this.parse(PopGenerateConfig)
+    let topologyFile = flags.topology
+    let parsed: ParsedTopology
+    if (topologyFile === undefined) {
+      if (!canPrompt(this.jsonEnabled())) throw new MissingFlagError(['--topology'])
+      const wizard = await runTopologyWizard(inquirerPrompter())
+      topologyFile = wizard.file
+      parsed = wizard.parsed
+      this.logToStderr(`Saved ${topologyFile}; next time run with --topology ${topologyFile}`)
+    } else {
+      parsed = loadTopologyFile(topologyFile)
+    }
+    for (const warning of parsed.warnings) this.warn(warning)
+
+    const {topology} = parsed
+    const secretsFile = flags.secrets ?? path.join(flags.out, SECRETS_FILE_NAME)
+    const secrets = prepareSecrets(secretsFile, {cluster: topology.cluster, popNames: topology.pops.map((p) => p.name)})
+    for (const warning of secrets.warnings) this.warn(warning)
+    const plan = planPopConfigs(topology, secrets.secrets)
+    const committed = commitOutput({
+      outDir: flags.out,
+      generator: POP_GENERATOR,
+      files: plan.files,
+      secretsFile,
+      secrets,
+      isForced: flags.force,
+      isDryRun: flags['dry-run'],
+    })
+
+    const result: PopGenerateConfigResult = {
+      cluster: topology.cluster,
+      topologyFile,
+      outDir: committed.outDir,
+      secretsFile: committed.secretsFile,
+      isDryRun: committed.isDryRun,
+      isReplacing: committed.isReplacing,
+      secrets: {created: secrets.created, replaced: secrets.replaced},
+      pops: plan.pops.map(({host: _host, ...pop}) => pop),
+      files: committed.files,
+      warnings: [...parsed.warnings, ...secrets.warnings],
+    }
+    this.printSummary(result)
+    return result
+  }
+
+  private printSummary(result: PopGenerateConfigResult): void {
+    const table = new Table({head: ['POP', 'region', 'WireGuard address', 'bootstrap peers', 'files'], style: {head: [], border: []}})
+    for (const pop of result.pops) {
+      table.push([
+        pop.name,
+        pop.country ? `${pop.region} (${pop.country})` : pop.region,
+        pop.wireguardAddress,
+        pop.bootstrapPeers.length === 0 ? '-' : pop.bootstrapPeers.map((n, i) => `${n} ${pop.bootstrap[i]}`).join('\n'),
+        `${pop.name}/ (${pop.files.length})`,
+      ])
+    }
+    if (result.isDryRun) {
+      this.log(`Dry run: nothing written. ${result.isReplacing ? 'Would replace' : 'Would create'} ${result.outDir} with:`)
+      for (const file of result.files) this.log(`  ${file.mode}  ${String(file.bytes).padStart(6)}  ${file.path}`)
+    }
+    this.log(table.toString())
+    const verb = result.isDryRun ? 'Would write' : 'Wrote'
+    this.log(`${verb} ${result.files.length} files to ${result.outDir}${result.isReplacing ? ' (replacing the previous output)' : ''}.`)
+    const made = result.secrets.created.length === 0 ? 'all reused' : `new: ${result.secrets.created.join(', ')}`
+    this.log(`Secrets: ${result.secretsFile} (mode 0600; ${made}). Keep it safe: it holds every private key and token.`)
+  }
+}

@@ -1,0 +1,245 @@
+// Side-by-side benchmark of the data path, run by hand (not a test):
+//
+//   npm run build && node --import tsx scripts/bench.ts [--duration 10] [--connections 50] [--rounds 1]
+//
+// Starts a real HTTP backend (nginx when installed, else a small Node server) and an iperf3 server,
+// then measures, in one run and under the same conditions: direct to the backend, through
+// `edgeproxy start`, through a bare Node `socket.pipe` proxy (the baseline), and through HAProxy in
+// `mode tcp` (one thread, like Node) when it is installed. wrk gives keep-alive requests/s and
+// new-connection requests/s (`Connection: close`); iperf3 gives bulk throughput. It prints every
+// figure and the ratios. Tools: apt-get install wrk iperf3 nginx-light haproxy.
+import {spawn, spawnSync, type ChildProcess} from 'node:child_process'
+import {once} from 'node:events'
+import fs from 'node:fs'
+import http from 'node:http'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+import Database from 'better-sqlite3'
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`)
+  return i > 0 ? Number(process.argv[i + 1]) : fallback
+}
+const DURATION = arg('duration', 10)
+const CONNECTIONS = arg('connections', 50)
+const ROUNDS = arg('rounds', 1)
+
+const has = (bin: string) => spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0
+for (const tool of ['wrk', 'iperf3']) {
+  if (!has(tool)) {
+    console.error(`${tool} is not installed: apt-get install wrk iperf3 (nginx-light and haproxy are optional)`)
+    process.exit(3)
+  }
+}
+
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'edgeproxy-bench-'))
+const children: ChildProcess[] = []
+const cleanup = () => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL')
+  fs.rmSync(work, {recursive: true, force: true})
+}
+process.on('exit', cleanup)
+process.on('SIGINT', () => process.exit(130))
+
+async function freePort(): Promise<number> {
+  const s = net.createServer().listen(0, '127.0.0.1')
+  await once(s, 'listening')
+  const {port} = s.address() as net.AddressInfo
+  await new Promise((r) => s.close(r))
+  return port
+}
+
+async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect({port, host: '127.0.0.1'})
+      s.once('connect', () => (s.destroy(), resolve(true)))
+      s.once('error', () => resolve(false))
+    })
+    if (ok) return
+    if (Date.now() > deadline) throw new Error(`nothing listens on 127.0.0.1:${port}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
+  const child = spawn(cmd, args, {env, stdio: ['ignore', 'ignore', 'pipe']})
+  let err = ''
+  child.stderr!.on('data', (c) => (err = (err + c).slice(-2000)))
+  child.on('exit', (code) => {
+    if (code && code !== 0 && !stopping) console.error(`${cmd} exited with ${code}: ${err}`)
+  })
+  children.push(child)
+  return child
+}
+let stopping = false
+
+// ---- backends ---------------------------------------------------------------------------------
+
+async function startHttpBackend(): Promise<{port: number; kind: string}> {
+  const port = await freePort()
+  if (has('nginx') || fs.existsSync('/usr/sbin/nginx')) {
+    const conf = path.join(work, 'nginx.conf')
+    fs.writeFileSync(
+      conf,
+      `worker_processes 1;\ndaemon off;\npid ${work}/nginx.pid;\nerror_log ${work}/nginx.err warn;\nevents { worker_connections 4096; }\n` +
+        `http { access_log off; keepalive_requests 1000000; client_body_temp_path ${work}; proxy_temp_path ${work}; fastcgi_temp_path ${work}; uwsgi_temp_path ${work}; scgi_temp_path ${work};\n` +
+        `  server { listen 127.0.0.1:${port}; location / { return 200 "hello from the backend\\n"; } } }\n`,
+    )
+    run(fs.existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : 'nginx', ['-c', conf, '-p', work])
+    await waitForPort(port)
+    return {port, kind: 'nginx (1 worker)'}
+  }
+  const server = http.createServer((_req, res) => res.end('hello from the backend\n'))
+  server.keepAliveTimeout = 60_000
+  server.listen(port, '127.0.0.1')
+  await once(server, 'listening')
+  return {port, kind: 'node http (in the benchmark process)'}
+}
+
+async function startIperfServer(): Promise<number> {
+  const port = await freePort()
+  run('iperf3', ['-s', '-B', '127.0.0.1', '-p', String(port)])
+  await waitForPort(port)
+  return port
+}
+
+// ---- proxies ----------------------------------------------------------------------------------
+
+async function startEdgeproxy(backendPort: number): Promise<number> {
+  const port = await freePort()
+  const dir = fs.mkdtempSync(path.join(work, 'edge-'))
+  const dbPath = path.join(dir, 'routing.db')
+  const child = run(path.join(ROOT, 'bin/run.js'), ['start'], {
+    ...process.env,
+    EDGEPROXY_LISTEN_ADDR: `127.0.0.1:${port}`,
+    EDGEPROXY_API_LISTEN_ADDR: '127.0.0.1:0',
+    EDGEPROXY_DB_PATH: dbPath,
+    EDGEPROXY_DB_RELOAD_SECS: '0.2',
+    EDGEPROXY_LOG_FORMAT: 'json',
+  })
+  let log = ''
+  child.stderr!.on('data', (c) => (log += c))
+  for (const started = Date.now(); !log.includes('"event":"started"'); await new Promise((r) => setTimeout(r, 50))) {
+    if (Date.now() - started > 15_000) throw new Error(`edgeproxy did not start:\n${log}`)
+  }
+  const db = new Database(dbPath)
+  db.prepare(
+    "INSERT INTO backends (id, app, region, country, wg_ip, port, healthy, weight, soft_limit, hard_limit) VALUES (?, 'bench', 'sa', 'BR', '127.0.0.1', ?, 1, 2, 100000, 0)",
+  ).run('bench-backend', backendPort)
+  db.close()
+  for (const t = Date.now(); !log.includes('"backends":1'); await new Promise((r) => setTimeout(r, 50))) {
+    if (Date.now() - t > 10_000) throw new Error(`edgeproxy did not load the backend:\n${log}`)
+  }
+  return port
+}
+
+async function startPipeProxy(backendPort: number): Promise<number> {
+  const port = await freePort()
+  run(process.execPath, [path.join(ROOT, 'scripts/bench-pipe-proxy.mjs'), String(port), String(backendPort)])
+  await waitForPort(port)
+  return port
+}
+
+async function startHaproxy(backendPort: number): Promise<number | null> {
+  const bin = fs.existsSync('/usr/sbin/haproxy') ? '/usr/sbin/haproxy' : has('haproxy') ? 'haproxy' : null
+  if (bin === null) return null
+  const port = await freePort()
+  const conf = path.join(work, `haproxy-${port}.cfg`)
+  fs.writeFileSync(
+    conf,
+    `global\n  maxconn 8000\n  nbthread 1\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n` +
+      `frontend fe\n  bind 127.0.0.1:${port}\n  default_backend be\nbackend be\n  server s1 127.0.0.1:${backendPort}\n`,
+  )
+  run(bin, ['-f', conf, '-db'])
+  await waitForPort(port)
+  return port
+}
+
+// ---- measurements -----------------------------------------------------------------------------
+
+function wrk(port: number, close: boolean): number {
+  const args = ['-t1', `-c${CONNECTIONS}`, `-d${DURATION}s`, '--latency']
+  if (close) args.push('-H', 'Connection: close')
+  args.push(`http://127.0.0.1:${port}/`)
+  const out = spawnSync('wrk', args, {encoding: 'utf8'})
+  const m = /Requests\/sec:\s+([\d.]+)/.exec(out.stdout)
+  if (!m) throw new Error(`wrk failed: ${out.stdout}${out.stderr}`)
+  const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(out.stdout)
+  if (errors && !close) console.error(`  note: wrk reported ${errors[0]}`)
+  return Number(m[1])
+}
+
+function iperf(port: number): number {
+  const out = spawnSync('iperf3', ['-c', '127.0.0.1', '-p', String(port), '-t', String(Math.max(3, Math.round(DURATION / 2))), '-J'], {
+    encoding: 'utf8',
+  })
+  const json = JSON.parse(out.stdout) as {end?: {sum_received?: {bits_per_second: number}}; error?: string}
+  if (!json.end?.sum_received) throw new Error(`iperf3 failed: ${json.error ?? out.stderr}`)
+  return json.end.sum_received.bits_per_second / 1e9
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+
+async function main() {
+  const backend = await startHttpBackend()
+  const iperfPort = await startIperfServer()
+  const targets: {name: string; http: number; bulk: number}[] = [{name: 'direct', http: backend.port, bulk: iperfPort}]
+  targets.push({name: 'edgeproxy', http: await startEdgeproxy(backend.port), bulk: await startEdgeproxy(iperfPort)})
+  targets.push({name: 'node pipe', http: await startPipeProxy(backend.port), bulk: await startPipeProxy(iperfPort)})
+  const hp = await startHaproxy(backend.port)
+  if (hp !== null) targets.push({name: 'haproxy tcp', http: hp, bulk: (await startHaproxy(iperfPort))!})
+
+  console.log(`edgeproxy benchmark: ${os.cpus().length} cores (${os.cpus()[0]?.model}), node ${process.version}`)
+  console.log(`backend: ${backend.kind}; wrk -t1 -c${CONNECTIONS} -d${DURATION}s; iperf3 single stream; ${ROUNDS} round(s), median shown`)
+  const results = new Map<string, {keepalive: number; close: number; gbps: number}>()
+  for (const t of targets) {
+    wrk(t.http, false) // warm-up (JIT, connection pools)
+  }
+  for (const t of targets) {
+    const ka: number[] = []
+    const cl: number[] = []
+    const bw: number[] = []
+    for (let r = 0; r < ROUNDS; r++) {
+      ka.push(wrk(t.http, false))
+      cl.push(wrk(t.http, true))
+      bw.push(iperf(t.bulk))
+    }
+    results.set(t.name, {keepalive: median(ka), close: median(cl), gbps: median(bw)})
+    const x = results.get(t.name)!
+    console.log(`  measured ${t.name.padEnd(12)} keep-alive ${x.keepalive.toFixed(0)} req/s, new-connection ${x.close.toFixed(0)} req/s, bulk ${x.gbps.toFixed(2)} Gbit/s`)
+  }
+
+  const rows = [['target', 'keep-alive req/s', 'new-conn req/s', 'bulk Gbit/s']]
+  for (const [name, r] of results) rows.push([name, r.keepalive.toFixed(0), r.close.toFixed(0), r.gbps.toFixed(2)])
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)))
+  console.log('')
+  for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  '))
+  const ratio = (a: string, b: string) => {
+    const x = results.get(a)
+    const y = results.get(b)
+    if (!x || !y) return
+    const f = (n: number, d: number) => (n / d).toFixed(2) + '×'
+    console.log(`${(a + ' / ' + b).padEnd(28)} keep-alive ${f(x.keepalive, y.keepalive)}  new-conn ${f(x.close, y.close)}  bulk ${f(x.gbps, y.gbps)}`)
+  }
+  console.log('')
+  ratio('edgeproxy', 'node pipe')
+  ratio('edgeproxy', 'direct')
+  ratio('edgeproxy', 'haproxy tcp')
+  ratio('node pipe', 'haproxy tcp')
+  stopping = true
+}
+
+main().then(
+  () => process.exit(0),
+  (error) => {
+    console.error(error)
+    process.exit(1)
+  },
+)

@@ -1,0 +1,305 @@
+// `corrosion bootstrap` without the CLI: the values of its flags (as text) are validated into
+// BootstrapSettings, which with the secrets become this host's HostModel and folder. Same renderers
+// as `pop generate-config`; what differs is only where the values come from (flags, not a topology).
+import net from 'node:net'
+
+import {isRegion, REGIONS} from '../balancer/regions.js'
+import {isLoopbackAddress, parseHostPort} from '../net/address.js'
+import {isIsoCountryCode} from '../topology/country-codes.js'
+import {TOPOLOGY_NAME_PATTERN} from '../topology/parse-topology.js'
+import {GeneratorInputError} from './errors.js'
+import {QUIC_MIN_UDP_PAYLOAD} from './gossip-mtu.js'
+import {renderHostFiles} from './host-files.js'
+import {formatSocketAddress, hostSecrets, type HostModel, type HostPaths, type SocketAddress} from './host-model.js'
+import {DEFAULT_SHUTDOWN_TIMEOUT_SECS} from './pop-plan.js'
+import type {ClusterSecrets} from './secrets.js'
+import type {PlannedFile} from './write-output.js'
+
+export const BOOTSTRAP_GENERATOR = 'corrosion bootstrap'
+
+/** Flag name of each input, for error messages. */
+export const BOOTSTRAP_FLAGS = {
+  cluster: '--cluster',
+  name: '--name',
+  region: '--region',
+  country: '--country',
+  gossipAddr: '--gossip-addr',
+  bootstrap: '--bootstrap',
+  tlsCert: '--tls-cert',
+  tlsKey: '--tls-key',
+  tlsCa: '--tls-ca',
+  apiAddr: '--api-addr',
+  dbPath: '--db-path',
+  schemaDir: '--schema-dir',
+  adminPath: '--admin-path',
+  configPath: '--config-path',
+  maxMtu: '--max-mtu',
+  listen: '--listen',
+  tlsListen: '--tls-listen',
+  apiListen: '--api-listen',
+  privateInterface: '--private-interface',
+  corrosionBin: '--corrosion-bin',
+  edgeproxyBin: '--edgeproxy-bin',
+  envPath: '--env-path',
+} as const
+
+/** Flag values as text; optional ones may be absent. */
+export interface BootstrapInput {
+  cluster: string
+  name: string
+  region: string
+  country?: string
+  gossipAddr: string
+  bootstrap?: string
+  isPlaintext: boolean
+  tlsCert: string
+  tlsKey: string
+  tlsCa: string
+  apiAddr: string
+  dbPath: string
+  schemaDir: string
+  adminPath: string
+  configPath: string
+  maxMtu?: string
+  listen: string
+  tlsListen: string
+  apiListen: string
+  privateInterface: string
+  corrosionBin: string
+  edgeproxyBin: string
+  envPath: string
+}
+
+export interface BootstrapSettings {
+  cluster: string
+  name: string
+  region: string
+  country?: string
+  gossipAddr: SocketAddress
+  bootstrap: string[]
+  tls?: {certFile: string; keyFile: string; caFile: string}
+  apiAddr: SocketAddress
+  dbPath: string
+  schemaDir: string
+  adminPath: string
+  maxMtu?: number
+  listen: SocketAddress
+  tlsListen: SocketAddress
+  apiListen: SocketAddress
+  privateInterface: string
+  paths: HostPaths
+  warnings: string[]
+}
+
+function fail(key: keyof typeof BOOTSTRAP_FLAGS, message: string, hint: string): never {
+  const flag = BOOTSTRAP_FLAGS[key]
+  throw new GeneratorInputError(flag, `${flag} ${message}`, `pass ${flag} ${hint}`)
+}
+
+function name(key: 'cluster' | 'name', value: string): string {
+  const v = value.trim().toLowerCase()
+  if (!TOPOLOGY_NAME_PATTERN.test(v)) fail(key, `${JSON.stringify(value)} is not a valid name`, 'as 1-32 of a-z, 0-9 and "-", for example edge or sa-1')
+  return v
+}
+
+function absolute(key: keyof typeof BOOTSTRAP_FLAGS, value: string): string {
+  const v = value.trim()
+  if (!v.startsWith('/') || /[\s"'$\\]/.test(v)) fail(key, `${JSON.stringify(value)} is not an absolute path without spaces or quotes`, 'an absolute path, for example /etc/corrosion/config.toml')
+  return v
+}
+
+/** A Rust SocketAddr literal: `10.50.1.1:4001`, `[fd00::1]:4001`. */
+function socketAddress(key: keyof typeof BOOTSTRAP_FLAGS, value: string, options: {isUnspecifiedOk: boolean}): SocketAddress {
+  let parsed: {host: string; port: number}
+  try {
+    parsed = parseHostPort(value)
+  } catch (error) {
+    return fail(key, `${JSON.stringify(value)}: ${(error as Error).message}`, 'IP:port, for example 10.50.1.1:4001 or [fd00::1]:4001')
+  }
+  if (net.isIP(parsed.host) === 0) fail(key, `${JSON.stringify(value)} has a hostname; Corrosion only accepts IP literals here`, 'IP:port, for example 10.50.1.1:4001')
+  if (parsed.port === 0) fail(key, `${JSON.stringify(value)} has port 0`, 'a port 1-65535')
+  if (!options.isUnspecifiedOk && (parsed.host === '0.0.0.0' || parsed.host === '::')) {
+    fail(key, `${JSON.stringify(value)} is the unspecified address; other agents gossip back to this address`, "this host's WireGuard (or private) IP, for example 10.50.1.1:4001")
+  }
+  return {host: parsed.host, port: parsed.port}
+}
+
+/** `host:port` or `host:port@dns-server:port`, hostnames allowed (the only place Corrosion resolves names). */
+function bootstrapEntry(entry: string): string {
+  const [target, resolver, ...rest] = entry.split('@')
+  if (rest.length > 0) throw new Error('has more than one "@"')
+  const check = (text: string, what: string, isNameOk: boolean) => {
+    const parsed = parseHostPort(text)
+    if (parsed.port === 0) throw new Error(`${what} has port 0`)
+    const host = parsed.host
+    const isName = net.isIP(host) === 0
+    if (isName && (!isNameOk || !/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(host))) throw new Error(`${what} host ${JSON.stringify(host)} is not an IP literal${isNameOk ? ' or DNS name' : ''}`)
+    return formatSocketAddress(parsed)
+  }
+  const normalized = check(target!, 'the address', true)
+  return resolver === undefined ? normalized : `${normalized}@${check(resolver, 'the DNS server', false)}`
+}
+
+function listenAddress(key: 'listen' | 'tlsListen' | 'apiListen', value: string): SocketAddress {
+  try {
+    const parsed = parseHostPort(value)
+    if (parsed.port === 0) throw new Error('port 0 is not a fixed port')
+    return parsed
+  } catch (error) {
+    return fail(key, `${JSON.stringify(value)}: ${(error as Error).message}`, 'host:port, for example 0.0.0.0:8080 or [::]:8080')
+  }
+}
+
+/** Validates every flag value; the first bad one throws, naming its flag. */
+export function resolveBootstrapSettings(input: BootstrapInput): BootstrapSettings {
+  const warnings: string[] = []
+  const region = input.region.trim().toLowerCase()
+  if (!isRegion(region)) fail('region', `${JSON.stringify(input.region)} is not a region`, `one of ${REGIONS.join(', ')}`)
+  let country: string | undefined
+  if (input.country !== undefined && input.country.trim() !== '') {
+    country = input.country.trim().toUpperCase()
+    if (!isIsoCountryCode(country)) fail('country', `${JSON.stringify(input.country)} is not an ISO 3166-1 alpha-2 country code`, 'a country code such as BR, US or DE')
+  }
+  const gossipAddr = socketAddress('gossipAddr', input.gossipAddr, {isUnspecifiedOk: false})
+  const self = formatSocketAddress(gossipAddr)
+  const bootstrap = new Set<string>()
+  for (const raw of (input.bootstrap ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+    let entry: string
+    try {
+      entry = bootstrapEntry(raw)
+    } catch (error) {
+      return fail('bootstrap', `entry ${JSON.stringify(raw)} ${(error as Error).message}`, 'a comma-separated list of host:port, for example 10.50.2.1:4001,10.50.3.1:4001')
+    }
+    if (entry === self || entry.startsWith(`${self}@`)) fail('bootstrap', `lists this agent's own gossip address ${self}`, 'the gossip addresses of other agents only')
+    bootstrap.add(entry)
+  }
+  if (bootstrap.size === 0) warnings.push('no --bootstrap given: this agent starts a cluster of its own and waits for others to list it')
+
+  const apiAddr = socketAddress('apiAddr', input.apiAddr, {isUnspecifiedOk: true})
+  if (!isLoopbackAddress(apiAddr.host)) warnings.push(`--api-addr ${formatSocketAddress(apiAddr)} is not loopback: Corrosion's API has no TLS, keep it behind the firewall`)
+
+  let maxMtu: number | undefined
+  if (input.maxMtu !== undefined && input.maxMtu.trim() !== '') {
+    const text = input.maxMtu.trim()
+    if (!/^\d{1,5}$/.test(text) || Number(text) < QUIC_MIN_UDP_PAYLOAD || Number(text) > 65_527) {
+      fail('maxMtu', `${JSON.stringify(input.maxMtu)} is not a UDP payload size ${QUIC_MIN_UDP_PAYLOAD}-65527`, `a size >= ${QUIC_MIN_UDP_PAYLOAD}: the tunnel MTU - 28 for IPv4 (1392 under WireGuard's 1420), or leave it out to autodetect`)
+    }
+    maxMtu = Number(text)
+  }
+
+  const listen = listenAddress('listen', input.listen)
+  const tlsListen = listenAddress('tlsListen', input.tlsListen)
+  const apiListen = listenAddress('apiListen', input.apiListen)
+  const tcp: Array<[keyof typeof BOOTSTRAP_FLAGS, number]> = [
+    ['listen', listen.port],
+    ['tlsListen', tlsListen.port],
+    ['apiListen', apiListen.port],
+    ['apiAddr', apiAddr.port],
+  ]
+  tcp.forEach(([key, port], i) => {
+    const clash = tcp.slice(0, i).find(([, p]) => p === port)
+    if (clash) fail(key, `uses port ${port}, already taken by ${BOOTSTRAP_FLAGS[clash[0]]}`, 'a port of its own')
+  })
+
+  const privateInterface = input.privateInterface.trim()
+  if (!/^[A-Za-z0-9_=+.-]{1,15}$/.test(privateInterface)) fail('privateInterface', `${JSON.stringify(input.privateInterface)} is not an interface name`, 'the interface other agents reach this one over, for example wg0')
+
+  return {
+    cluster: name('cluster', input.cluster),
+    name: name('name', input.name),
+    region,
+    ...(country ? {country} : {}),
+    gossipAddr,
+    bootstrap: [...bootstrap].sort(),
+    ...(input.isPlaintext
+      ? {}
+      : {tls: {certFile: absolute('tlsCert', input.tlsCert), keyFile: absolute('tlsKey', input.tlsKey), caFile: absolute('tlsCa', input.tlsCa)}}),
+    apiAddr,
+    dbPath: absolute('dbPath', input.dbPath),
+    schemaDir: absolute('schemaDir', input.schemaDir),
+    adminPath: absolute('adminPath', input.adminPath),
+    ...(maxMtu !== undefined ? {maxMtu} : {}),
+    listen,
+    tlsListen,
+    apiListen,
+    privateInterface,
+    paths: {
+      corrosionConfig: absolute('configPath', input.configPath),
+      corrosionBin: absolute('corrosionBin', input.corrosionBin),
+      edgeproxyBin: absolute('edgeproxyBin', input.edgeproxyBin),
+      edgeproxyEnv: absolute('envPath', input.envPath),
+    },
+    warnings,
+  }
+}
+
+export function bootstrapHostModel(s: BootstrapSettings, secrets: ClusterSecrets): HostModel {
+  const corrosionUrl = `http://${formatSocketAddress(isUnspecified(s.apiAddr.host) ? {host: s.apiAddr.host.includes(':') ? '::1' : '127.0.0.1', port: s.apiAddr.port} : s.apiAddr)}`
+  return {
+    cluster: s.cluster,
+    name: s.name,
+    region: s.region,
+    ...(s.country ? {country: s.country} : {}),
+    generator: BOOTSTRAP_GENERATOR,
+    corrosion: {
+      dbPath: s.dbPath,
+      schemaDir: s.schemaDir,
+      gossipAddr: s.gossipAddr,
+      bootstrap: s.bootstrap,
+      bootstrapNote:
+        s.bootstrap.length === 0
+          ? 'No seeds: this agent starts the cluster; the others list it in their bootstrap.'
+          : 'Seeds from --bootstrap: a partial list is enough, SWIM finds the other members.',
+      transport: s.tls
+        ? {plaintext: false, tls: s.tls}
+        : {plaintext: true, reason: `Plaintext QUIC (--plaintext): only safe because the path between agents (${s.privateInterface}) already encrypts.`},
+      ...(s.maxMtu !== undefined
+        ? {maxMtu: {value: s.maxMtu, explanation: ['max_mtu from --max-mtu: the largest UDP payload QUIC sends (quinn initial_mtu = min_mtu; discovery off).']}}
+        : {}),
+      apiAddr: s.apiAddr,
+      bearerToken: secrets.corrosionToken,
+      adminPath: s.adminPath,
+    },
+    edgeproxy: {
+      listen: s.listen,
+      tlsListen: s.tlsListen,
+      apiListen: s.apiListen,
+      apiToken: secrets.apiToken,
+      corrosionApiUrl: corrosionUrl,
+      corrosionToken: secrets.corrosionToken,
+    },
+    paths: s.paths,
+    firewall: {
+      publicTcp: [
+        {port: s.listen.port, comment: 'edgeproxy TCP proxy'},
+        {port: s.tlsListen.port, comment: 'edgeproxy TLS'},
+      ],
+      publicUdp: [],
+      privateInterface: s.privateInterface,
+      privateDestination: s.gossipAddr.host,
+      privateUdp: [{port: s.gossipAddr.port, comment: `Corrosion gossip (QUIC) over ${s.privateInterface} only`}],
+      privateTcp: [
+        {port: s.apiListen.port, comment: `edgeproxy Auto-Discovery API over ${s.privateInterface} only`},
+        {port: s.apiAddr.port, comment: `Corrosion API over ${s.privateInterface} only`},
+      ],
+    },
+    ...(/^wg/.test(s.privateInterface) ? {tunnelUnit: {name: `wg-quick@${s.privateInterface}.service`, isRequired: false}} : {}),
+    bootstrapPeerNames: [],
+    shutdownTimeoutSecs: DEFAULT_SHUTDOWN_TIMEOUT_SECS,
+  }
+}
+
+function isUnspecified(host: string): boolean {
+  return host === '0.0.0.0' || host === '::'
+}
+
+export interface BootstrapPlan {
+  host: HostModel
+  files: PlannedFile[]
+  secretValues: string[]
+}
+
+export function planBootstrap(settings: BootstrapSettings, secrets: ClusterSecrets): BootstrapPlan {
+  const host = bootstrapHostModel(settings, secrets)
+  return {host, files: renderHostFiles(host), secretValues: hostSecrets(host)}
+}

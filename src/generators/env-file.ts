@@ -1,0 +1,39 @@
+// Renders edgeproxy.env: the EDGEPROXY_* settings `edgeproxy start` reads on this host, in the
+// KEY=value form both systemd (EnvironmentFile=) and docker compose (env_file:) accept. It holds
+// the API and Corrosion tokens, so the plan writes it 0600. It knows nothing of how start parses them.
+import {formatSocketAddress, type HostModel} from './host-model.js'
+
+// Characters that would need quoting in systemd or be interpolated by compose (`$`): refused rather
+// than quoted, since no value this generator writes has a reason to hold them.
+const UNSAFE = /[\s"'`\\$#]/
+
+function entry(key: string, value: string): string {
+  if (value === '' || UNSAFE.test(value)) throw new Error(`${key} value ${JSON.stringify(value)} cannot be written to an env file unquoted`)
+  return `${key}=${value}\n`
+}
+
+export function renderEdgeproxyEnv(host: HostModel, headerLines: readonly string[]): string {
+  const e = host.edgeproxy
+  const out: string[] = headerLines.map((l) => `# ${l}\n`)
+  out.push(`# Read by edgeproxy.service (EnvironmentFile=${host.paths.edgeproxyEnv}) and docker-compose.yml (env_file).\n`)
+  out.push('# Holds bearer tokens: keep it mode 0600, owned by root.\n')
+  out.push('\n# This POP\n')
+  out.push(entry('EDGEPROXY_REGION', host.region))
+  out.push(entry('EDGEPROXY_LISTEN_ADDR', formatSocketAddress(e.listen)))
+  out.push(entry('EDGEPROXY_SHUTDOWN_TIMEOUT_SECS', String(host.shutdownTimeoutSecs)))
+  out.push('\n# TLS listener (the firewall already opens its port). To terminate TLS here, set the\n')
+  out.push('# certificate and key (PEM) and turn it on.\n')
+  out.push(entry('EDGEPROXY_TLS_ENABLED', 'false'))
+  out.push(entry('EDGEPROXY_TLS_LISTEN_ADDR', formatSocketAddress(e.tlsListen)))
+  out.push('# EDGEPROXY_TLS_CERT=/etc/edgeproxy/tls/fullchain.pem\n')
+  out.push('# EDGEPROXY_TLS_KEY=/etc/edgeproxy/tls/privkey.pem\n')
+  out.push('\n# Auto-Discovery API: backends register here. Every call but GET /health needs the token.\n')
+  out.push(entry('EDGEPROXY_API_ENABLED', 'true'))
+  out.push(entry('EDGEPROXY_API_LISTEN_ADDR', formatSocketAddress(e.apiListen)))
+  out.push(entry('EDGEPROXY_API_TOKEN', e.apiToken))
+  out.push('\n# Routing table from the local Corrosion agent (EDGEPROXY_DB_PATH is then ignored).\n')
+  out.push(entry('EDGEPROXY_CORROSION_ENABLED', 'true'))
+  out.push(entry('EDGEPROXY_CORROSION_API_URL', e.corrosionApiUrl))
+  out.push(entry('EDGEPROXY_CORROSION_TOKEN', e.corrosionToken))
+  return out.join('')
+}

@@ -1,0 +1,129 @@
+// The render model of one host (a POP, or the host `corrosion bootstrap` runs for): everything every
+// renderer needs, already decided. Both commands build one; renderers only turn it into text, so
+// the two commands can never drift apart. It knows nothing of topology files or flags.
+import type {GossipMaxMtu} from './gossip-mtu.js'
+
+/** A literal `IP:port` (Corrosion's SocketAddr); hosts are IP literals, IPv6 without brackets. */
+export interface SocketAddress {
+  host: string
+  port: number
+}
+
+export function formatSocketAddress(address: SocketAddress): string {
+  return address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`
+}
+
+export type GossipTransport =
+  | {plaintext: true; /** Why plaintext is acceptable, for the comment. */ reason: string}
+  | {plaintext: false; tls: {certFile: string; keyFile: string; caFile: string}}
+
+export interface CorrosionAgentModel {
+  dbPath: string
+  schemaDir: string
+  gossipAddr: SocketAddress
+  /** `host:port` (hostnames allowed here, and only here), sorted, never this agent's own address. */
+  bootstrap: readonly string[]
+  /** Comment above bootstrap: how the list was chosen. */
+  bootstrapNote: string
+  transport: GossipTransport
+  maxMtu?: GossipMaxMtu
+  apiAddr: SocketAddress
+  bearerToken: string
+  adminPath: string
+}
+
+export interface HostPaths {
+  /** Where corrosion.toml is installed (`corrosion -c`). */
+  corrosionConfig: string
+  corrosionBin: string
+  edgeproxyBin: string
+  /** Where edgeproxy.env is installed (EnvironmentFile=). */
+  edgeproxyEnv: string
+}
+
+export const DEFAULT_HOST_PATHS: HostPaths = {
+  corrosionConfig: '/etc/corrosion/config.toml',
+  corrosionBin: '/usr/local/bin/corrosion',
+  edgeproxyBin: '/usr/local/bin/edgeproxy',
+  edgeproxyEnv: '/etc/edgeproxy/edgeproxy.env',
+}
+
+export const DEFAULT_CORROSION_PATHS = {
+  dbPath: '/var/lib/corrosion/state.db',
+  schemaDir: '/etc/corrosion/schema',
+  adminPath: '/var/run/corrosion/admin.sock',
+} as const
+
+export interface EdgeproxyModel {
+  listen: SocketAddress
+  tlsListen: SocketAddress
+  apiListen: SocketAddress
+  apiToken: string
+  corrosionApiUrl: string
+  corrosionToken: string
+}
+
+export interface PortRule {
+  port: number
+  comment: string
+}
+
+export interface FirewallModel {
+  publicTcp: PortRule[]
+  publicUdp: PortRule[]
+  /** Interface the private rules are bound to, e.g. `wg0`. */
+  privateInterface: string
+  /** Source network allowed on that interface; undefined = any source on it. */
+  privateSource?: string
+  /** Destination address on this host; undefined = any. */
+  privateDestination?: string
+  privateTcp: PortRule[]
+  privateUdp: PortRule[]
+}
+
+export interface WireguardPeerModel {
+  name: string
+  region: string
+  publicKey: string
+  /** `host:port`, IPv6 in brackets. */
+  endpoint: string
+  allowedIp: string
+}
+
+export interface WireguardModel {
+  interface: string
+  /** `10.50.1.1/16`: this host's address with the tunnel network's prefix. */
+  address: string
+  listenPort: number
+  privateKey: string
+  publicKey: string
+  mtu: number
+  persistentKeepaliveSecs: number
+  peers: WireguardPeerModel[]
+}
+
+export interface HostModel {
+  cluster: string
+  /** POP or host name. */
+  name: string
+  region: string
+  country?: string
+  /** The command that generated the files, for headers: `pop generate-config`. */
+  generator: string
+  corrosion: CorrosionAgentModel
+  edgeproxy: EdgeproxyModel
+  paths: HostPaths
+  firewall: FirewallModel
+  /** Absent when edgeproxy does not manage the tunnel (corrosion bootstrap). */
+  wireguard?: WireguardModel
+  /** Unit the Corrosion agent waits for (the tunnel its gossip address lives on). */
+  tunnelUnit?: {name: string; isRequired: boolean}
+  /** Names of the POPs in corrosion.bootstrap, for the README. */
+  bootstrapPeerNames: string[]
+  shutdownTimeoutSecs: number
+}
+
+/** Secret values in a model, so dry-run output can redact them. */
+export function hostSecrets(host: HostModel): string[] {
+  return [host.corrosion.bearerToken, host.edgeproxy.apiToken, host.edgeproxy.corrosionToken, ...(host.wireguard ? [host.wireguard.privateKey] : [])]
+}

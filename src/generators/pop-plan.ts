@@ -1,0 +1,157 @@
+// `pop generate-config` without the CLI: a validated Topology plus the cluster's secrets become one
+// HostModel per POP and the planned tree DIR/<pop>/… . Pure: same topology and secrets, same bytes.
+// Reading the topology and writing files happen elsewhere (src/topology, write-output.ts).
+import type {Topology, TopologyPop} from '../topology/model.js'
+import {bootstrapFanout, bootstrapPeers} from '../topology/bootstrap-graph.js'
+import {gossipMaxMtuForTunnel} from './gossip-mtu.js'
+import {renderHostFiles} from './host-files.js'
+import {DEFAULT_CORROSION_PATHS, DEFAULT_HOST_PATHS, formatSocketAddress, hostSecrets, type HostModel} from './host-model.js'
+import type {ClusterSecrets} from './secrets.js'
+import {wireguardPublicKey} from './wireguard-keys.js'
+import type {PlannedFile} from './write-output.js'
+
+export const POP_GENERATOR = 'pop generate-config'
+export const DEFAULT_SHUTDOWN_TIMEOUT_SECS = 30
+
+export interface PopPlan {
+  name: string
+  region: string
+  country?: string
+  publicAddress: string
+  wireguardAddress: string
+  wireguardPublicKey: string
+  /** gossip.bootstrap entries, sorted. */
+  bootstrap: string[]
+  /** The POPs those entries belong to, in the same order. */
+  bootstrapPeers: string[]
+  /** Paths relative to the output directory. */
+  files: string[]
+  host: HostModel
+}
+
+export interface ClusterPlan {
+  cluster: string
+  /** Sorted by name. */
+  pops: PopPlan[]
+  /** Every POP's files, prefixed with the POP's folder. */
+  files: PlannedFile[]
+  /** Every secret value the files contain, for redaction. */
+  secretValues: string[]
+}
+
+function endpoint(pop: TopologyPop, port: number): string {
+  return pop.publicAddressKind === 'ipv6' ? `[${pop.publicAddress}]:${port}` : `${pop.publicAddress}:${port}`
+}
+
+function byName<T extends {name: string}>(a: T, b: T): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0
+}
+
+/** The HostModel of one POP. `secrets` must hold a WireGuard key for every POP. */
+export function popHostModel(topology: Topology, pop: TopologyPop, secrets: ClusterSecrets, publicKeys: ReadonlyMap<string, string>): HostModel {
+  const peersByName = new Map(topology.pops.map((p) => [p.name, p]))
+  const seedNames = bootstrapPeers(topology.pops.map((p) => p.name)).get(pop.name) ?? []
+  const seeds = seedNames.map((n) => ({name: n, address: formatSocketAddress({host: peersByName.get(n)!.wireguardAddress, port: topology.gossip.port})}))
+  seeds.sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0))
+  const privateKey = secrets.wireguardPrivateKeys[pop.name]
+  if (privateKey === undefined) throw new Error(`no WireGuard key for POP ${pop.name}`)
+  const anyAddress = pop.publicAddressKind === 'ipv6' ? '::' : '0.0.0.0'
+  const corrosionApi = {host: '127.0.0.1', port: topology.ports.corrosionApi}
+  const k = bootstrapFanout(topology.pops.length)
+  return {
+    cluster: topology.cluster,
+    name: pop.name,
+    region: pop.region,
+    ...(pop.country ? {country: pop.country} : {}),
+    generator: POP_GENERATOR,
+    corrosion: {
+      ...DEFAULT_CORROSION_PATHS,
+      gossipAddr: {host: pop.wireguardAddress, port: topology.gossip.port},
+      bootstrap: seeds.map((s) => s.address),
+      bootstrapNote:
+        k === 0
+          ? 'One POP only: no other agent to bootstrap from.'
+          : `Partial seed list: POPs sorted by name form a ring and each lists the next ${k} (never itself); the lists join every POP, SWIM finds the rest.`,
+      transport:
+        topology.gossip.security === 'plaintext'
+          ? {plaintext: true, reason: `Plaintext QUIC: gossip travels inside WireGuard (${topology.wireguard.interface}), which already encrypts and authenticates it.`}
+          : {plaintext: false, tls: topology.gossip.tls},
+      maxMtu: gossipMaxMtuForTunnel(topology.wireguard.mtu, 'ipv4'),
+      apiAddr: corrosionApi,
+      bearerToken: secrets.corrosionToken,
+    },
+    edgeproxy: {
+      listen: {host: anyAddress, port: topology.ports.proxy},
+      tlsListen: {host: anyAddress, port: topology.ports.tls},
+      apiListen: {host: pop.wireguardAddress, port: topology.ports.api},
+      apiToken: secrets.apiToken,
+      corrosionApiUrl: `http://${formatSocketAddress(corrosionApi)}`,
+      corrosionToken: secrets.corrosionToken,
+    },
+    paths: DEFAULT_HOST_PATHS,
+    firewall: {
+      publicTcp: [
+        {port: topology.ports.proxy, comment: 'edgeproxy TCP proxy'},
+        {port: topology.ports.tls, comment: 'edgeproxy TLS'},
+      ],
+      publicUdp: [{port: topology.wireguard.port, comment: 'WireGuard'}],
+      privateInterface: topology.wireguard.interface,
+      privateSource: topology.wireguard.network.text,
+      privateDestination: pop.wireguardAddress,
+      privateUdp: [{port: topology.gossip.port, comment: 'Corrosion gossip (QUIC) over WireGuard only'}],
+      privateTcp: [
+        {port: topology.ports.api, comment: 'edgeproxy Auto-Discovery API over WireGuard only'},
+        {port: topology.ports.corrosionApi, comment: 'Corrosion API (bound to loopback) over WireGuard only'},
+      ],
+    },
+    wireguard: {
+      interface: topology.wireguard.interface,
+      address: `${pop.wireguardAddress}/${topology.wireguard.network.prefix}`,
+      listenPort: topology.wireguard.port,
+      privateKey,
+      publicKey: publicKeys.get(pop.name)!,
+      mtu: topology.wireguard.mtu,
+      persistentKeepaliveSecs: topology.wireguard.persistentKeepaliveSecs,
+      peers: topology.pops
+        .filter((p) => p.name !== pop.name)
+        .sort(byName)
+        .map((p) => ({
+          name: p.name,
+          region: p.region,
+          publicKey: publicKeys.get(p.name)!,
+          endpoint: endpoint(p, topology.wireguard.port),
+          allowedIp: `${p.wireguardAddress}/32`,
+        })),
+    },
+    tunnelUnit: {name: `wg-quick@${topology.wireguard.interface}.service`, isRequired: true},
+    bootstrapPeerNames: seeds.map((s) => s.name),
+    shutdownTimeoutSecs: DEFAULT_SHUTDOWN_TIMEOUT_SECS,
+  }
+}
+
+/** Every POP's folder. `secrets` comes from resolveClusterSecrets() with every POP name. */
+export function planPopConfigs(topology: Topology, secrets: ClusterSecrets): ClusterPlan {
+  const publicKeys = new Map(topology.pops.map((p) => [p.name, wireguardPublicKey(secrets.wireguardPrivateKeys[p.name] ?? '')]))
+  const pops: PopPlan[] = []
+  const files: PlannedFile[] = []
+  const secretValues = new Set<string>([secrets.corrosionToken, secrets.apiToken])
+  for (const pop of [...topology.pops].sort(byName)) {
+    const host = popHostModel(topology, pop, secrets, publicKeys)
+    const hostFiles = renderHostFiles(host).map((f) => ({...f, path: `${pop.name}/${f.path}`}))
+    files.push(...hostFiles)
+    for (const s of hostSecrets(host)) secretValues.add(s)
+    pops.push({
+      name: pop.name,
+      region: pop.region,
+      ...(pop.country ? {country: pop.country} : {}),
+      publicAddress: pop.publicAddress,
+      wireguardAddress: pop.wireguardAddress,
+      wireguardPublicKey: publicKeys.get(pop.name)!,
+      bootstrap: [...host.corrosion.bootstrap],
+      bootstrapPeers: host.bootstrapPeerNames,
+      files: hostFiles.map((f) => f.path),
+      host,
+    })
+  }
+  return {cluster: topology.cluster, pops, files, secretValues: [...secretValues]}
+}

@@ -1,0 +1,250 @@
+// End to end: start-up validation, TLS termination and certificate renewal, graceful drain on
+// SIGTERM, and a routing store that goes missing, locked or corrupt while the proxy runs.
+import assert from 'node:assert/strict'
+import {X509Certificate} from 'node:crypto'
+import {once} from 'node:events'
+import fs from 'node:fs'
+import net from 'node:net'
+import path from 'node:path'
+import {describe, test} from 'node:test'
+import tls from 'node:tls'
+
+import Database from 'better-sqlite3'
+
+import {backendsTableDdl} from '../../src/store/schema.js'
+import {closed, connectAndGreet, readUntil, startBackend} from '../support/backends.js'
+import {RoutingDb} from '../support/routing-db.js'
+import {ROOT, runCli, startProxy, tempDir} from '../support/proxy-process.js'
+
+const FIXTURES = path.join(ROOT, 'test/fixtures/tls')
+const fingerprint = (name: string) => new X509Certificate(fs.readFileSync(path.join(FIXTURES, `${name}.crt`))).fingerprint256
+
+describe('start-up validation', () => {
+  const cases: {name: string; env?: Record<string, string>; args?: string[]; names: string[]}[] = [
+    {name: 'a listen port out of range', args: ['--listen', '0.0.0.0:70000'], names: ['--listen', '70000']},
+    {name: 'a listen port out of range in the env', env: {EDGEPROXY_LISTEN_ADDR: '127.0.0.1:70000'}, names: ['EDGEPROXY_LISTEN_ADDR', '70000']},
+    {name: 'a reload interval that is not a number', env: {EDGEPROXY_DB_RELOAD_SECS: 'abc'}, names: ['EDGEPROXY_DB_RELOAD_SECS', 'abc']},
+    {
+      name: 'a missing certificate file',
+      env: {EDGEPROXY_TLS_ENABLED: 'true', EDGEPROXY_TLS_CERT: '/nonexistent/cert.pem', EDGEPROXY_TLS_KEY: path.join(FIXTURES, 'a.key')},
+      names: ['EDGEPROXY_TLS_CERT', '/nonexistent/cert.pem'],
+    },
+    {
+      name: 'a certificate that does not match its key',
+      env: {EDGEPROXY_TLS_ENABLED: 'true', EDGEPROXY_TLS_CERT: path.join(FIXTURES, 'a.crt'), EDGEPROXY_TLS_KEY: path.join(FIXTURES, 'b.key')},
+      names: ['a.crt', 'b.key'],
+    },
+    {name: 'an unknown region', env: {EDGEPROXY_REGION: 'mars'}, names: ['EDGEPROXY_REGION', 'mars']},
+    {name: 'a bad boolean', env: {EDGEPROXY_PROXY_PROTOCOL: 'maybe'}, names: ['EDGEPROXY_PROXY_PROTOCOL', 'maybe']},
+    {name: 'a bad CIDR', args: ['--proxy-protocol-trusted', '10.0.0.0/99'], names: ['--proxy-protocol-trusted', '10.0.0.0/99']},
+  ]
+  for (const c of cases) {
+    test(`${c.name} stops start-up with exit 3 and names the setting and value`, async () => {
+      const tmp = tempDir()
+      try {
+        const result = await runCli(['start', ...(c.args ?? [])], {
+          cwd: tmp.dir,
+          env: {EDGEPROXY_LISTEN_ADDR: '127.0.0.1:0', ...c.env},
+        })
+        assert.equal(result.code, 3, result.stderr)
+        const first = result.stderr.split('\n')[0]
+        for (const n of c.names) assert.ok(first.includes(n), `"${first}" should name ${n}`)
+        assert.match(result.stderr, /Code: EP_CONFIG_INVALID/)
+        assert.ok(!fs.existsSync(path.join(tmp.dir, 'routing.db')), 'nothing is created before validation passes')
+      } finally {
+        tmp.cleanup()
+      }
+    })
+  }
+
+  test('a listen address already in use names the address', async (t) => {
+    const blocker = net.createServer().listen(0, '127.0.0.1')
+    await once(blocker, 'listening')
+    t.after(() => blocker.close())
+    const tmp = tempDir()
+    t.after(tmp.cleanup)
+    const port = (blocker.address() as net.AddressInfo).port
+    const result = await runCli(['start', '--listen', `127.0.0.1:${port}`], {cwd: tmp.dir})
+    assert.equal(result.code, 3)
+    assert.match(result.stderr, new RegExp(`127\\.0\\.0\\.1:${port} is already in use`))
+    assert.match(result.stderr, /Code: EP_LISTEN_FAILED/)
+  })
+})
+
+describe('TLS termination', () => {
+  test('routes the plaintext and serves a renewed certificate without a restart', async (t) => {
+    const tmp = tempDir()
+    const backend = await startBackend('tls-backend')
+    const cert = path.join(tmp.dir, 'cert.pem')
+    const key = path.join(tmp.dir, 'key.pem')
+    fs.copyFileSync(path.join(FIXTURES, 'a.crt'), cert)
+    fs.copyFileSync(path.join(FIXTURES, 'a.key'), key)
+    const proxy = await startProxy({
+      env: {
+        EDGEPROXY_DB_PATH: path.join(tmp.dir, 'routing.db'),
+        EDGEPROXY_DB_RELOAD_SECS: '0.1',
+        EDGEPROXY_TLS_ENABLED: 'true',
+        EDGEPROXY_TLS_LISTEN_ADDR: '127.0.0.1:0',
+        EDGEPROXY_TLS_CERT: cert,
+        EDGEPROXY_TLS_KEY: key,
+        EDGEPROXY_TLS_RELOAD_SECS: '0.1',
+      },
+    })
+    t.after(async () => {
+      await proxy.stop()
+      await backend.close()
+      tmp.cleanup()
+    })
+    const db = new RoutingDb(path.join(tmp.dir, 'routing.db'))
+    db.insert({id: 'tls-backend', region: 'sa', port: backend.port})
+    db.close()
+    await proxy.next('store_reloaded', (e) => e.backends === 1)
+
+    const talk = async () => {
+      const socket = tls.connect({port: proxy.tlsPort, host: '127.0.0.1', rejectUnauthorized: false, servername: 'localhost'})
+      await once(socket, 'secureConnect')
+      const served = socket.getPeerX509Certificate()!.fingerprint256
+      socket.write('hello over tls')
+      const text = await readUntil(socket, (t) => t.includes('hello over tls'))
+      socket.destroy()
+      return {served, text}
+    }
+    const before = await talk()
+    assert.equal(before.served, fingerprint('a'))
+    assert.equal(before.text, 'tls-backend\nhello over tls')
+
+    // Renew in place the way certbot does: new files renamed over the old ones.
+    fs.copyFileSync(path.join(FIXTURES, 'b.key'), key + '.new')
+    fs.copyFileSync(path.join(FIXTURES, 'b.crt'), cert + '.new')
+    const reloaded = proxy.next('tls_certificate_reloaded')
+    fs.renameSync(key + '.new', key)
+    fs.renameSync(cert + '.new', cert)
+    assert.equal((await reloaded).subject, 'edge-b.test')
+    const renewed = await talk()
+    assert.equal(renewed.served, fingerprint('b'))
+    assert.equal(renewed.text, 'tls-backend\nhello over tls')
+  })
+})
+
+describe('graceful shutdown', () => {
+  test('SIGTERM stops accepting, keeps open connections working until the timeout, then cuts them and exits 0', async (t) => {
+    const tmp = tempDir()
+    const backend = await startBackend('drain-target')
+    const proxy = await startProxy({
+      env: {EDGEPROXY_DB_PATH: path.join(tmp.dir, 'routing.db'), EDGEPROXY_DB_RELOAD_SECS: '0.1', EDGEPROXY_SHUTDOWN_TIMEOUT_SECS: '1.5'},
+    })
+    t.after(async () => {
+      await proxy.stop('SIGKILL')
+      await backend.close()
+      tmp.cleanup()
+    })
+    const db = new RoutingDb(path.join(tmp.dir, 'routing.db'))
+    db.insert({id: 'drain-target', region: 'sa', port: backend.port})
+    db.close()
+    await proxy.next('store_reloaded', (e) => e.backends === 1)
+
+    const open = await connectAndGreet(proxy.tcpPort)
+    const finishing = await connectAndGreet(proxy.tcpPort, {localAddress: '127.0.0.2'})
+    proxy.child.kill('SIGTERM')
+    const started = await proxy.waitFor('shutdown_started')
+    assert.equal(started.open, 2)
+
+    // New connections are refused once the listener is closed.
+    const refused = net.connect({port: proxy.tcpPort, host: '127.0.0.1'})
+    const [error] = (await once(refused, 'error')) as [NodeJS.ErrnoException]
+    assert.equal(error.code, 'ECONNREFUSED')
+
+    // The open connection still carries data both ways during the drain.
+    open.socket.write('still here')
+    assert.equal(await readUntil(open.socket, (t) => t.includes('still here')), 'still here')
+
+    // One finishes on its own within the timeout; the other is cut at the timeout.
+    finishing.socket.end()
+    const cut = closed(open.socket)
+    const exit = await proxy.exited
+    await cut
+    assert.equal(exit.code, 0)
+    const complete = await proxy.waitFor('shutdown_complete')
+    assert.deepEqual({drained: complete.drained, cut: complete.cut}, {drained: 1, cut: 1})
+  })
+
+  test('with nothing open, SIGINT exits 0 at once', async (t) => {
+    const tmp = tempDir()
+    t.after(tmp.cleanup)
+    const proxy = await startProxy({env: {EDGEPROXY_DB_PATH: path.join(tmp.dir, 'routing.db')}})
+    proxy.child.kill('SIGINT')
+    const exit = await proxy.exited
+    assert.equal(exit.code, 0)
+    const complete = await proxy.waitFor('shutdown_complete')
+    assert.deepEqual({drained: complete.drained, cut: complete.cut}, {drained: 0, cut: 0})
+  })
+})
+
+describe('routing store failures keep the last good table', () => {
+  async function setup(t: {after: (fn: () => unknown) => void}) {
+    const tmp = tempDir()
+    const backend = await startBackend('survivor')
+    const dbPath = path.join(tmp.dir, 'routing.db')
+    const proxy = await startProxy({env: {EDGEPROXY_DB_PATH: dbPath, EDGEPROXY_DB_RELOAD_SECS: '0.1'}})
+    t.after(async () => {
+      await proxy.stop()
+      await backend.close()
+      tmp.cleanup()
+    })
+    const db = new RoutingDb(dbPath)
+    db.insert({id: 'survivor', region: 'sa', port: backend.port})
+    db.close()
+    await proxy.next('store_reloaded', (e) => e.backends === 1)
+    return {proxy, dbPath, backend}
+  }
+
+  test('a missing file', async (t) => {
+    const {proxy, dbPath} = await setup(t)
+    const failed = proxy.next('store_read_failed')
+    fs.renameSync(dbPath, dbPath + '.moved')
+    assert.equal((await failed).code, 'EP_STORE_MISSING')
+    const c = await connectAndGreet(proxy.tcpPort)
+    c.socket.destroy()
+    assert.equal(c.id, 'survivor')
+    const recovered = proxy.next('store_recovered')
+    fs.renameSync(dbPath + '.moved', dbPath)
+    await recovered
+  })
+
+  test('a corrupt file', async (t) => {
+    const {proxy, dbPath} = await setup(t)
+    const failed = proxy.next('store_read_failed')
+    for (const suffix of ['-wal', '-shm']) fs.rmSync(dbPath + suffix, {force: true})
+    fs.writeFileSync(dbPath + '.tmp', 'this is not a database '.repeat(400))
+    fs.renameSync(dbPath + '.tmp', dbPath)
+    assert.equal((await failed).code, 'EP_STORE_CORRUPT')
+    const c = await connectAndGreet(proxy.tcpPort)
+    c.socket.destroy()
+    assert.equal(c.id, 'survivor')
+  })
+
+  test('a replacement file still locked by the process writing it', async (t) => {
+    const {proxy, dbPath} = await setup(t)
+    // An operator builds a new routing.db with sqlite3 (rollback journal) and moves it into place
+    // while its writer still holds an exclusive transaction.
+    const replacement = dbPath + '.new'
+    const locker = new Database(replacement)
+    t.after(() => locker.open && locker.close())
+    locker.exec(backendsTableDdl({ifNotExists: true}))
+    locker.exec('BEGIN EXCLUSIVE')
+    locker.prepare("INSERT INTO backends (id, region, wg_ip, port) VALUES ('newcomer', 'sa', '127.0.0.1', 9)").run()
+    const failed = proxy.next('store_read_failed')
+    for (const suffix of ['-wal', '-shm']) fs.rmSync(dbPath + suffix, {force: true})
+    fs.renameSync(replacement, dbPath)
+    assert.equal((await failed).code, 'EP_STORE_LOCKED')
+    const c = await connectAndGreet(proxy.tcpPort)
+    c.socket.destroy()
+    assert.equal(c.id, 'survivor')
+    const recovered = proxy.next('store_recovered')
+    const reloaded = proxy.next('store_reloaded')
+    locker.exec('COMMIT')
+    locker.close()
+    await recovered
+    assert.equal((await reloaded).backends, 1, 'the new file, with only the newcomer, is now the table')
+  })
+})

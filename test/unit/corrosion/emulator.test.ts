@@ -1,0 +1,252 @@
+// The emulator itself must follow corrosion-api.md, or client tests against it prove nothing:
+// status codes, text vs JSON bodies and exact texts, checked with raw HTTP requests.
+import assert from 'node:assert/strict'
+import fs from 'node:fs'
+import {after, before, describe, it} from 'node:test'
+
+import {request} from 'undici'
+
+import {readNdjson, type QueryEvent} from '../../../src/corrosion/ndjson.js'
+import {createCluster, startEmulator, type EmulatorAgent} from '../../support/corrosion-emulator/index.js'
+import {backendsSchemaDir} from '../../support/corrosion-emulator/targets.js'
+
+interface Reply {
+  status: number
+  contentType?: string
+  text: string
+  headers: Record<string, unknown>
+}
+
+async function call(url: string, method: string, body?: string, headers: Record<string, string> = {'content-type': 'application/json'}): Promise<Reply> {
+  const r = await request(url, {method: method as 'GET', body, headers, reset: true})
+  const text = await r.body.text()
+  return {status: r.statusCode, contentType: r.headers['content-type'] as string | undefined, text, headers: r.headers}
+}
+
+async function firstEvents(url: string, method: string, body: string | undefined, count: number): Promise<{status: number; headers: Record<string, unknown>; events: QueryEvent[]}> {
+  const controller = new AbortController()
+  const r = await request(url, {method: method as 'GET', body, headers: body ? {'content-type': 'application/json'} : {}, signal: controller.signal, reset: true})
+  const events: QueryEvent[] = []
+  if (r.statusCode === 200 && count > 0) {
+    for await (const e of readNdjson(r.body)) {
+      events.push(e)
+      if (events.length >= count) break
+    }
+  }
+  controller.abort()
+  await r.body.dump().catch(() => {})
+  return {status: r.statusCode, headers: r.headers, events}
+}
+
+describe('emulator: HTTP contract', () => {
+  const schemaDir = backendsSchemaDir()
+  let agent: EmulatorAgent
+  let url: string
+
+  before(async () => {
+    agent = await startEmulator({schemaPaths: [schemaDir]})
+    url = agent.url
+  })
+  after(async () => {
+    await agent.close()
+    fs.rmSync(schemaDir, {recursive: true, force: true})
+  })
+
+  it('answers body and shape errors with axum texts', async () => {
+    const noType = await call(`${url}/v1/queries`, 'POST', '"SELECT 1"', {})
+    assert.deepEqual([noType.status, noType.contentType, noType.text], [415, 'text/plain; charset=utf-8', 'Expected request with `Content-Type: application/json`'])
+    const malformed = await call(`${url}/v1/queries`, 'POST', '{"query":')
+    assert.equal(malformed.status, 400)
+    assert.match(malformed.text, /^Failed to parse the request body as JSON: EOF while parsing a value at line 1 column 9$/)
+    const sqlKey = await call(`${url}/v1/queries`, 'POST', '{"sql":"SELECT 1"}')
+    assert.deepEqual([sqlKey.status, sqlKey.text], [422, 'Failed to deserialize the JSON body into the target type: data did not match any variant of untagged enum Statement at line 1 column 18'])
+    const notArray = await call(`${url}/v1/transactions`, 'POST', '{"query":"SELECT 1"}')
+    assert.deepEqual([notArray.status, notArray.text], [422, 'Failed to deserialize the JSON body into the target type: invalid type: map, expected a sequence at line 1 column 1'])
+    const objectParam = await call(`${url}/v1/transactions`, 'POST', '[["SELECT ?",[{"a":1}]]]')
+    assert.equal(objectParam.status, 422)
+    assert.match(objectParam.text, /\[0\]: data did not match any variant of untagged enum Statement/)
+    const arrayQuery = await call(`${url}/v1/queries`, 'POST', '["SELECT 1"]')
+    assert.equal(arrayQuery.status, 422)
+    const empty = await call(`${url}/v1/transactions`, 'POST', '[]')
+    assert.equal(empty.status, 400)
+    assert.deepEqual(JSON.parse(empty.text).results, [{error: 'at least 1 statement is required'}])
+  })
+
+  it('answers 404 and 405 with empty bodies, and /v1/migrations is 404 unless switched on', async () => {
+    assert.deepEqual(await call(`${url}/v1/nope`, 'GET').then((r) => [r.status, r.text]), [404, ''])
+    assert.deepEqual(await call(`${url}/v1/queries`, 'GET').then((r) => [r.status, r.text]), [405, ''])
+    assert.equal((await call(`${url}/v1/migrations`, 'POST', '["CREATE TABLE x (id TEXT NOT NULL PRIMARY KEY)"]')).status, 404)
+  })
+
+  it('runs transactions all-or-nothing with rusqlite texts', async () => {
+    const ok = await call(`${url}/v1/transactions`, 'POST', '[["INSERT INTO backends (id) VALUES (?)",["e1"]]]')
+    assert.equal(ok.status, 200)
+    assert.equal(ok.contentType, 'application/json')
+    const body = JSON.parse(ok.text)
+    assert.equal(body.version, 1)
+    assert.match(body.actor_id, /^[0-9a-f]{32}$/)
+    const failures: [string, string][] = [
+      ['[["INSERT INTO backends (id) VALUES (?)",["e2"]],["INSERT INTO backends (id) VALUES (?)",["e1"]]]', 'rusqlite: UNIQUE constraint failed: backends.id (actor_id: None, version: None)'],
+      ['["SELECT 1"]', 'rusqlite: Execute returned results - did you mean to call query? (actor_id: None, version: None)'],
+      ['["DELETE FROM backends; DELETE FROM backends"]', 'rusqlite: Multiple statements provided (actor_id: None, version: None)'],
+      ['[["DELETE FROM backends WHERE id = :id",{"id":"x"}]]', 'rusqlite: Invalid parameter name: id (actor_id: None, version: None)'],
+      ['[["DELETE FROM backends WHERE id = ?",[]]]', 'rusqlite: Wrong number of parameters passed to query. Got 0, needed 1 (actor_id: None, version: None)'],
+      ['["INSERT INTO nope VALUES (1)"]', 'rusqlite: no such table: nope in INSERT INTO nope VALUES (1) at offset 12 (actor_id: None, version: None)'],
+    ]
+    for (const [sent, error] of failures) {
+      const r = await call(`${url}/v1/transactions`, 'POST', sent)
+      assert.equal(r.status, 500, sent)
+      assert.deepEqual(JSON.parse(r.text), {results: [{error}], time: 0, version: null, actor_id: body.actor_id})
+    }
+    assert.deepEqual(agent.rows('SELECT id FROM backends ORDER BY id'), [{id: 'e1'}], 'e2 rolled back')
+    const trailing = await call(`${url}/v1/transactions`, 'POST', '["DELETE FROM backends WHERE id = \'zz\'; -- nothing"]')
+    assert.equal(trailing.status, 200)
+    assert.equal(JSON.parse(trailing.text).version, null)
+  })
+
+  it('refuses writes and bad SQL on /v1/queries before streaming, with no content type', async () => {
+    const write = await call(`${url}/v1/queries`, 'POST', '"DELETE FROM backends"')
+    assert.deepEqual([write.status, write.contentType, write.text], [400, undefined, '{"error":"statement is not readonly"}'])
+    const bind = await call(`${url}/v1/queries`, 'POST', '["SELECT ?",[]]')
+    assert.deepEqual([bind.status, JSON.parse(bind.text).error], [500, 'Wrong number of parameters passed to query. Got 0, needed 1'])
+  })
+
+  it('checks the authorization header shape even with no token configured', async () => {
+    const basic = await call(`${url}/v1/health`, 'GET', undefined, {authorization: 'Basic Zm9vOmJhcg=='})
+    assert.deepEqual([basic.status, basic.text], [400, 'invalid HTTP header (authorization)'])
+    const bare = await call(`${url}/v1/health`, 'GET', undefined, {authorization: 'Bearer'})
+    assert.equal(bare.status, 400)
+    const anyBearer = await call(`${url}/v1/health`, 'GET', undefined, {authorization: 'bearer anything'})
+    assert.equal(anyBearer.status, 503, 'open agent: any well-formed bearer passes')
+  })
+
+  it('answers a missing or wrong token with an empty 401, and a wrong endpoint name with 421', async (t) => {
+    const guarded = await startEmulator({token: 'tok', endpointName: 'pop-eu'})
+    t.after(() => guarded.close())
+    const missing = await call(`${guarded.url}/v1/health`, 'GET', undefined, {})
+    assert.deepEqual([missing.status, missing.text], [401, ''])
+    const wrong = await call(`${guarded.url}/v1/health`, 'GET', undefined, {authorization: 'Bearer tok2'})
+    assert.deepEqual([wrong.status, wrong.text], [401, ''])
+    const right = await call(`${guarded.url}/v1/health`, 'GET', undefined, {authorization: 'Bearer   tok'})
+    assert.equal(right.status, 503, 'leading spaces of the token are trimmed')
+    const misdirected = await call(`${guarded.url}/v1/health`, 'GET', undefined, {authorization: 'Bearer tok', 'x-corrosion-requested-endpoint-name': 'pop-us'})
+    assert.deepEqual([misdirected.status, misdirected.text], [421, ''])
+  })
+
+  it('serves subscriptions: new, shared, from, skip_rows, 404', async () => {
+    const body = '"SELECT id FROM backends"'
+    const first = await firstEvents(`${url}/v1/subscriptions`, 'POST', body, 3)
+    assert.equal(first.status, 200)
+    assert.match(String(first.headers['corro-query-id']), /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/)
+    assert.match(String(first.headers['corro-query-hash']), /^[0-9a-f]{16}$/)
+    assert.deepEqual(first.events.map((e) => e.type), ['columns', 'row', 'eoq'])
+    assert.deepEqual(first.events[2], {type: 'eoq', time: (first.events[2] as {time: number}).time, changeId: 0})
+    const again = await firstEvents(`${url}/v1/subscriptions`, 'POST', body, 0)
+    assert.equal(again.headers['corro-query-id'], first.headers['corro-query-id'])
+    const fromNew = await call(`${url}/v1/subscriptions?from=0`, 'POST', '"SELECT id FROM backends WHERE id = \'new\'"')
+    assert.deepEqual([fromNew.status, fromNew.text], [400, '{"error":"a `from` query param was supplied, but no existing subscription found"}'])
+    const skipOne = await call(`${url}/v1/subscriptions?skip_rows=1`, 'POST', body)
+    assert.equal(skipOne.status, 400)
+    const missing = await call(`${url}/v1/subscriptions/00000000-0000-4000-8000-000000000000`, 'GET')
+    assert.deepEqual([missing.status, missing.contentType, missing.text], [404, 'application/json', '{"error":"could not find subscription with id 00000000-0000-4000-8000-000000000000"}'])
+    assert.equal((await call(`${url}/v1/subscriptions/not-a-uuid`, 'GET')).status, 400)
+    const notInSchema = await call(`${url}/v1/subscriptions`, 'POST', '"SELECT name FROM sqlite_master"')
+    assert.deepEqual([notInSchema.status, notInSchema.text], [400, '{"error":"table not found in schema: sqlite_master"}'])
+  })
+
+  it('keeps subscriptions and their ids across a restart', async () => {
+    const r = await firstEvents(`${url}/v1/subscriptions`, 'POST', '"SELECT id, port FROM backends"', 3)
+    const id = String(r.headers['corro-query-id'])
+    await agent.stop()
+    await agent.start()
+    const resumed = await firstEvents(`${url}/v1/subscriptions/${id}`, 'GET', undefined, 3)
+    assert.equal(resumed.status, 200)
+    assert.equal(resumed.headers['corro-query-id'], id)
+    assert.deepEqual(resumed.events.map((e) => e.type), ['columns', 'row', 'eoq'])
+  })
+
+  it('streams /v1/updates notifications (inserts are updates)', async () => {
+    const controller = new AbortController()
+    const r = await request(`${url}/v1/updates/backends`, {method: 'POST', signal: controller.signal})
+    assert.equal(r.statusCode, 200)
+    assert.ok(r.headers['corro-query-id'])
+    const events: QueryEvent[] = []
+    const reading = (async () => {
+      for await (const e of readNdjson(r.body)) {
+        events.push(e)
+        if (events.length === 2) break
+      }
+    })()
+    agent.transact([['INSERT INTO backends (id) VALUES (?)', ['u1']], ['DELETE FROM backends WHERE id = ?', ['e1']]])
+    await reading
+    controller.abort()
+    assert.deepEqual(
+      events.map((e) => (e.type === 'notify' ? [e.changeType, e.pk] : e.type)).sort(),
+      [
+        ['delete', ['e1']],
+        ['update', ['u1']],
+      ],
+    )
+    const unknown = await call(`${url}/v1/updates/nope`, 'POST')
+    assert.deepEqual([unknown.status, unknown.text], [400, '{"error":"table not found in schema: nope"}'])
+  })
+})
+
+describe('emulator: schema files and migrations', () => {
+  it('applies files with Corrosion\'s merge rule, only adds columns, and refuses with exact texts', async (t) => {
+    const schemaDir = backendsSchemaDir()
+    const agent = await startEmulator({schemaPaths: [schemaDir], migrations: true})
+    t.after(async () => {
+      await agent.close()
+      fs.rmSync(schemaDir, {recursive: true, force: true})
+    })
+    assert.equal(agent.rows("SELECT name FROM sqlite_master WHERE name = 'backends__crsql_clock'").length, 1)
+    const migrate = (sql: string) => call(`${agent.url}/v1/migrations`, 'POST', JSON.stringify([sql])).then((r) => ({status: r.status, error: JSON.parse(r.text).results[0]?.error as string | undefined}))
+    assert.deepEqual(await migrate('CREATE TABLE t (id TEXT NOT NULL PRIMARY KEY, n TEXT NOT NULL)'), {
+      status: 500,
+      error: "not nullable column 'n' on table 't' needs a default value for forward schema compatibility",
+    })
+    assert.deepEqual(await migrate('CREATE TABLE t (id TEXT NOT NULL PRIMARY KEY, n TEXT)'), {status: 200, error: undefined})
+    assert.deepEqual(await migrate('CREATE TABLE t (id TEXT NOT NULL PRIMARY KEY, n INTEGER)'), {
+      status: 500,
+      error: "won't change column without the destructive flag set (table: 't', column: 'n')",
+    })
+    assert.deepEqual(await migrate('CREATE TABLE t (id TEXT NOT NULL PRIMARY KEY)'), {status: 500, error: "won't remove column without the destructive flag set (table: 't', column: 'n')"})
+    assert.deepEqual(await migrate("CREATE TABLE t (id TEXT NOT NULL PRIMARY KEY, n TEXT, m TEXT NOT NULL DEFAULT 'x')"), {status: 200, error: undefined})
+    assert.deepEqual(agent.rows("SELECT name FROM pragma_table_info('t')").map((r) => r.name), ['id', 'n', 'm'])
+    assert.deepEqual(await migrate('CREATE TABLE u (id TEXT NOT NULL PRIMARY KEY, e TEXT UNIQUE)'), {
+      status: 500,
+      error: 'Table u has unique indices besidesthe primary key. This is not allowed for CRRs',
+    })
+    assert.deepEqual(await migrate('SELECT 1'), {status: 500, error: 'unsupported command: SELECT 1'})
+    assert.equal(agent.rows("SELECT name FROM sqlite_master WHERE name = 'u'").length, 0, 'a refused schema changes nothing')
+  })
+})
+
+describe('emulator: a replicating cluster', () => {
+  it('replicates commits after the configured delay and reports members and lag in /v1/health', async (t) => {
+    const schemaDir = backendsSchemaDir()
+    const cluster = await createCluster(3, {delayMs: 30, schemaPaths: [schemaDir]})
+    t.after(async () => {
+      await cluster.close()
+      fs.rmSync(schemaDir, {recursive: true, force: true})
+    })
+    const [a, b, c] = cluster.agents as [EmulatorAgent, EmulatorAgent, EmulatorAgent]
+    a.transact([['INSERT INTO backends (id, port) VALUES (?, ?)', ['c1', 80]]])
+    assert.equal(b.rows('SELECT id FROM backends').length, 0, 'not there before the delay')
+    await cluster.delivered()
+    assert.deepEqual(b.rows('SELECT id, port FROM backends'), [{id: 'c1', port: 80}])
+    assert.deepEqual(c.rows('SELECT id, port FROM backends'), [{id: 'c1', port: 80}])
+    const health = JSON.parse((await call(`${b.url}/v1/health`, 'GET')).text)
+    assert.equal(health.response.members, 2)
+    assert.ok(health.response.p99_lag >= 0.03)
+    const idle = await call(`${a.url}/v1/health`, 'GET')
+    assert.deepEqual([idle.status, idle.text], [503, '{"error":"no p99 lag information available"}'], 'the writer applied no remote change')
+    await c.stop()
+    b.transact([['UPDATE backends SET port = ? WHERE id = ?', [81, 'c1']]])
+    await cluster.delivered()
+    assert.equal(JSON.parse((await call(`${b.url}/v1/health`, 'GET')).text).response.members, 1)
+    await c.start()
+    assert.deepEqual(c.rows('SELECT port FROM backends'), [{port: 81}], 'caught up at start')
+  })
+})
