@@ -10,3 +10,15 @@ export {backendsTableDdl, BACKEND_COLUMNS} from './store/schema.js'
 export * from './corrosion/index.js'
 export * from './generators/index.js'
 export * from './topology/index.js'
+export {REGIONS, type Region} from './balancer/regions.js'
+export {BACKEND_STATES} from './discovery/validation.js'
+export type {BackendJson} from './discovery/backend-json.js'
+export {
+  ApiBackendClient,
+  DEFAULT_API_URL,
+  LocalBackendClient,
+  BackendNotFoundError,
+  type BackendClient,
+  type RegisterOutcome,
+  type RouteExplanation,
+} from './discovery/backend-client.js'

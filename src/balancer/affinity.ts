@@ -39,6 +39,13 @@ export class AffinityTable {
     return binding.backendId
   }
 
+  /** The bound backend without refreshing the binding (for `route explain`). */
+  peek(clientIp: string): string | undefined {
+    const binding = this.bindings.get(clientIp)
+    if (binding === undefined || this.now() - binding.lastUsedMs > this.ttlMs) return undefined
+    return binding.backendId
+  }
+
   set(clientIp: string, backendId: string): void {
     this.bindings.delete(clientIp)
     this.bindings.set(clientIp, {backendId, lastUsedMs: this.now()})

@@ -26,6 +26,8 @@ export interface Setting<T> {
   parse: (text: string) => T
   /** A hint for the error: what a valid value looks like. */
   hint: string
+  /** Never quote the value in messages (tokens). */
+  secret?: boolean
 }
 
 export type Raw = Record<string, string | boolean | undefined>
@@ -35,6 +37,7 @@ export type Env = Record<string, string | undefined>
 export type Source = 'flag' | 'env' | 'default'
 
 function describeSource(setting: Setting<unknown>, source: Source, text: string): string {
+  if (setting.secret) text = '(hidden)'
   if (source === 'flag') return `--${setting.flag} ${JSON.stringify(text)}`
   if (source === 'env') return `${setting.env}=${JSON.stringify(text)}`
   return `the default of --${setting.flag} (${JSON.stringify(text)})`
@@ -124,7 +127,7 @@ export function enumParser<T extends string>(options: readonly T[]) {
 
 // ---- builders ------------------------------------------------------------------------------------
 
-type Common = Pick<Setting<unknown>, 'flag' | 'env' | 'summary' | 'group'> & {default?: string; defaultLabel?: string}
+type Common = Pick<Setting<unknown>, 'flag' | 'env' | 'summary' | 'group'> & {default?: string; defaultLabel?: string; secret?: boolean}
 
 export const setting = {
   string(c: Common & {hint?: string; parse?: (t: string) => string}): Setting<string> {

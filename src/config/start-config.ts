@@ -3,7 +3,7 @@
 // table (a test keeps them in step) and validation, so all three always agree.
 import {isRegion, REGIONS} from '../balancer/regions.js'
 import {ConfigError} from '../errors.js'
-import type {CidrList, HostPort} from '../net/address.js'
+import {formatHostPort, isLoopbackAddress, type CidrList, type HostPort} from '../net/address.js'
 import type {LogFormat} from '../log/logger.js'
 import {resolveSettings, setting, type Env, type Raw, type Setting, type Source} from './settings.js'
 
@@ -13,6 +13,8 @@ const PROXY_PROTOCOL = 'PROXY PROTOCOL'
 const AFFINITY = 'AFFINITY'
 const CONNECTIONS = 'CONNECTIONS'
 const LOGGING = 'LOGGING'
+const API = 'AUTO-DISCOVERY API'
+const CORROSION = 'CORROSION'
 
 export const START_SETTINGS = {
   listen: setting.address({
@@ -182,6 +184,96 @@ export const START_SETTINGS = {
     summary: 'Most bindings kept; the least recently used go first (bounds memory, about 150 bytes each)',
     group: AFFINITY,
   }),
+  apiEnabled: setting.boolean({
+    flag: 'api',
+    env: 'EDGEPROXY_API_ENABLED',
+    default: 'true',
+    summary: 'Serve the Auto-Discovery API (register, heartbeat, list, drain, route explain)',
+    group: API,
+  }),
+  apiListen: setting.address({
+    flag: 'api-listen',
+    env: 'EDGEPROXY_API_LISTEN_ADDR',
+    default: '127.0.0.1:8081',
+    summary: 'Address of the API; a non-loopback address needs --api-token (or --api-insecure)',
+    group: API,
+  }),
+  apiToken: setting.string({
+    flag: 'api-token',
+    env: 'EDGEPROXY_API_TOKEN',
+    defaultLabel: '(none)',
+    summary: 'Bearer token every API call but GET /health must send; prefer the variable (flags show in ps)',
+    group: API,
+    secret: true,
+    hint: 'a random string of 16 or more characters, e.g. from openssl rand -hex 32',
+    parse: (t) => {
+      const token = t.trim()
+      if (token.length < 16) throw new Error('a token needs at least 16 characters')
+      if (/\s/.test(token)) throw new Error('a token cannot contain whitespace')
+      return token
+    },
+  }),
+  apiInsecure: setting.boolean({
+    flag: 'api-insecure',
+    env: 'EDGEPROXY_API_INSECURE',
+    default: 'false',
+    summary: 'Allow the API on a non-loopback address without a token (anyone who reaches it can change routing)',
+    group: API,
+  }),
+  heartbeatTtlSecs: setting.seconds({
+    flag: 'heartbeat-ttl-secs',
+    env: 'EDGEPROXY_HEARTBEAT_TTL_SECS',
+    default: '60',
+    min: 0.1,
+    summary: 'Lease a registration or heartbeat gives a backend; without a renewal it expires and gets no new connections',
+    group: API,
+  }),
+  corrosionEnabled: setting.boolean({
+    flag: 'corrosion',
+    env: 'EDGEPROXY_CORROSION_ENABLED',
+    default: 'false',
+    summary: 'Keep the routing table in Corrosion (replicated to every POP) instead of the SQLite file; --db-path is ignored',
+    group: CORROSION,
+  }),
+  corrosionApiUrl: setting.string({
+    flag: 'corrosion-url',
+    env: 'EDGEPROXY_CORROSION_API_URL',
+    default: 'http://localhost:8090',
+    summary: "URL of this POP's Corrosion agent HTTP API",
+    group: CORROSION,
+    hint: 'an http:// URL such as http://127.0.0.1:8090',
+    parse: (t) => {
+      let url: URL
+      try {
+        url = new URL(t.trim())
+      } catch {
+        throw new Error('not a URL')
+      }
+      if (url.protocol !== 'http:') throw new Error('Corrosion serves plain http:// (put TLS in front of it if it must cross hosts)')
+      return url.toString().replace(/\/$/, '')
+    },
+  }),
+  corrosionToken: setting.string({
+    flag: 'corrosion-token',
+    env: 'EDGEPROXY_CORROSION_TOKEN',
+    defaultLabel: '(none)',
+    summary: "Bearer token of the agent's api.authz; prefer the variable (flags show in ps)",
+    group: CORROSION,
+    secret: true,
+    hint: 'the bearer-token of the agent config',
+    parse: (t) => {
+      if (t.trim() === '' || /\s/.test(t.trim())) throw new Error('empty or contains whitespace')
+      return t.trim()
+    },
+  }),
+  corrosionPollSecs: setting.seconds({
+    flag: 'corrosion-poll-secs',
+    env: 'EDGEPROXY_CORROSION_POLL_SECS',
+    default: '5',
+    min: 0.05,
+    summary: 'Polling interval used while the Corrosion subscription is down',
+    group: CORROSION,
+  }),
   logFormat: setting.enum<LogFormat>({
     flag: 'log-format',
     env: 'EDGEPROXY_LOG_FORMAT',
@@ -218,6 +310,9 @@ export interface StartConfig {
   bindingTtlMs: number
   bindingGcIntervalMs: number
   bindingMaxEntries: number
+  api?: {listen: HostPort; token?: string; isInsecure: boolean}
+  heartbeatTtlMs: number
+  corrosion?: {apiUrl: string; token?: string; pollMs: number}
   logFormat: LogFormat
   isDebug: boolean
   sources: Record<StartSettingKey, Source>
@@ -232,6 +327,21 @@ function debugEnv(env: Env): Env {
 }
 
 const ms = (secs: number) => Math.round(secs * 1000)
+
+/** Nothing listens beyond loopback without a token unless the operator says so explicitly. */
+function resolveApi(listen: HostPort, token: string | undefined, isInsecure: boolean): NonNullable<StartConfig['api']> {
+  if (token === undefined && !isInsecure && !isLoopbackAddress(listen.host)) {
+    throw new ConfigError(
+      `the API would listen on ${formatHostPort(listen.host, listen.port)}, beyond loopback, without a token (EDGEPROXY_API_LISTEN_ADDR)`,
+      {
+        field: 'EDGEPROXY_API_TOKEN',
+        suggestion:
+          'set EDGEPROXY_API_TOKEN (openssl rand -hex 32), or listen on 127.0.0.1, or accept the risk with EDGEPROXY_API_INSECURE=true',
+      },
+    )
+  }
+  return {listen, token, isInsecure: isInsecure && token === undefined && !isLoopbackAddress(listen.host)}
+}
 
 /** Flags (as parsed by the CLI, undefined when absent) + environment → validated StartConfig. */
 export function resolveStartConfig(flags: Raw, env: Env): StartConfig {
@@ -267,6 +377,9 @@ export function resolveStartConfig(flags: Raw, env: Env): StartConfig {
     bindingTtlMs: ms(v.bindingTtlSecs!),
     bindingGcIntervalMs: ms(v.bindingGcIntervalSecs!),
     bindingMaxEntries: v.bindingMaxEntries!,
+    api: v.apiEnabled ? resolveApi(v.apiListen!, v.apiToken, v.apiInsecure!) : undefined,
+    heartbeatTtlMs: ms(v.heartbeatTtlSecs!),
+    corrosion: v.corrosionEnabled ? {apiUrl: v.corrosionApiUrl!, token: v.corrosionToken, pollMs: ms(v.corrosionPollSecs!)} : undefined,
     logFormat: v.logFormat!,
     isDebug: v.debug!,
     sources,

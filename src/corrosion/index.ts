@@ -68,3 +68,4 @@ export {
 } from './init-schema.js'
 export {corrosionStatus, type CorrosionStatusResult} from './agent-status.js'
 export * from './errors.js'
+export {CorrosionBackendStore} from './corrosion-backend-store.js'

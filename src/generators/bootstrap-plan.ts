@@ -5,7 +5,7 @@ import net from 'node:net'
 
 import {isRegion, REGIONS} from '../balancer/regions.js'
 import {isLoopbackAddress, parseHostPort} from '../net/address.js'
-import {isIsoCountryCode} from '../topology/country-codes.js'
+import {isIsoCountryCode} from '../geo/country-codes.js'
 import {TOPOLOGY_NAME_PATTERN} from '../topology/parse-topology.js'
 import {GeneratorInputError} from './errors.js'
 import {QUIC_MIN_UDP_PAYLOAD} from './gossip-mtu.js'

@@ -28,4 +28,4 @@ export {
   type Ipv4Network,
   type PublicAddressKind,
 } from './ipv4.js'
-export {isIsoCountryCode} from './country-codes.js'
+export {isIsoCountryCode} from '../geo/country-codes.js'

@@ -6,7 +6,7 @@ import fs from 'node:fs'
 import YAML from 'yaml'
 
 import {isRegion, REGION_COUNTRIES, REGIONS, type Region} from '../balancer/regions.js'
-import {isIsoCountryCode} from './country-codes.js'
+import {isIsoCountryCode} from '../geo/country-codes.js'
 import {formatProblem, TopologyInvalidError, TopologyUnreadableError, type TopologyProblem} from './errors.js'
 import {
   ipv4InNetwork,

@@ -5,7 +5,7 @@ import fs from 'node:fs'
 
 import {REGIONS} from '../../balancer/regions.js'
 import {writeFileAtomically} from '../../generators/write-output.js'
-import {isIsoCountryCode} from '../../topology/country-codes.js'
+import {isIsoCountryCode} from '../../geo/country-codes.js'
 import {ipv4InNetwork, ipv4ToNumber, isReservedInNetwork, numberToIpv4, parseIpv4HostAddress, parseIpv4Network, parsePublicAddress, type Ipv4Network} from '../../topology/ipv4.js'
 import {TOPOLOGY_DEFAULTS} from '../../topology/model.js'
 import {TOPOLOGY_NAME_PATTERN, validateTopology, type ParsedTopology} from '../../topology/parse-topology.js'

@@ -1,5 +1,5 @@
-// The ISO 3166-1 alpha-2 country codes assigned today (249), so a topology's `country` is checked
-// against the real list rather than a two-letter pattern. It knows nothing of regions.
+// The ISO 3166-1 alpha-2 country codes assigned today (249), so a country given by an operator (topology,
+// backend registration) is checked against the real list rather than a two-letter pattern.
 
 const CODES = new Set(
   [

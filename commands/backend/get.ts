@@ -1,0 +1,20 @@
+import {Args} from '@oclif/core'
+
+import {BackendCommand, storeFlags} from '../../src/cli/backend-command.js'
+import {backendDetail} from '../../src/cli/backend-view.js'
+import type {BackendJson} from '../../src/index.js'
+
+export default class BackendGet extends BackendCommand {
+  static override summary = 'Show one backend: state, limits, live connections, lease and heartbeat age'
+  static override examples = ['<%= config.bin %> backend get sa-node-1', '<%= config.bin %> backend get sa-node-1 --json']
+  static override enableJsonFlag = true
+  static override args = {id: Args.string({description: 'Backend id', required: true})}
+  static override flags = {...storeFlags}
+
+  async run(): Promise<{backend: BackendJson}> {
+    const {args, flags} = await this.parse(BackendGet)
+    const backend = await this.client(flags).get(args.id)
+    this.log(backendDetail(backend))
+    return {backend}
+  }
+}

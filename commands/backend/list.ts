@@ -1,0 +1,31 @@
+import {Flags} from '@oclif/core'
+
+import {BackendCommand, storeFlags} from '../../src/cli/backend-command.js'
+import {backendTable} from '../../src/cli/backend-view.js'
+import {BACKEND_STATES, REGIONS, type BackendJson, type BackendState} from '../../src/index.js'
+
+export default class BackendList extends BackendCommand {
+  static override summary = 'List backends with their state, live connections and heartbeat age'
+  static override description =
+    'States: healthy (takes connections), expired (lease ran out: no heartbeat within EDGEPROXY_HEARTBEAT_TTL_SECS), unhealthy (disabled), draining, deleted (deregistered). CONN is the live connection count on the POP that answered.'
+  static override examples = [
+    '<%= config.bin %> backend list',
+    '<%= config.bin %> backend list --app myapp --state expired',
+    '<%= config.bin %> backend list --json | jq ".backends[] | select(.state != \\"healthy\\") | .id"',
+  ]
+  static override enableJsonFlag = true
+  static override flags = {
+    app: Flags.string({summary: 'Only this app', helpValue: 'APP'}),
+    region: Flags.string({summary: 'Only this region', options: [...REGIONS]}),
+    state: Flags.string({summary: 'Only backends in this state', options: [...BACKEND_STATES]}),
+    ...storeFlags,
+  }
+
+  async run(): Promise<{backends: BackendJson[]}> {
+    const {flags} = await this.parse(BackendList)
+    const client = this.client(flags)
+    const backends = await client.list({app: flags.app, region: flags.region, state: flags.state as BackendState | undefined})
+    this.log(backends.length === 0 ? `no backends${flags.app || flags.region || flags.state ? ' match' : ''} at ${client.target}` : backendTable(backends))
+    return {backends}
+  }
+}

@@ -1,0 +1,98 @@
+// Human views of backends for the terminal: the list table (cli-table3, states in colour) and the
+// one-backend detail. Data goes to stdout; colour follows chalk (NO_COLOR turns it off).
+import chalk from 'chalk'
+import Table from 'cli-table3'
+
+import type {BackendJson} from '../discovery/backend-json.js'
+import type {RouteExplanation} from '../discovery/backend-client.js'
+
+const STATE_COLOUR: Record<string, (s: string) => string> = {
+  healthy: chalk.green,
+  expired: chalk.yellow,
+  unhealthy: chalk.red,
+  draining: chalk.cyan,
+  deleted: chalk.gray,
+}
+
+export function colourState(state: string): string {
+  return (STATE_COLOUR[state] ?? ((s: string) => s))(state)
+}
+
+export function age(secs: number | null): string {
+  if (secs === null) return '-'
+  if (secs < 60) return `${Math.round(secs)}s ago`
+  if (secs < 3600) return `${Math.floor(secs / 60)}m${Math.round(secs % 60)}s ago`
+  return `${Math.floor(secs / 3600)}h${Math.floor((secs % 3600) / 60)}m ago`
+}
+
+export function address(b: {ip: string; port: number}): string {
+  return b.ip.includes(':') ? `[${b.ip}]:${b.port}` : `${b.ip}:${b.port}`
+}
+
+const plain = {chars: {mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': ''}, style: {head: [] as string[], border: [] as string[]}}
+
+export function backendTable(backends: readonly BackendJson[]): string {
+  const table = new Table({head: ['ID', 'APP', 'REGION', 'COUNTRY', 'ADDRESS', 'STATE', 'WEIGHT', 'CONN/SOFT/HARD', 'HEARTBEAT'].map((h) => chalk.bold(h)), ...plain})
+  for (const b of backends) {
+    table.push([
+      b.id,
+      b.app,
+      b.region,
+      b.country || '-',
+      address(b),
+      colourState(b.state),
+      String(b.weight),
+      `${b.connections ?? '-'}/${b.soft_limit}/${b.hard_limit === 0 ? '∞' : b.hard_limit}`,
+      age(b.heartbeat_age_secs),
+    ])
+  }
+  return table.toString()
+}
+
+export function backendDetail(b: BackendJson): string {
+  const rows: [string, string][] = [
+    ['id', b.id],
+    ['app', b.app],
+    ['region', b.region],
+    ['country', b.country || '-'],
+    ['address', address(b)],
+    ['state', colourState(b.state)],
+    ['weight', String(b.weight)],
+    ['connections', b.connections === null ? '- (read from the store, not a running proxy)' : String(b.connections)],
+    ['soft / hard limit', `${b.soft_limit} / ${b.hard_limit === 0 ? 'no limit' : b.hard_limit}`],
+    ['lease expires', b.lease_expires_at ?? 'never (no lease)'],
+    ['last heartbeat', age(b.heartbeat_age_secs)],
+    ['registered', b.registered_at ?? '- (inserted by SQL)'],
+    ['updated', b.updated_at ?? '-'],
+  ]
+  const width = Math.max(...rows.map(([k]) => k.length))
+  return rows.map(([k, v]) => `${chalk.bold(k.padEnd(width))}  ${v}`).join('\n')
+}
+
+export function routeTable(r: RouteExplanation): string {
+  const lines = [
+    `client ${r.ip}: country ${r.country ?? 'none (private, reserved or unknown address)'}, region ${r.client_region ?? 'none'}; this POP is in ${r.pop_region}`,
+    r.binding ? `affinity: bound to ${r.binding}` : 'affinity: no binding',
+    r.chosen ? `${chalk.bold('→ ' + r.chosen)} (${r.reason})` : chalk.red(`→ no backend: ${r.reason}; the connection would be closed`),
+  ]
+  const table = new Table({
+    head: ['', 'ID', 'REGION', 'COUNTRY', 'STATE', 'GEO', 'LOAD', 'WEIGHT', 'SCORE', 'CONN/HARD', 'SKIPPED BECAUSE'].map((h) => chalk.bold(h)),
+    ...plain,
+  })
+  for (const c of r.candidates) {
+    table.push([
+      c.id === r.chosen ? chalk.green('→') : '',
+      c.id,
+      c.region,
+      c.country || '-',
+      colourState(c.state),
+      String(c.geo_score),
+      c.load_factor.toFixed(3),
+      String(c.weight),
+      c.score.toFixed(3),
+      `${c.connections}/${c.hard_limit === 0 ? '∞' : c.hard_limit}`,
+      c.skipped === null ? '' : chalk.yellow(c.skipped.replace(/_/g, ' ')),
+    ])
+  }
+  return lines.join('\n') + '\n' + (r.candidates.length > 0 ? table.toString() : '(no backends in the routing table)')
+}

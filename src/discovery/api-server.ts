@@ -1,0 +1,372 @@
+// The Auto-Discovery API of a running POP (node:http): backends register and heartbeat, operators
+// list, drain, enable, disable, reweight and remove them, and ask why a client goes where it goes.
+// Every error is JSON {"error":{"code","message","field"}}; bodies are capped at 64 KiB; with a token
+// every endpoint but GET /health needs `Authorization: Bearer <token>`. It owns HTTP only: the
+// lifecycle rules live in BackendService, routing state in the Router.
+import {createHash, timingSafeEqual} from 'node:crypto'
+import http from 'node:http'
+import net from 'node:net'
+
+import type {Router} from '../balancer/router.js'
+import {errorMessage, isEdgeproxyError} from '../errors.js'
+import type {GeoResolver} from '../geo/geo-resolver.js'
+import type {Logger} from '../log/logger.js'
+import {normalizeIp, type HostPort} from '../net/address.js'
+import {listenOn} from '../proxy/listener.js'
+import type {StateChange} from '../store/backend-store.js'
+import {backendJson} from './backend-json.js'
+import type {BackendService} from './backend-service.js'
+import {validateId, validateRegister, validateRegion, validateState, validateWeight, ValidationError, type BACKEND_STATES} from './validation.js'
+
+export const MAX_BODY_BYTES = 64 * 1024
+
+export interface ApiServerOptions {
+  service: BackendService
+  router: Router
+  geo: GeoResolver
+  logger: Logger
+  version: string
+  token?: string
+  /** What /health reports besides the basics (store status, connection counters). */
+  health: () => Record<string, unknown> & {status: 'ok' | 'degraded'}
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly field?: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message)
+  }
+}
+
+type Handler = (req: http.IncomingMessage, params: {id?: string; url: URL}) => Promise<{status?: number; body: unknown}>
+
+interface Route {
+  pattern: RegExp
+  methods: Record<string, Handler>
+}
+
+const digest = (text: string) => createHash('sha256').update(text).digest()
+
+export class ApiServer {
+  private readonly server: http.Server
+  private readonly routes: Route[]
+  private readonly tokenDigest?: Buffer
+  private boundAddress?: HostPort
+
+  constructor(private readonly options: ApiServerOptions) {
+    this.tokenDigest = options.token ? digest(options.token) : undefined
+    this.routes = this.buildRoutes()
+    this.server = http.createServer({requestTimeout: 10_000, headersTimeout: 5_000, keepAliveTimeout: 5_000}, (req, res) => {
+      void this.handle(req, res)
+    })
+  }
+
+  async listen(address: HostPort): Promise<HostPort> {
+    this.boundAddress = await listenOn(this.server, address, '--api-listen (EDGEPROXY_API_LISTEN_ADDR)')
+    this.server.on('error', (error) => this.options.logger.error('api_error', `API listener error: ${error.message}`))
+    return this.boundAddress
+  }
+
+  get address(): HostPort | undefined {
+    return this.boundAddress
+  }
+
+  async close(): Promise<void> {
+    this.server.closeIdleConnections()
+    await new Promise<void>((resolve) => this.server.close(() => resolve()))
+  }
+
+  /** Stops at once: open API connections are dropped (shutdown). */
+  closeNow(): void {
+    this.server.close()
+    this.server.closeAllConnections()
+  }
+
+  private buildRoutes(): Route[] {
+    const {service, router} = this.options
+    const backendOut = (b: Parameters<typeof backendJson>[0]) => backendJson(b, service.nowMs(), service.connections(b.id))
+    const notFound = (id: string) => new HttpError(404, 'not_found', `no backend with id ${JSON.stringify(id)}`, 'id')
+    const change = (kind: Exclude<StateChange['kind'], 'weight'>): Handler => async (_req, {id}) => {
+      const backend = await service.change(id!, {kind})
+      if (backend === undefined) throw notFound(id!)
+      return {body: {backend: backendOut(backend)}}
+    }
+    return [
+      {
+        pattern: /^\/health$/,
+        methods: {
+          GET: async () => {
+            const extra = this.options.health()
+            return {status: 200, body: {version: this.options.version, ...extra}}
+          },
+        },
+      },
+      {
+        pattern: /^\/api\/v1\/register$/,
+        methods: {
+          POST: async (req) => {
+            const input = validateRegister(await readJson(req, true))
+            const {countryDerived, ...fields} = input
+            const result = await service.register(fields)
+            return {
+              status: result.created ? 201 : 200,
+              body: {
+                backend: backendOut(result.backend),
+                created: result.created,
+                updated: !result.created,
+                country_derived: countryDerived,
+                lease_secs: service.leaseMs / 1000,
+              },
+            }
+          },
+        },
+      },
+      {
+        pattern: /^\/api\/v1\/heartbeat\/([^/]+)$/,
+        methods: {
+          POST: async (req, {id}) => {
+            await readJson(req, false)
+            const result = await service.heartbeat(id!)
+            if (result === undefined) throw notFound(id!)
+            return {body: {backend: backendOut(result.backend), stored: result.stored}}
+          },
+        },
+      },
+      {
+        pattern: /^\/api\/v1\/backends$/,
+        methods: {
+          GET: async (_req, {url}) => {
+            const app = url.searchParams.get('app') ?? undefined
+            const regionText = url.searchParams.get('region')
+            const stateText = url.searchParams.get('state')
+            const backends = await service.list({
+              app,
+              region: regionText === null ? undefined : validateRegion(regionText),
+              state: stateText === null ? undefined : (validateState(stateText) as (typeof BACKEND_STATES)[number]),
+            })
+            return {body: {backends: backends.map(backendOut)}}
+          },
+        },
+      },
+      {
+        pattern: /^\/api\/v1\/backends\/([^/]+)$/,
+        methods: {
+          GET: async (_req, {id}) => {
+            const backend = await service.get(id!)
+            if (backend === undefined) throw notFound(id!)
+            return {body: {backend: backendOut(backend)}}
+          },
+          DELETE: async (_req, {id}) => {
+            const backend = await service.deregister(id!)
+            if (backend === undefined) throw notFound(id!)
+            return {body: {backend: backendOut(backend), deregistered: true}}
+          },
+        },
+      },
+      {pattern: /^\/api\/v1\/backends\/([^/]+)\/drain$/, methods: {POST: change('drain')}},
+      {pattern: /^\/api\/v1\/backends\/([^/]+)\/enable$/, methods: {POST: change('enable')}},
+      {pattern: /^\/api\/v1\/backends\/([^/]+)\/disable$/, methods: {POST: change('disable')}},
+      {
+        pattern: /^\/api\/v1\/backends\/([^/]+)\/weight$/,
+        methods: {
+          PUT: async (req, {id}) => {
+            const body = await readJson(req, true)
+            if (typeof body !== 'object' || body === null || Array.isArray(body) || !('weight' in body)) {
+              throw new ValidationError('missing_field', 'weight is required, e.g. {"weight": 5}', 400, 'weight')
+            }
+            const backend = await service.change(id!, {kind: 'weight', weight: validateWeight((body as {weight: unknown}).weight)})
+            if (backend === undefined) throw notFound(id!)
+            return {body: {backend: backendOut(backend)}}
+          },
+        },
+      },
+      {
+        pattern: /^\/api\/v1\/route$/,
+        methods: {
+          GET: async (_req, {url}) => {
+            const raw = url.searchParams.get('ip') ?? ''
+            const ip = normalizeIp(raw.trim())
+            if (net.isIP(ip) === 0) throw new ValidationError('invalid_field', `ip ${JSON.stringify(raw)} must be an IPv4 or IPv6 address`, 400, 'ip')
+            const country = this.options.geo.country(ip)
+            const client = router.clientGeo(country)
+            const rows = router.explain(country)
+            const binding = router.affinity.peek(ip) ?? null
+            const eligible = rows.filter((r) => r.skipped === null)
+            const bound = binding === null ? undefined : eligible.find((r) => r.backend.id === binding)
+            const chosen = bound ?? eligible[0]
+            return {
+              body: {
+                ip,
+                country,
+                client_region: client.region,
+                pop_region: router.localRegion,
+                binding,
+                chosen: chosen?.backend.id ?? null,
+                reason: chosen === undefined ? 'no eligible backend' : bound ? 'affinity binding' : 'lowest score',
+                candidates: rows.map((r) => ({
+                  id: r.backend.id,
+                  app: r.backend.app,
+                  region: r.backend.region,
+                  country: r.backend.country,
+                  state: backendJson(r.backend, service.nowMs(), null).state,
+                  connections: r.active,
+                  soft_limit: r.backend.softLimit,
+                  hard_limit: r.backend.hardLimit,
+                  weight: r.weight,
+                  geo_score: r.geoScore,
+                  load_factor: round(r.loadFactor),
+                  score: round(r.score),
+                  eligible: r.skipped === null,
+                  skipped: r.skipped,
+                })),
+              },
+            }
+          },
+        },
+      },
+    ]
+  }
+
+  private isAuthorized(req: http.IncomingMessage): boolean {
+    if (this.tokenDigest === undefined) return true
+    const header = req.headers.authorization ?? ''
+    const match = /^Bearer\s+(.+)$/i.exec(header)
+    if (!match) return false
+    return timingSafeEqual(digest(match[1].trim()), this.tokenDigest)
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const started = performance.now()
+    let status = 500
+    try {
+      const url = new URL(req.url ?? '/', 'http://api.invalid')
+      const route = this.routes.find((r) => r.pattern.test(url.pathname))
+      if (route === undefined) throw new HttpError(404, 'not_found', `no such endpoint: ${req.method} ${url.pathname}`)
+      const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET')
+      const handler = route.methods[method]
+      if (handler === undefined) {
+        const allow = Object.keys(route.methods).join(', ')
+        throw new HttpError(405, 'method_not_allowed', `${req.method} is not allowed on ${url.pathname}; use ${allow}`, undefined, {allow})
+      }
+      if (url.pathname !== '/health' && !this.isAuthorized(req)) {
+        throw new HttpError(401, 'unauthorized', 'missing or wrong bearer token', undefined, {'www-authenticate': 'Bearer realm="edgeproxy"'})
+      }
+      const match = route.pattern.exec(url.pathname)!
+      const id = match[1] === undefined ? undefined : validateId(decodeURIComponent(match[1]))
+      const result = await handler(req, {id, url})
+      status = result.status ?? 200
+      send(res, status, result.body)
+    } catch (error) {
+      status = this.sendError(res, error)
+    } finally {
+      if (this.options.logger.isDebug) {
+        this.options.logger.debug('api_request', 'API request', {
+          method: req.method,
+          path: (req.url ?? '').split('?')[0],
+          status,
+          duration_ms: Math.round((performance.now() - started) * 10) / 10,
+        })
+      }
+    }
+  }
+
+  private sendError(res: http.ServerResponse, error: unknown): number {
+    if (error instanceof HttpError) {
+      for (const [k, v] of Object.entries(error.headers)) res.setHeader(k, v)
+      send(res, error.status, {error: {code: error.code, message: error.message, ...(error.field ? {field: error.field} : {})}})
+      return error.status
+    }
+    if (error instanceof ValidationError) {
+      send(res, error.status, {error: {code: error.apiCode, message: error.message, ...(error.field ? {field: error.field} : {})}})
+      return error.status
+    }
+    if (isEdgeproxyError(error)) {
+      // The store (SQLite locked, Corrosion unreachable) could not take the write: nothing was stored.
+      this.options.logger.warn('api_store_error', error.message, {code: error.code})
+      send(res, 503, {error: {code: 'store_unavailable', message: `${error.message}; nothing was written`}})
+      return 503
+    }
+    this.options.logger.error('api_internal_error', `API handler failed: ${errorMessage(error)}`)
+    send(res, 500, {error: {code: 'internal', message: 'internal error; see the proxy logs'}})
+    return 500
+  }
+}
+
+function round(n: number): number {
+  return Math.round(n * 10_000) / 10_000
+}
+
+function send(res: http.ServerResponse, status: number, body: unknown): void {
+  if (res.headersSent) return
+  const text = JSON.stringify(body) + '\n'
+  res.writeHead(status, {'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store'})
+  res.end(text)
+}
+
+/**
+ * Reads a JSON body of at most 64 KiB. `required`: the endpoint takes a JSON body (415 without the
+ * JSON content type, 400 when empty); otherwise an empty body is fine and a non-empty one must be JSON.
+ */
+function readJson(req: http.IncomingMessage, required: boolean): Promise<unknown> {
+  const declared = Number(req.headers['content-length'] ?? 0)
+  if (declared > MAX_BODY_BYTES) {
+    req.resume()
+    return Promise.reject(tooLarge(`the body is ${declared} bytes; the limit is ${MAX_BODY_BYTES}`))
+  }
+  const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase()
+  const isJson = type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'))
+  const unsupported = new HttpError(415, 'unsupported_media_type', `content-type ${JSON.stringify(type || '(none)')} is not supported; send application/json`)
+  if (required && !isJson) {
+    req.resume()
+    return Promise.reject(unsupported)
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    let settled = false
+    const fail = (error: HttpError) => {
+      if (settled) return
+      settled = true
+      reject(error)
+    }
+    req.on('data', (chunk: Buffer) => {
+      if (settled) return
+      size += chunk.length
+      if (size > MAX_BODY_BYTES) {
+        fail(tooLarge(`the body exceeds the limit of ${MAX_BODY_BYTES} bytes`))
+        return
+      }
+      chunks.push(chunk)
+    })
+    req.on('error', (error) => fail(new HttpError(400, 'invalid_body', `could not read the body: ${error.message}`)))
+    req.on('end', () => {
+      if (settled) return
+      const text = Buffer.concat(chunks).toString('utf8')
+      if (text.trim() === '') {
+        if (required) fail(new HttpError(400, 'invalid_body', 'a JSON body is required'))
+        else {
+          settled = true
+          resolve(undefined)
+        }
+        return
+      }
+      if (!isJson) return fail(unsupported)
+      try {
+        const value: unknown = JSON.parse(text)
+        settled = true
+        resolve(value)
+      } catch (error) {
+        fail(new HttpError(400, 'invalid_json', `the body is not valid JSON: ${errorMessage(error)}`))
+      }
+    })
+  })
+}
+
+function tooLarge(message: string): HttpError {
+  return new HttpError(413, 'payload_too_large', message, undefined, {connection: 'close'})
+}

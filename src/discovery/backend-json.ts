@@ -1,0 +1,52 @@
+// The stable JSON view of a backend, shared by the API, `edgeproxy backend … --json` and the
+// direct `--db` path, so every consumer sees the same field names and meanings.
+import {backendState, type Backend, type BackendState} from '../balancer/backend.js'
+
+export interface BackendJson {
+  id: string
+  app: string
+  region: string
+  country: string
+  ip: string
+  port: number
+  state: BackendState
+  healthy: boolean
+  draining: boolean
+  deleted: boolean
+  weight: number
+  soft_limit: number
+  hard_limit: number
+  /** Live connections on the POP that answered; null when read from the store directly. */
+  connections: number | null
+  /** ISO time the lease runs out; null = no lease (never expires). */
+  lease_expires_at: string | null
+  /** Seconds since the last stored heartbeat (renewals are coalesced); null = never. */
+  heartbeat_age_secs: number | null
+  registered_at: string | null
+  updated_at: string | null
+}
+
+const iso = (ms: number) => (ms > 0 ? new Date(ms).toISOString() : null)
+
+export function backendJson(b: Backend, nowMs: number, connections: number | null): BackendJson {
+  return {
+    id: b.id,
+    app: b.app,
+    region: b.region,
+    country: b.country,
+    ip: b.host,
+    port: b.port,
+    state: backendState(b, nowMs),
+    healthy: b.isHealthy,
+    draining: b.isDraining,
+    deleted: b.isDeleted,
+    weight: b.weight,
+    soft_limit: b.softLimit,
+    hard_limit: b.hardLimit,
+    connections,
+    lease_expires_at: iso(b.leaseExpiresAtMs),
+    heartbeat_age_secs: b.heartbeatAtMs > 0 ? Math.max(0, Math.round((nowMs - b.heartbeatAtMs) / 100) / 10) : null,
+    registered_at: iso(b.registeredAtMs),
+    updated_at: iso(b.updatedAtMs),
+  }
+}

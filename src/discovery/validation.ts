@@ -1,0 +1,129 @@
+// Validation of what backends and operators send: a register body, ids, weights, list filters.
+// The same checks run in the API server and in `edgeproxy backend … --db`, so a value refused by one
+// is refused by the other with the same code, field and message. Pure: no I/O.
+import net from 'node:net'
+
+import {isRegion, REGIONS} from '../balancer/regions.js'
+import type {BackendState} from '../balancer/backend.js'
+import {isIsoCountryCode} from '../geo/country-codes.js'
+import {EdgeproxyError, ExitCode} from '../errors.js'
+import type {RegisterInput} from '../store/backend-store.js'
+
+/** A request the caller must fix; `status` is the HTTP status the API answers with. */
+export class ValidationError extends EdgeproxyError {
+  constructor(
+    readonly apiCode: string,
+    message: string,
+    readonly status: number,
+    field?: string,
+  ) {
+    super(`EP_${apiCode.toUpperCase()}`, message, ExitCode.invalid, {
+      field,
+      suggestion: field ? `give ${field} a valid value (the rules are in edgeproxy backend register --help and the README)` : undefined,
+    })
+  }
+}
+
+export const ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/
+export const MAX_LIMIT = 1_000_000
+export const MAX_WEIGHT = 1000
+export const BACKEND_STATES: readonly BackendState[] = ['healthy', 'expired', 'unhealthy', 'draining', 'deleted']
+
+/** Defaults of the optional register fields (the reference's). */
+export const REGISTER_DEFAULTS = {weight: 2, softLimit: 100, hardLimit: 150} as const
+
+/** The representative country of a region, used when a registration names none (as the reference does). */
+export const REGION_DEFAULT_COUNTRY: Readonly<Record<string, string>> = {sa: 'BR', us: 'US', eu: 'DE', ap: 'JP'}
+
+const REGISTER_FIELDS = new Set(['id', 'app', 'region', 'country', 'ip', 'port', 'weight', 'soft_limit', 'hard_limit'])
+
+const quote = (value: unknown) => {
+  const text = JSON.stringify(value) ?? String(value)
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text
+}
+
+export function validateId(value: unknown, field = 'id'): string {
+  if (typeof value !== 'string' || !ID_PATTERN.test(value)) {
+    throw new ValidationError('invalid_field', `${field} ${quote(value)} must be 1-64 characters of A-Z a-z 0-9 . _ -`, 400, field)
+  }
+  return value
+}
+
+function integer(body: Record<string, unknown>, field: string, min: number, max: number, fallback?: number): number {
+  const value = body[field]
+  if (value === undefined && fallback !== undefined) return fallback
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new ValidationError('invalid_field', `${field} ${quote(value)} must be a whole number from ${min} to ${max}`, 400, field)
+  }
+  return value
+}
+
+function text(body: Record<string, unknown>, field: string): string {
+  const value = body[field]
+  if (value === undefined || value === null || value === '') throw new ValidationError('missing_field', `${field} is required`, 400, field)
+  if (typeof value !== 'string') throw new ValidationError('invalid_field', `${field} ${quote(value)} must be a string`, 400, field)
+  return value
+}
+
+export function validateRegion(value: string, field = 'region'): string {
+  const region = value.trim().toLowerCase()
+  if (!isRegion(region)) throw new ValidationError('invalid_field', `${field} ${quote(value)} must be one of ${REGIONS.join(', ')}`, 400, field)
+  return region
+}
+
+export function validateCountry(value: unknown, field = 'country'): string {
+  if (typeof value !== 'string' || !isIsoCountryCode(value.trim().toUpperCase())) {
+    throw new ValidationError('invalid_field', `${field} ${quote(value)} must be an ISO 3166 alpha-2 country code such as BR or DE`, 400, field)
+  }
+  return value.trim().toUpperCase()
+}
+
+export function validateWeight(value: unknown, field = 'weight'): number {
+  return integer({[field]: value}, field, 0, MAX_WEIGHT)
+}
+
+/**
+ * A register body → RegisterInput. Every field is checked before anything is written; unknown
+ * fields are refused (a typo such as `soft_limt` must not be silently ignored).
+ */
+export function validateRegister(body: unknown): RegisterInput & {countryDerived: boolean} {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new ValidationError('invalid_body', 'the body must be a JSON object', 400)
+  }
+  const b = body as Record<string, unknown>
+  for (const key of Object.keys(b)) {
+    if (!REGISTER_FIELDS.has(key)) {
+      throw new ValidationError('unknown_field', `unknown field ${quote(key)}; known fields: ${[...REGISTER_FIELDS].join(', ')}`, 400, key)
+    }
+  }
+  if (b.id === undefined) throw new ValidationError('missing_field', 'id is required', 400, 'id')
+  const id = validateId(b.id)
+  const app = text(b, 'app')
+  if (!ID_PATTERN.test(app)) throw new ValidationError('invalid_field', `app ${quote(app)} must be 1-64 characters of A-Z a-z 0-9 . _ -`, 400, 'app')
+  const region = validateRegion(text(b, 'region'))
+  const ip = text(b, 'ip')
+  if (net.isIP(ip) === 0) throw new ValidationError('invalid_field', `ip ${quote(ip)} must be an IPv4 or IPv6 address literal`, 400, 'ip')
+  if (b.port === undefined) throw new ValidationError('missing_field', 'port is required', 400, 'port')
+  const port = integer(b, 'port', 1, 65_535)
+  const countryDerived = b.country === undefined || b.country === null || b.country === ''
+  const country = countryDerived ? REGION_DEFAULT_COUNTRY[region] : validateCountry(b.country)
+  const weight = integer(b, 'weight', 0, MAX_WEIGHT, REGISTER_DEFAULTS.weight)
+  const softLimit = integer(b, 'soft_limit', 0, MAX_LIMIT, REGISTER_DEFAULTS.softLimit)
+  const hardLimit = integer(b, 'hard_limit', 0, MAX_LIMIT, REGISTER_DEFAULTS.hardLimit)
+  if (hardLimit !== 0 && softLimit > hardLimit) {
+    throw new ValidationError(
+      'invalid_field',
+      `soft_limit ${softLimit} must not exceed hard_limit ${hardLimit} (hard_limit 0 means no limit)`,
+      400,
+      'soft_limit',
+    )
+  }
+  return {id, app, region, country, ip, port, weight, softLimit, hardLimit, countryDerived}
+}
+
+export function validateState(value: string): BackendState {
+  if (!(BACKEND_STATES as readonly string[]).includes(value)) {
+    throw new ValidationError('invalid_field', `state ${quote(value)} must be one of ${BACKEND_STATES.join(', ')}`, 400, 'state')
+  }
+  return value as BackendState
+}

@@ -1,0 +1,73 @@
+// The statements behind BackendStore, written once for both stores (Corrosion is SQLite too).
+// Every value is a bound positional parameter; no SQL is ever built from input.
+import type {RegisterInput, StateChange} from './backend-store.js'
+
+export interface BoundStatement {
+  sql: string
+  params: (string | number)[]
+}
+
+export const SELECT_BACKEND: string = 'SELECT * FROM backends WHERE id = ?'
+export const SELECT_BACKENDS: string = 'SELECT * FROM backends ORDER BY id'
+
+/**
+ * Insert or update. A row that was deregistered comes back as a new backend (healthy, not draining,
+ * registered now); a live row keeps its operator state (healthy = 0 after `disable`, draining).
+ */
+export function registerStatement(input: RegisterInput, nowMs: number, leaseMs: number): BoundStatement {
+  return {
+    sql: `INSERT INTO backends (id, app, region, country, wg_ip, port, weight, soft_limit, hard_limit,
+        healthy, draining, deleted, lease_expires_at_ms, heartbeat_at_ms, registered_at_ms, updated_at_ms)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, 0, ?, ?, ?, ?)
+      ON CONFLICT (id) DO UPDATE SET
+        app = excluded.app, region = excluded.region, country = excluded.country, wg_ip = excluded.wg_ip,
+        port = excluded.port, weight = excluded.weight, soft_limit = excluded.soft_limit, hard_limit = excluded.hard_limit,
+        healthy = CASE WHEN backends.deleted = 1 THEN 1 ELSE backends.healthy END,
+        draining = CASE WHEN backends.deleted = 1 THEN 0 ELSE backends.draining END,
+        registered_at_ms = CASE WHEN backends.deleted = 1 OR backends.registered_at_ms = 0 THEN excluded.registered_at_ms ELSE backends.registered_at_ms END,
+        deleted = 0,
+        lease_expires_at_ms = excluded.lease_expires_at_ms, heartbeat_at_ms = excluded.heartbeat_at_ms,
+        updated_at_ms = excluded.updated_at_ms`,
+    params: [
+      input.id,
+      input.app,
+      input.region,
+      input.country,
+      input.ip,
+      input.port,
+      input.weight,
+      input.softLimit,
+      input.hardLimit,
+      nowMs + leaseMs,
+      nowMs,
+      nowMs,
+      nowMs,
+    ],
+  }
+}
+
+/** Renews a lease; rows without a lease (inserted by SQL) are left alone: they never expire. */
+export function renewLeaseStatement(id: string, nowMs: number, leaseMs: number): BoundStatement {
+  return {
+    sql: 'UPDATE backends SET lease_expires_at_ms = ?, heartbeat_at_ms = ?, updated_at_ms = ? WHERE id = ? AND deleted = 0 AND lease_expires_at_ms != 0',
+    params: [nowMs + leaseMs, nowMs, nowMs, id],
+  }
+}
+
+export function changeStatement(id: string, change: StateChange, nowMs: number): BoundStatement {
+  const where = 'WHERE id = ? AND deleted = 0'
+  switch (change.kind) {
+    case 'drain':
+      return {sql: `UPDATE backends SET draining = 1, updated_at_ms = ? ${where}`, params: [nowMs, id]}
+    case 'enable':
+      return {sql: `UPDATE backends SET healthy = 1, draining = 0, updated_at_ms = ? ${where}`, params: [nowMs, id]}
+    case 'disable':
+      return {sql: `UPDATE backends SET healthy = 0, updated_at_ms = ? ${where}`, params: [nowMs, id]}
+    case 'weight':
+      return {sql: `UPDATE backends SET weight = ?, updated_at_ms = ? ${where}`, params: [change.weight, nowMs, id]}
+  }
+}
+
+export function deregisterStatement(id: string, nowMs: number): BoundStatement {
+  return {sql: 'UPDATE backends SET deleted = 1, updated_at_ms = ? WHERE id = ? AND deleted = 0', params: [nowMs, id]}
+}

@@ -1,0 +1,40 @@
+// The write side of a routing store, as the Auto-Discovery API and the `backend` commands use it.
+// SQLite and Corrosion implement it with the same statements (backend-sql.ts); neither knows about
+// leases policy (coalescing lives in the service) or HTTP.
+import type {Backend} from '../balancer/backend.js'
+
+export interface RegisterInput {
+  id: string
+  app: string
+  region: string
+  country: string
+  /** The address the proxy dials; stored in `wg_ip`. */
+  ip: string
+  port: number
+  weight: number
+  softLimit: number
+  hardLimit: number
+}
+
+export type StateChange = {kind: 'drain'} | {kind: 'enable'} | {kind: 'disable'} | {kind: 'weight'; weight: number}
+
+export interface RegisterResult {
+  backend: Backend
+  /** False when a live (not deregistered) backend with this id existed and was updated. */
+  created: boolean
+}
+
+export interface BackendStore {
+  readonly kind: 'sqlite' | 'corrosion'
+  describe(): string
+  /** Creates the backend or updates it in one write; operator state (disabled, draining) survives a re-register. */
+  register(input: RegisterInput, nowMs: number, leaseMs: number): Promise<RegisterResult>
+  /** Sets the lease to now + leaseMs; undefined when the id is unknown or deregistered. */
+  renewLease(id: string, nowMs: number, leaseMs: number): Promise<Backend | undefined>
+  change(id: string, change: StateChange, nowMs: number): Promise<Backend | undefined>
+  /** Marks the backend deleted (a tombstone, so the delete replicates); undefined when unknown or already deleted. */
+  deregister(id: string, nowMs: number): Promise<Backend | undefined>
+  get(id: string): Promise<Backend | undefined>
+  list(): Promise<Backend[]>
+  close(): Promise<void> | void
+}
