@@ -1,6 +1,6 @@
 import {BaseCommand} from '../src/cli/base-command.js'
 import {rawFlags, settingFlags} from '../src/cli/setting-flags.js'
-import {runUntilSignal} from '../src/cli/signals.js'
+import {SignalWatcher} from '../src/cli/signals.js'
 import {createLogger, Engine, resolveStartConfig, START_SETTINGS, VERSION} from '../src/index.js'
 
 export default class Start extends BaseCommand {
@@ -26,8 +26,15 @@ export default class Start extends BaseCommand {
     const {flags} = await this.parse(Start)
     const config = resolveStartConfig(rawFlags(flags), process.env)
     const logger = createLogger({format: config.logFormat, isDebug: config.isDebug})
-    const engine = await Engine.start(config, {logger, version: VERSION})
-    await runUntilSignal(engine)
+    const signals = new SignalWatcher()
+    let engine: Engine
+    try {
+      engine = await Engine.start(config, {logger, version: VERSION})
+    } catch (error) {
+      signals.dispose()
+      throw error
+    }
+    await signals.run(engine)
     this.exit(0)
   }
 }

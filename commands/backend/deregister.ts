@@ -13,7 +13,7 @@ export default class BackendDeregister extends BackendCommand {
 
   async run(): Promise<{backend: BackendJson; deregistered: true}> {
     const {args, flags} = await this.parse(BackendDeregister)
-    const backend = await this.client(flags).deregister(args.id)
+    const backend = await (await this.client(flags)).deregister(args.id)
     this.log(`${backend.id}: deregistered`)
     return {backend, deregistered: true}
   }

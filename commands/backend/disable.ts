@@ -14,7 +14,7 @@ export default class BackendDisable extends BackendCommand {
 
   async run(): Promise<{backend: BackendJson}> {
     const {args, flags} = await this.parse(BackendDisable)
-    const backend = await this.client(flags).change(args.id, {kind: 'disable'})
+    const backend = await (await this.client(flags)).change(args.id, {kind: 'disable'})
     this.log(`${backend.id}: ${colourState(backend.state)}`)
     return {backend}
   }

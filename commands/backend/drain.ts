@@ -14,7 +14,7 @@ export default class BackendDrain extends BackendCommand {
 
   async run(): Promise<{backend: BackendJson}> {
     const {args, flags} = await this.parse(BackendDrain)
-    const backend = await this.client(flags).change(args.id, {kind: 'drain'})
+    const backend = await (await this.client(flags)).change(args.id, {kind: 'drain'})
     this.log(`${backend.id}: ${colourState(backend.state)}`)
     return {backend}
   }

@@ -14,7 +14,7 @@ export default class BackendEnable extends BackendCommand {
 
   async run(): Promise<{backend: BackendJson}> {
     const {args, flags} = await this.parse(BackendEnable)
-    const backend = await this.client(flags).change(args.id, {kind: 'enable'})
+    const backend = await (await this.client(flags)).change(args.id, {kind: 'enable'})
     this.log(`${backend.id}: ${colourState(backend.state)}`)
     return {backend}
   }

@@ -13,7 +13,7 @@ export default class BackendGet extends BackendCommand {
 
   async run(): Promise<{backend: BackendJson}> {
     const {args, flags} = await this.parse(BackendGet)
-    const backend = await this.client(flags).get(args.id)
+    const backend = await (await this.client(flags)).get(args.id)
     this.log(backendDetail(backend))
     return {backend}
   }

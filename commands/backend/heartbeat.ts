@@ -22,7 +22,7 @@ export default class BackendHeartbeat extends BackendCommand {
 
   async run(): Promise<{backend: BackendJson; stored: boolean} | {stopped: true; beats: number; failures: number}> {
     const {args, flags} = await this.parse(BackendHeartbeat)
-    const client = this.client(flags)
+    const client = (await this.client(flags))
     if (flags.every === undefined) {
       const result = await client.heartbeat(args.id)
       this.log(`${result.backend.id}: lease until ${result.backend.lease_expires_at ?? 'never (no lease)'} (${result.stored ? 'renewed' : 'still fresh, not rewritten'})`)

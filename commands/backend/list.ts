@@ -23,7 +23,7 @@ export default class BackendList extends BackendCommand {
 
   async run(): Promise<{backends: BackendJson[]}> {
     const {flags} = await this.parse(BackendList)
-    const client = this.client(flags)
+    const client = (await this.client(flags))
     const backends = await client.list({app: flags.app, region: flags.region, state: flags.state as BackendState | undefined})
     this.log(backends.length === 0 ? `no backends${flags.app || flags.region || flags.state ? ' match' : ''} at ${client.target}` : backendTable(backends))
     return {backends}

@@ -51,7 +51,7 @@ export default class BackendRegister extends BackendCommand {
     if (flags.weight !== undefined) body.weight = toNumber(flags.weight)
     if (flags['soft-limit'] !== undefined) body.soft_limit = toNumber(flags['soft-limit'])
     if (flags['hard-limit'] !== undefined) body.hard_limit = toNumber(flags['hard-limit'])
-    const client = this.client(flags)
+    const client = (await this.client(flags))
     const outcome = await client.register(body)
     this.log(`${outcome.created ? 'Registered' : 'Updated'} backend ${outcome.backend.id} at ${client.target}${outcome.country_derived ? ` (country ${outcome.backend.country} derived from region ${outcome.backend.region}; pass --country to set it)` : ''}`)
     this.log(backendDetail(outcome.backend))

@@ -17,7 +17,7 @@ export default class BackendSetWeight extends BackendCommand {
   async run(): Promise<{backend: BackendJson}> {
     const {args, flags} = await this.parse(BackendSetWeight)
     const weight: number = /^-?\d+$/.test(args.weight.trim()) ? Number(args.weight) : (args.weight as unknown as number)
-    const backend = await this.client(flags).change(args.id, {kind: 'weight', weight})
+    const backend = await (await this.client(flags)).change(args.id, {kind: 'weight', weight})
     this.log(`${backend.id}: weight ${backend.weight}`)
     return {backend}
   }

@@ -6,20 +6,8 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../src/cli/base-command.js'
 import {askBootstrapRequired} from '../../src/cli/prompts/bootstrap-prompts.js'
 import {canPrompt, inquirerPrompter, MissingFlagError} from '../../src/cli/prompts/prompter.js'
-import {
-  BOOTSTRAP_GENERATOR,
-  commitOutput,
-  DEFAULT_CORROSION_PATHS,
-  DEFAULT_HOST_PATHS,
-  formatSocketAddress,
-  planBootstrap,
-  prepareSecrets,
-  redactSecrets,
-  resolveBootstrapSettings,
-  SECRETS_FILE_NAME,
-  TOPOLOGY_DEFAULTS,
-  type FileSummary,
-} from '../../src/index.js'
+import {BOOTSTRAP_GENERATOR, commitOutput, DEFAULT_CORROSION_PATHS, DEFAULT_HOST_PATHS, formatSocketAddress, planBootstrap, prepareSecrets, redactSecrets, resolveBootstrapSettings, SECRETS_FILE_NAME, type FileSummary} from '../../src/generators/index.js'
+import {TOPOLOGY_DEFAULTS} from '../../src/topology/index.js'
 
 export interface CorrosionBootstrapResult {
   cluster: string

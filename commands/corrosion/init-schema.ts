@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../src/cli/base-command.js'
-import {CorrosionClient, DEFAULT_ADMIN_SOCKET, DEFAULT_CORROSION_URL, initSchema, type InitSchemaResult} from '../../src/index.js'
+import {CorrosionClient, DEFAULT_ADMIN_SOCKET, DEFAULT_CORROSION_URL, initSchema, type InitSchemaResult} from '../../src/corrosion/index.js'
 
 export default class CorrosionInitSchema extends BaseCommand {
   static override summary = 'Write the backends table into the Corrosion schema directory and apply it'

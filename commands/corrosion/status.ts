@@ -3,7 +3,7 @@ import chalk from 'chalk'
 import Table from 'cli-table3'
 
 import {BaseCommand} from '../../src/cli/base-command.js'
-import {corrosionStatus, CorrosionClient, DEFAULT_CORROSION_URL, type CorrosionStatusResult} from '../../src/index.js'
+import {corrosionStatus, CorrosionClient, DEFAULT_CORROSION_URL, type CorrosionStatusResult} from '../../src/corrosion/index.js'
 
 export default class CorrosionStatus extends BaseCommand {
   static override summary = 'Check the local Corrosion agent: reachability, auth, health, members, gaps, backends and schema'

@@ -6,16 +6,8 @@ import Table from 'cli-table3'
 import {BaseCommand} from '../../src/cli/base-command.js'
 import {canPrompt, inquirerPrompter, MissingFlagError} from '../../src/cli/prompts/prompter.js'
 import {runTopologyWizard} from '../../src/cli/prompts/topology-wizard.js'
-import {
-  commitOutput,
-  loadTopologyFile,
-  planPopConfigs,
-  POP_GENERATOR,
-  prepareSecrets,
-  SECRETS_FILE_NAME,
-  type FileSummary,
-  type ParsedTopology,
-} from '../../src/index.js'
+import {commitOutput, planPopConfigs, POP_GENERATOR, prepareSecrets, SECRETS_FILE_NAME, type FileSummary} from '../../src/generators/index.js'
+import {loadTopologyFile, type ParsedTopology} from '../../src/topology/index.js'
 
 export interface PopGenerateConfigResult {
   cluster: string

@@ -25,12 +25,23 @@ export const apiFlags = {
 export const storeFlags = {
   ...apiFlags,
   db: Flags.string({
-    summary: 'Work on this SQLite routing store directly instead of through a running proxy (no API needed; wins over --api-url)',
+    summary: 'Work on this SQLite routing store directly instead of through a running proxy (no API needed; wins over --api-url and --corrosion-url)',
     helpValue: 'PATH',
     helpGroup: 'CONNECTION',
   }),
+  'corrosion-url': Flags.string({
+    summary: "Work on a Corrosion agent's routing table directly (replicated to every POP) instead of through a running proxy",
+    helpValue: 'URL',
+    helpGroup: 'CONNECTION',
+  }),
+  'corrosion-token': Flags.string({
+    summary: "Bearer token of the Corrosion agent's api.authz; prefer the variable",
+    env: 'EDGEPROXY_CORROSION_TOKEN',
+    helpValue: 'TOKEN',
+    helpGroup: 'CONNECTION',
+  }),
   'heartbeat-ttl-secs': Flags.string({
-    summary: 'With --db: the lease a register or heartbeat gives, as the proxies\' EDGEPROXY_HEARTBEAT_TTL_SECS [default: 60]',
+    summary: 'With --db or --corrosion-url: the lease a register or heartbeat gives, as the proxies\' EDGEPROXY_HEARTBEAT_TTL_SECS [default: 60]',
     env: 'EDGEPROXY_HEARTBEAT_TTL_SECS',
     helpValue: 'SECS',
     helpGroup: 'CONNECTION',
@@ -41,8 +52,15 @@ export abstract class BackendCommand extends BaseCommand {
   private opened?: BackendClient
 
   /** The client for the parsed connection flags; closed when the command finishes. */
-  protected client(flags: {'api-url'?: string; token?: string; db?: string; 'heartbeat-ttl-secs'?: string}): BackendClient {
-    if (flags.db !== undefined) {
+  protected async client(flags: {
+    'api-url'?: string
+    token?: string
+    db?: string
+    'corrosion-url'?: string
+    'corrosion-token'?: string
+    'heartbeat-ttl-secs'?: string
+  }): Promise<BackendClient> {
+    if (flags.db !== undefined || flags['corrosion-url'] !== undefined) {
       let ttl = 60
       if (flags['heartbeat-ttl-secs'] !== undefined) {
         try {
@@ -54,7 +72,13 @@ export abstract class BackendCommand extends BaseCommand {
           })
         }
       }
-      this.opened = new LocalBackendClient(flags.db, Math.round(ttl * 1000))
+      if (flags.db !== undefined) {
+        this.opened = LocalBackendClient.sqlite(flags.db, Math.round(ttl * 1000))
+      } else {
+        const {CorrosionBackendStore} = await import('../corrosion/index.js')
+        const store = CorrosionBackendStore.open({url: flags['corrosion-url']!, token: flags['corrosion-token']})
+        this.opened = new LocalBackendClient(store, Math.round(ttl * 1000))
+      }
     } else {
       this.opened = new ApiBackendClient(flags['api-url'] ?? DEFAULT_API_URL, flags.token)
     }

@@ -27,6 +27,8 @@ export interface CorrosionFeedOptions {
 
 type Source = 'subscription' | 'poll'
 
+const MIN_EMIT_INTERVAL_MS = 25
+
 function toRow(columns: readonly string[], cells: readonly SqliteValue[]): BackendRow {
   const row: BackendRow = {}
   columns.forEach((c, i) => {
@@ -42,7 +44,8 @@ export class CorrosionFeed implements RoutingFeed {
   private pollTimer?: NodeJS.Timeout
   private isPolling = false
   private isClosed = false
-  private emitScheduled?: NodeJS.Immediate
+  private emitScheduled?: NodeJS.Timeout
+  private lastFlushAt = -Infinity
   private source?: Source
   private pollRows: BackendRow[] = []
   private current: Backend[] = []
@@ -131,7 +134,7 @@ export class CorrosionFeed implements RoutingFeed {
   async close(): Promise<void> {
     this.isClosed = true
     this.stopPolling()
-    if (this.emitScheduled) clearImmediate(this.emitScheduled)
+    if (this.emitScheduled) clearTimeout(this.emitScheduled)
     await this.subscription?.close()
   }
 
@@ -211,13 +214,20 @@ export class CorrosionFeed implements RoutingFeed {
 
   // ---- output ---------------------------------------------------------------------------------
 
-  /** Many events in one chunk give one table: emit once, after the current tick's events. */
+  /**
+   * Many events give one table: the first change is emitted on the next turn, later ones at most
+   * every MIN_EMIT_INTERVAL_MS, so a busy cluster (thousands of backends renewing leases) rebuilds
+   * the routing table a bounded number of times per second while a change still routes well
+   * within 100 ms.
+   */
   private scheduleEmit(): void {
     if (this.emitScheduled || this.isClosed) return
-    this.emitScheduled = setImmediate(() => {
+    const wait = Math.max(0, this.lastFlushAt + MIN_EMIT_INTERVAL_MS - performance.now())
+    this.emitScheduled = setTimeout(() => {
       this.emitScheduled = undefined
+      this.lastFlushAt = performance.now()
       this.flush()
-    })
+    }, wait)
   }
 
   private rows(): BackendRow[] {

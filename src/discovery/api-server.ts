@@ -19,6 +19,12 @@ import type {BackendService} from './backend-service.js'
 import {validateId, validateRegister, validateRegion, validateState, validateWeight, ValidationError, type BACKEND_STATES} from './validation.js'
 
 export const MAX_BODY_BYTES = 64 * 1024
+/**
+ * An oversized body is read and thrown away up to this many bytes before the 413 goes out: a client
+ * still sending would otherwise meet a reset connection (EPIPE) instead of the answer. Beyond it the
+ * 413 goes out at once and the connection is closed.
+ */
+export const MAX_DRAIN_BYTES = 1024 * 1024
 
 export interface ApiServerOptions {
   service: BackendService
@@ -179,6 +185,8 @@ export class ApiServer {
             if (typeof body !== 'object' || body === null || Array.isArray(body) || !('weight' in body)) {
               throw new ValidationError('missing_field', 'weight is required, e.g. {"weight": 5}', 400, 'weight')
             }
+            const extra = Object.keys(body).find((k) => k !== 'weight')
+            if (extra !== undefined) throw new ValidationError('unknown_field', `unknown field ${JSON.stringify(extra)}; the body is {"weight": N}`, 400, extra)
             const backend = await service.change(id!, {kind: 'weight', weight: validateWeight((body as {weight: unknown}).weight)})
             if (backend === undefined) throw notFound(id!)
             return {body: {backend: backendOut(backend)}}
@@ -245,6 +253,10 @@ export class ApiServer {
     let status = 500
     try {
       const url = new URL(req.url ?? '/', 'http://api.invalid')
+      // Without the token nothing but /health answers, not even "no such endpoint".
+      if (url.pathname !== '/health' && !this.isAuthorized(req)) {
+        throw new HttpError(401, 'unauthorized', 'missing or wrong bearer token', undefined, {'www-authenticate': 'Bearer realm="edgeproxy"'})
+      }
       const route = this.routes.find((r) => r.pattern.test(url.pathname))
       if (route === undefined) throw new HttpError(404, 'not_found', `no such endpoint: ${req.method} ${url.pathname}`)
       const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET')
@@ -253,11 +265,8 @@ export class ApiServer {
         const allow = Object.keys(route.methods).join(', ')
         throw new HttpError(405, 'method_not_allowed', `${req.method} is not allowed on ${url.pathname}; use ${allow}`, undefined, {allow})
       }
-      if (url.pathname !== '/health' && !this.isAuthorized(req)) {
-        throw new HttpError(401, 'unauthorized', 'missing or wrong bearer token', undefined, {'www-authenticate': 'Bearer realm="edgeproxy"'})
-      }
       const match = route.pattern.exec(url.pathname)!
-      const id = match[1] === undefined ? undefined : validateId(decodeURIComponent(match[1]))
+      const id = match[1] === undefined ? undefined : validateId(decodePathSegment(match[1]))
       const result = await handler(req, {id, url})
       status = result.status ?? 200
       send(res, status, result.body)
@@ -315,8 +324,12 @@ function send(res: http.ServerResponse, status: number, body: unknown): void {
 function readJson(req: http.IncomingMessage, required: boolean): Promise<unknown> {
   const declared = Number(req.headers['content-length'] ?? 0)
   if (declared > MAX_BODY_BYTES) {
-    req.resume()
-    return Promise.reject(tooLarge(`the body is ${declared} bytes; the limit is ${MAX_BODY_BYTES}`))
+    const error = tooLarge(`the body is ${declared} bytes; the limit is ${MAX_BODY_BYTES}`)
+    if (declared > MAX_DRAIN_BYTES) {
+      req.resume()
+      return Promise.reject(error)
+    }
+    return discard(req).then(() => Promise.reject(error))
   }
   const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase()
   const isJson = type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'))
@@ -329,6 +342,8 @@ function readJson(req: http.IncomingMessage, required: boolean): Promise<unknown
     const chunks: Buffer[] = []
     let size = 0
     let settled = false
+    /** Set once the body is over the limit: the rest is discarded, then this is the answer. */
+    let overflow: HttpError | undefined
     const fail = (error: HttpError) => {
       if (settled) return
       settled = true
@@ -337,14 +352,20 @@ function readJson(req: http.IncomingMessage, required: boolean): Promise<unknown
     req.on('data', (chunk: Buffer) => {
       if (settled) return
       size += chunk.length
-      if (size > MAX_BODY_BYTES) {
-        fail(tooLarge(`the body exceeds the limit of ${MAX_BODY_BYTES} bytes`))
+      if (overflow === undefined && size > MAX_BODY_BYTES) {
+        overflow = tooLarge(`the body exceeds the limit of ${MAX_BODY_BYTES} bytes`)
+        chunks.length = 0
+      }
+      if (overflow !== undefined) {
+        if (size > MAX_DRAIN_BYTES) fail(overflow)
         return
       }
       chunks.push(chunk)
     })
     req.on('error', (error) => fail(new HttpError(400, 'invalid_body', `could not read the body: ${error.message}`)))
+    req.on('close', () => fail(overflow ?? new HttpError(400, 'invalid_body', 'the connection closed before the body was complete')))
     req.on('end', () => {
+      if (overflow !== undefined) return fail(overflow)
       if (settled) return
       const text = Buffer.concat(chunks).toString('utf8')
       if (text.trim() === '') {
@@ -365,6 +386,26 @@ function readJson(req: http.IncomingMessage, required: boolean): Promise<unknown
       }
     })
   })
+}
+
+/** Reads the rest of a body and throws it away; resolves when it has ended (or the connection closed). */
+function discard(req: http.IncomingMessage): Promise<void> {
+  return new Promise((resolve) => {
+    if (req.complete) return resolve()
+    req.once('end', () => resolve())
+    req.once('close', () => resolve())
+    req.once('error', () => resolve())
+    req.resume()
+  })
+}
+
+/** A path segment's text; bad percent-encoding yields the raw segment, which validateId then refuses. */
+function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment)
+  } catch {
+    return segment
+  }
 }
 
 function tooLarge(message: string): HttpError {

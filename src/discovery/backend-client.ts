@@ -1,10 +1,8 @@
 // How the `backend` and `route` commands reach backends: through a running proxy's Auto-Discovery
 // API (undici), or straight into a SQLite routing store with `--db` when no proxy runs. Both give the
 // same results and the same errors, so a command does not care which one it holds.
-import {request} from 'undici'
-
 import {EdgeproxyError, ExitCode, InvalidInputError, UnavailableError} from '../errors.js'
-import type {StateChange} from '../store/backend-store.js'
+import type {BackendStore, StateChange} from '../store/backend-store.js'
 import {SqliteBackendStore} from '../store/sqlite-backend-store.js'
 import {backendJson, type BackendJson} from './backend-json.js'
 import {BackendService, type ListFilter} from './backend-service.js'
@@ -90,6 +88,8 @@ export class ApiBackendClient implements BackendClient {
     if (body !== undefined) headers['content-type'] = 'application/json'
     let res
     try {
+      // undici is loaded on first use: it is a tenth of a second of start-up for every command.
+      const {request} = await import('undici')
       res = await request(this.target + path, {
         method: method as 'GET',
         headers,
@@ -167,18 +167,23 @@ export class ApiBackendClient implements BackendClient {
   close(): void {}
 }
 
-// ---- straight into a SQLite routing store ---------------------------------------------------------
+// ---- straight into a routing store (a SQLite file, or a Corrosion agent) --------------------------
 
 export class LocalBackendClient implements BackendClient {
   readonly target: string
   private readonly service: BackendService
-  private readonly store: SqliteBackendStore
 
   /** `leaseMs`: the lease a register or heartbeat gives (EDGEPROXY_HEARTBEAT_TTL_SECS of the proxies). */
-  constructor(dbPath: string, leaseMs: number) {
-    this.store = new SqliteBackendStore(dbPath, {create: false})
-    this.target = this.store.describe()
-    this.service = new BackendService({store: this.store, leaseMs})
+  constructor(
+    private readonly store: BackendStore,
+    leaseMs: number,
+  ) {
+    this.target = store.describe()
+    this.service = new BackendService({store, leaseMs})
+  }
+
+  static sqlite(dbPath: string, leaseMs: number): LocalBackendClient {
+    return new LocalBackendClient(new SqliteBackendStore(dbPath, {create: false}), leaseMs)
   }
 
   private out(b: Parameters<typeof backendJson>[0]): BackendJson {
@@ -220,7 +225,7 @@ export class LocalBackendClient implements BackendClient {
     return this.out(b)
   }
 
-  close(): void {
-    this.store.close()
+  async close(): Promise<void> {
+    await this.store.close()
   }
 }

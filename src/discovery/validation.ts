@@ -99,7 +99,10 @@ export function validateRegister(body: unknown): RegisterInput & {countryDerived
   if (b.id === undefined) throw new ValidationError('missing_field', 'id is required', 400, 'id')
   const id = validateId(b.id)
   const app = text(b, 'app')
-  if (!ID_PATTERN.test(app)) throw new ValidationError('invalid_field', `app ${quote(app)} must be 1-64 characters of A-Z a-z 0-9 . _ -`, 400, 'app')
+  // Free text (it is only ever a bound parameter), but one line of at most 64 characters.
+  if (app.length > 64 || app.trim() === '' || /[\u0000-\u001f\u007f]/.test(app)) {
+    throw new ValidationError('invalid_field', `app ${quote(app)} must be 1-64 characters without control characters`, 400, 'app')
+  }
   const region = validateRegion(text(b, 'region'))
   const ip = text(b, 'ip')
   if (net.isIP(ip) === 0) throw new ValidationError('invalid_field', `ip ${quote(ip)} must be an IPv4 or IPv6 address literal`, 400, 'ip')

@@ -163,7 +163,13 @@ export async function startProxy(options: StartProxyOptions = {}): Promise<Proxy
   const child = spawn(process.execPath, [BIN, 'start', ...(options.args ?? [])], {cwd: options.cwd ?? ROOT, env, stdio: ['ignore', 'pipe', 'pipe']})
   const proxy = new ProxyProcess(child)
   if (options.waitStarted === false) return proxy
-  const started = await proxy.waitFor('started', () => true, 15_000)
+  let started: LogEvent
+  try {
+    started = await proxy.waitFor('started', () => true, 15_000)
+  } catch (error) {
+    await proxy.stop('SIGKILL')
+    throw error
+  }
   proxy.tcpPort = portOf(started.listen)
   if (started.tls) proxy.tlsPort = portOf(started.tls)
   return proxy

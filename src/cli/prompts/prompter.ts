@@ -1,8 +1,6 @@
 // The three questions the CLI's wizards ask (text, choice, yes/no) behind one small interface, so
 // the wizards can be driven by a script in tests; the real one is inquirer, drawing on stderr so
 // stdout keeps only data. Also: when prompting is allowed, and the errors for when it is not.
-import {createPromptModule} from 'inquirer'
-
 import {EdgeproxyError, ExitCode} from '../../errors.js'
 
 export interface Choice<T extends string> {
@@ -49,7 +47,12 @@ async function guard<T>(ask: () => Promise<T>): Promise<T> {
 }
 
 export function inquirerPrompter(): Prompter {
-  const prompt = createPromptModule({output: process.stderr})
+  // inquirer is loaded only when a question is asked: it costs ~0.15 s at start-up otherwise.
+  let module: Promise<ReturnType<typeof import('inquirer').createPromptModule>> | undefined
+  const prompt = async (questions: Parameters<ReturnType<typeof import('inquirer').createPromptModule>>[0]) => {
+    module ??= import('inquirer').then((m) => m.createPromptModule({output: process.stderr}))
+    return (await module)(questions)
+  }
   return {
     async input(message, options = {}) {
       const answers = await guard(() =>
