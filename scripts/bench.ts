@@ -1,6 +1,6 @@
 // Side-by-side benchmark of the data path, run by hand (not a test):
 //
-//   npm run build && node --import tsx scripts/bench.ts [--duration 10] [--connections 50] [--rounds 1]
+//   npm run build && node --import tsx scripts/bench.ts [--duration 10] [--connections 50] [--rounds 4]
 //
 // Starts a real HTTP backend (nginx when installed, else a small Node server) and an iperf3 server,
 // then measures, in one run and under the same conditions: direct to the backend, through
@@ -27,7 +27,7 @@ function arg(name: string, fallback: number): number {
 }
 const DURATION = arg('duration', 10)
 const CONNECTIONS = arg('connections', 50)
-const ROUNDS = arg('rounds', 1)
+const ROUNDS = arg('rounds', 4)
 
 const has = (bin: string) => spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0
 for (const tool of ['wrk', 'iperf3']) {
@@ -68,7 +68,21 @@ async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
   }
 }
 
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
+// With taskset and 2+ CPUs, the proxy under test runs alone on CPU 0 and everything else (backends,
+// wrk, iperf3) on the other CPUs, so scheduling noise does not decide the ratios.
+const CPUS = os.cpus().length
+const canPin = CPUS >= 2 && has('taskset')
+const PROXY_CPUS = '0'
+const LOAD_CPUS = CPUS >= 2 ? `1-${CPUS - 1}` : '0'
+type Role = 'proxy' | 'load'
+
+function pinned(role: Role, cmd: string, args: string[]): [string, string[]] {
+  if (!canPin) return [cmd, args]
+  return ['taskset', ['-c', role === 'proxy' ? PROXY_CPUS : LOAD_CPUS, cmd, ...args]]
+}
+
+function run(cmdIn: string, argsIn: string[], env: NodeJS.ProcessEnv = process.env, role: Role = 'load'): ChildProcess {
+  const [cmd, args] = pinned(role, cmdIn, argsIn)
   const child = spawn(cmd, args, {env, stdio: ['ignore', 'ignore', 'pipe']})
   let err = ''
   child.stderr!.on('data', (c) => (err = (err + c).slice(-2000)))
@@ -116,14 +130,19 @@ async function startEdgeproxy(backendPort: number): Promise<number> {
   const port = await freePort()
   const dir = fs.mkdtempSync(path.join(work, 'edge-'))
   const dbPath = path.join(dir, 'routing.db')
-  const child = run(path.join(ROOT, 'bin/run.js'), ['start'], {
+  const child = run(
+    path.join(ROOT, 'bin/run.js'),
+    ['start'],
+    {
     ...process.env,
     EDGEPROXY_LISTEN_ADDR: `127.0.0.1:${port}`,
     EDGEPROXY_API_LISTEN_ADDR: '127.0.0.1:0',
     EDGEPROXY_DB_PATH: dbPath,
     EDGEPROXY_DB_RELOAD_SECS: '0.2',
     EDGEPROXY_LOG_FORMAT: 'json',
-  })
+    },
+    'proxy',
+  )
   let log = ''
   child.stderr!.on('data', (c) => (log += c))
   for (const started = Date.now(); !log.includes('"event":"started"'); await new Promise((r) => setTimeout(r, 50))) {
@@ -142,7 +161,7 @@ async function startEdgeproxy(backendPort: number): Promise<number> {
 
 async function startPipeProxy(backendPort: number): Promise<number> {
   const port = await freePort()
-  run(process.execPath, [path.join(ROOT, 'scripts/bench-pipe-proxy.mjs'), String(port), String(backendPort)])
+  run(process.execPath, [path.join(ROOT, 'scripts/bench-pipe-proxy.mjs'), String(port), String(backendPort)], process.env, 'proxy')
   await waitForPort(port)
   return port
 }
@@ -157,7 +176,7 @@ async function startHaproxy(backendPort: number): Promise<number | null> {
     `global\n  maxconn 8000\n  nbthread 1\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n` +
       `frontend fe\n  bind 127.0.0.1:${port}\n  default_backend be\nbackend be\n  server s1 127.0.0.1:${backendPort}\n`,
   )
-  run(bin, ['-f', conf, '-db'])
+  run(bin, ['-f', conf, '-db'], process.env, 'proxy')
   await waitForPort(port)
   return port
 }
@@ -168,7 +187,8 @@ function wrk(port: number, close: boolean): number {
   const args = ['-t1', `-c${CONNECTIONS}`, `-d${DURATION}s`, '--latency']
   if (close) args.push('-H', 'Connection: close')
   args.push(`http://127.0.0.1:${port}/`)
-  const out = spawnSync('wrk', args, {encoding: 'utf8'})
+  const [cmd, pargs] = pinned('load', 'wrk', args)
+  const out = spawnSync(cmd, pargs, {encoding: 'utf8'})
   const m = /Requests\/sec:\s+([\d.]+)/.exec(out.stdout)
   if (!m) throw new Error(`wrk failed: ${out.stdout}${out.stderr}`)
   const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(out.stdout)
@@ -177,9 +197,8 @@ function wrk(port: number, close: boolean): number {
 }
 
 function iperf(port: number): number {
-  const out = spawnSync('iperf3', ['-c', '127.0.0.1', '-p', String(port), '-t', String(Math.max(3, Math.round(DURATION / 2))), '-J'], {
-    encoding: 'utf8',
-  })
+  const [cmd, args] = pinned('load', 'iperf3', ['-c', '127.0.0.1', '-p', String(port), '-t', String(Math.max(3, Math.round(DURATION / 2))), '-J'])
+  const out = spawnSync(cmd, args, {encoding: 'utf8'})
   const json = JSON.parse(out.stdout) as {end?: {sum_received?: {bits_per_second: number}}; error?: string}
   if (!json.end?.sum_received) throw new Error(`iperf3 failed: ${json.error ?? out.stderr}`)
   return json.end.sum_received.bits_per_second / 1e9
@@ -198,22 +217,28 @@ async function main() {
 
   console.log(`edgeproxy benchmark: ${os.cpus().length} cores (${os.cpus()[0]?.model}), node ${process.version}`)
   console.log(`backend: ${backend.kind}; wrk -t1 -c${CONNECTIONS} -d${DURATION}s; iperf3 single stream; ${ROUNDS} round(s), median shown`)
+  console.log(canPin ? `pinning: proxy under test on CPU ${PROXY_CPUS}; backends, wrk and iperf3 on CPU ${LOAD_CPUS}` : 'pinning: off (needs taskset and 2+ CPUs)')
   const results = new Map<string, {keepalive: number; close: number; gbps: number}>()
   for (const t of targets) {
     wrk(t.http, false) // warm-up (JIT, connection pools)
   }
-  for (const t of targets) {
-    const ka: number[] = []
-    const cl: number[] = []
-    const bw: number[] = []
-    for (let r = 0; r < ROUNDS; r++) {
-      ka.push(wrk(t.http, false))
-      cl.push(wrk(t.http, true))
-      bw.push(iperf(t.bulk))
+  // Rounds are interleaved (every target once per round) so drift in the machine hits all alike.
+  const samples = new Map(targets.map((t) => [t.name, {ka: [] as number[], cl: [] as number[], bw: [] as number[]}]))
+  // Each round starts with a different target (a rotation): thousands of connections per second
+  // leave tens of thousands of sockets in TIME_WAIT, which slows the kernel's connect() for whoever
+  // runs next, so a fixed order would favour the first target. Use --rounds 4 (one per position).
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const t of [...targets.slice(r % targets.length), ...targets.slice(0, r % targets.length)]) {
+      const x = samples.get(t.name)!
+      x.ka.push(wrk(t.http, false))
+      x.cl.push(wrk(t.http, true))
+      x.bw.push(iperf(t.bulk))
+      console.log(`  round ${r + 1} ${t.name.padEnd(12)} keep-alive ${x.ka.at(-1)!.toFixed(0)} req/s, new-connection ${x.cl.at(-1)!.toFixed(0)} req/s, bulk ${x.bw.at(-1)!.toFixed(2)} Gbit/s`)
     }
-    results.set(t.name, {keepalive: median(ka), close: median(cl), gbps: median(bw)})
-    const x = results.get(t.name)!
-    console.log(`  measured ${t.name.padEnd(12)} keep-alive ${x.keepalive.toFixed(0)} req/s, new-connection ${x.close.toFixed(0)} req/s, bulk ${x.gbps.toFixed(2)} Gbit/s`)
+  }
+  for (const t of targets) {
+    const x = samples.get(t.name)!
+    results.set(t.name, {keepalive: median(x.ka), close: median(x.cl), gbps: median(x.bw)})
   }
 
   const rows = [['target', 'keep-alive req/s', 'new-conn req/s', 'bulk Gbit/s']]

@@ -83,16 +83,29 @@ export class Router {
     return {country, region: country === null ? null : regionForCountry(country)}
   }
 
-  private context(client: ClientGeo, tried?: ReadonlySet<string>): SelectContext {
-    const now = this.monotonicNow()
-    return {
-      client,
-      localRegion: this.localRegion,
-      nowMs: this.now(),
-      activeConnections: this.activeOf,
-      lastPicked: this.lastPickedOf,
-      isExcluded: (id) => (tried !== undefined && tried.has(id)) || this.isCoolingDown(id, now),
-    }
+  // One context object, refilled per pick: acquire() runs once per connection, so it allocates nothing.
+  private tried?: ReadonlySet<string>
+  private monotonicAtPick = 0
+  private readonly isExcludedNow = (id: string): boolean =>
+    (this.tried !== undefined && this.tried.has(id)) || (this.coolingUntil.size > 0 && this.isCoolingDown(id, this.monotonicAtPick))
+  private readonly pickContext: SelectContext = {
+    client: {country: null, region: null},
+    localRegion: '',
+    nowMs: 0,
+    activeConnections: this.activeOf,
+    lastPicked: this.lastPickedOf,
+    isExcluded: this.isExcludedNow,
+  }
+
+  private context(country: string | null, tried?: ReadonlySet<string>): SelectContext {
+    const ctx = this.pickContext
+    ctx.client.country = country
+    ctx.client.region = country === null ? null : regionForCountry(country)
+    ctx.localRegion = this.localRegion
+    ctx.nowMs = this.now()
+    this.tried = tried
+    this.monotonicAtPick = this.monotonicNow()
+    return ctx
   }
 
   private isCoolingDown(id: string, now: number): boolean {
@@ -108,7 +121,7 @@ export class Router {
    * call release(). Reuses the client's binding while its backend can still take connections.
    */
   acquire(clientIp: string, country: string | null, tried?: ReadonlySet<string>): Pick | null {
-    const ctx = this.context(this.clientGeo(country), tried)
+    const ctx = this.context(country, tried)
     const boundId = this.affinity.get(clientIp)
     let backend: Backend | null = null
     let isAffinity = false
@@ -149,7 +162,7 @@ export class Router {
 
   /** Every backend with its score for a client, for `route explain`. Changes nothing. */
   explain(country: string | null): Evaluation[] {
-    return rankBackends(this.backends, this.context(this.clientGeo(country)))
+    return rankBackends(this.backends, this.context(country))
   }
 
   isCooling(id: string): boolean {

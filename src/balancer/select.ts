@@ -15,6 +15,7 @@ export interface ClientGeo {
   region: string | null
 }
 
+
 export interface SelectContext {
   client: ClientGeo
   localRegion: string

@@ -54,8 +54,95 @@ export function isLoopbackAddress(host: string): boolean {
   return ip === '::1'
 }
 
-const PRIVATE = new net.BlockList()
-for (const [prefix, bits] of [
+// Hand-written matching instead of net.BlockList: BlockList.check costs about 2 µs a call, and
+// these run on every new connection.
+
+/** IPv4 dotted quad → unsigned 32-bit integer, or -1 when it is not one. */
+export function ipv4ToInt(ip: string): number {
+  let value = 0
+  let octet = 0
+  let digits = 0
+  let dots = 0
+  for (let i = 0; i < ip.length; i++) {
+    const c = ip.charCodeAt(i)
+    if (c === 46) {
+      if (digits === 0 || ++dots > 3) return -1
+      value = value * 256 + octet
+      octet = 0
+      digits = 0
+    } else if (c >= 48 && c <= 57 && digits < 3) {
+      octet = octet * 10 + (c - 48)
+      digits++
+      if (octet > 255) return -1
+    } else return -1
+  }
+  if (dots !== 3 || digits === 0) return -1
+  return value * 256 + octet
+}
+
+/** IPv6 text → eight 16-bit groups, or null when it is not an IPv6 literal (embedded IPv4 allowed). */
+export function ipv6Groups(ip: string): number[] | null {
+  if (!net.isIPv6(ip)) return null
+  let text = ip
+  const zone = text.indexOf('%')
+  if (zone >= 0) text = text.slice(0, zone)
+  const lastColon = text.lastIndexOf(':')
+  const last = text.slice(lastColon + 1)
+  if (last.includes('.')) {
+    const v4 = ipv4ToInt(last)
+    text = `${text.slice(0, lastColon + 1)}${(v4 >>> 16).toString(16)}:${(v4 & 0xffff).toString(16)}`
+  }
+  const double = text.indexOf('::')
+  const split = (part: string) => (part === '' ? [] : part.split(':').map((g) => parseInt(g, 16)))
+  const head = split(double < 0 ? text : text.slice(0, double))
+  const back = double < 0 ? [] : split(text.slice(double + 2))
+  const fill = 8 - head.length - back.length
+  if (double < 0 ? fill !== 0 : fill < 0) return null
+  return [...head, ...new Array<number>(double < 0 ? 0 : fill).fill(0), ...back]
+}
+
+interface Range {
+  family: 4 | 6
+  /** IPv4: [value]; IPv6: eight groups. */
+  words: number[]
+  bits: number
+}
+
+function inRange(range: Range, words: number[]): boolean {
+  let bits = range.bits
+  if (range.family === 4) {
+    if (bits === 0) return true
+    const mask = bits === 32 ? 0xffffffff : (~0 << (32 - bits)) >>> 0
+    return ((words[0] & mask) >>> 0) === ((range.words[0] & mask) >>> 0)
+  }
+  for (let i = 0; i < 8 && bits > 0; i++, bits -= 16) {
+    const take = Math.min(16, bits)
+    const mask = (0xffff << (16 - take)) & 0xffff
+    if ((words[i] & mask) !== (range.words[i] & mask)) return false
+  }
+  return true
+}
+
+function parseRange(address: string, bits: number): Range {
+  const v4 = ipv4ToInt(address)
+  if (v4 >= 0) return {family: 4, words: [v4], bits}
+  return {family: 6, words: ipv6Groups(address)!, bits}
+}
+
+function matches(ranges: readonly Range[], ip: string): boolean {
+  const v4 = ipv4ToInt(ip)
+  if (v4 >= 0) {
+    const words = [v4]
+    for (const r of ranges) if (r.family === 4 && inRange(r, words)) return true
+    return false
+  }
+  const groups = ipv6Groups(ip)
+  if (groups === null) return false
+  for (const r of ranges) if (r.family === 6 && inRange(r, groups)) return true
+  return false
+}
+
+const PRIVATE: readonly Range[] = [
   ['0.0.0.0', 8],
   ['10.0.0.0', 8],
   ['100.64.0.0', 10],
@@ -69,20 +156,17 @@ for (const [prefix, bits] of [
   ['198.51.100.0', 24],
   ['203.0.113.0', 24],
   ['224.0.0.0', 3],
-] as const) PRIVATE.addSubnet(prefix, bits, 'ipv4')
-for (const [prefix, bits] of [
   ['::', 127],
   ['fc00::', 7],
   ['fe80::', 10],
   ['ff00::', 8],
   ['2001:db8::', 32],
-] as const) PRIVATE.addSubnet(prefix, bits, 'ipv6')
+].map(([a, b]) => parseRange(a as string, b as number))
 
 /** Private, loopback, link-local, documentation and multicast addresses: they have no country. */
 export function isNonPublicAddress(ip: string): boolean {
-  const family = net.isIP(ip)
-  if (family === 0) return true
-  return PRIVATE.check(ip, family === 4 ? 'ipv4' : 'ipv6')
+  if (ipv4ToInt(ip) < 0 && !net.isIPv6(ip)) return true
+  return matches(PRIVATE, ip)
 }
 
 export interface CidrList {
@@ -92,7 +176,7 @@ export interface CidrList {
 
 /** A comma-separated list of CIDR blocks or single addresses: `127.0.0.1/32,::1/128,10.0.0.0/8`. */
 export function parseCidrList(value: string): CidrList {
-  const list = new net.BlockList()
+  const ranges: Range[] = []
   const entries = value
     .split(',')
     .map((s) => s.trim())
@@ -107,15 +191,10 @@ export function parseCidrList(value: string): CidrList {
     if (!/^\d{1,3}$/.test(bitsText) || Number(bitsText) > max) {
       throw new Error(`"${entry}" has an invalid prefix length (0-${max})`)
     }
-    list.addSubnet(address, Number(bitsText), family === 4 ? 'ipv4' : 'ipv6')
+    ranges.push(parseRange(address, Number(bitsText)))
   }
   return {
     text: entries.join(','),
-    contains(ip: string): boolean {
-      const normalized = normalizeIp(ip)
-      const family = net.isIP(normalized)
-      if (family === 0) return false
-      return list.check(normalized, family === 4 ? 'ipv4' : 'ipv6')
-    },
+    contains: (ip: string) => matches(ranges, normalizeIp(ip)),
   }
 }

@@ -42,7 +42,7 @@ function errorCode(error: Error): string {
 }
 
 export class ProxyConnection {
-  private readonly startedAt = performance.now()
+  private readonly startedAt: number
   private readonly raw: net.Socket
   /** The client side as the backend sees it: the raw socket, or the TLS socket over it. */
   private client: net.Socket
@@ -67,6 +67,7 @@ export class ProxyConnection {
   ) {
     this.raw = socket
     this.client = socket
+    this.startedAt = ctx.logger.isDebug ? performance.now() : 0
     this.clientIp = normalizeIp(socket.remoteAddress ?? '')
     ctx.stats.accepted++
     ctx.connections.add(this)
@@ -250,7 +251,7 @@ export class ProxyConnection {
     }
     // A clean close means both directions already ended through the pipes; anything else cuts the backend.
     if (!this.isConnected || this.reason !== '') this.backend.destroy()
-    else this.backend.end()
+    else if (!this.backend.writableEnded) this.backend.end()
   }
 
   private readonly onBackendClose = (): void => {
@@ -260,7 +261,8 @@ export class ProxyConnection {
       return
     }
     this.reason ||= 'backend_closed'
-    this.client.end()
+    // Usually the pipe has already ended the client; end() again would only build an error object.
+    if (!this.client.writableEnded) this.client.end()
   }
 
   /** Cuts the connection (shutdown timeout) with a reset, so neither peer mistakes it for a clean end. */
