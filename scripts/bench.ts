@@ -246,12 +246,14 @@ async function main() {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)))
   console.log('')
   for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  '))
+  // The ratio of two targets is the median of their per-round ratios: both were measured in the same
+  // round, minutes apart at most, so machine drift cancels out better than in a ratio of medians.
   const ratio = (a: string, b: string) => {
-    const x = results.get(a)
-    const y = results.get(b)
+    const x = samples.get(a)
+    const y = samples.get(b)
     if (!x || !y) return
-    const f = (n: number, d: number) => (n / d).toFixed(2) + '×'
-    console.log(`${(a + ' / ' + b).padEnd(28)} keep-alive ${f(x.keepalive, y.keepalive)}  new-conn ${f(x.close, y.close)}  bulk ${f(x.gbps, y.gbps)}`)
+    const paired = (xs: number[], ys: number[]) => median(xs.map((v, i) => v / ys[i])).toFixed(2) + '×'
+    console.log(`${(a + ' / ' + b).padEnd(28)} keep-alive ${paired(x.ka, y.ka)}  new-conn ${paired(x.cl, y.cl)}  bulk ${paired(x.bw, y.bw)}`)
   }
   console.log('')
   ratio('edgeproxy', 'node pipe')

@@ -1,7 +1,8 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../src/cli/base-command.js'
-import {CorrosionClient, DEFAULT_ADMIN_SOCKET, DEFAULT_CORROSION_URL, initSchema, type InitSchemaResult} from '../../src/corrosion/index.js'
+import {corrosionAgentFlags} from '../../src/cli/corrosion-flags.js'
+import {CorrosionClient, DEFAULT_ADMIN_SOCKET, initSchema, type InitSchemaResult} from '../../src/corrosion/index.js'
 
 export default class CorrosionInitSchema extends BaseCommand {
   static override summary = 'Write the backends table into the Corrosion schema directory and apply it'
@@ -18,17 +19,7 @@ export default class CorrosionInitSchema extends BaseCommand {
   static override enableJsonFlag = true
 
   static override flags = {
-    'api-url': Flags.string({
-      summary: `Corrosion agent HTTP API [env: EDGEPROXY_CORROSION_API_URL] [default: ${DEFAULT_CORROSION_URL}]`,
-      env: 'EDGEPROXY_CORROSION_API_URL',
-      default: DEFAULT_CORROSION_URL,
-      helpValue: 'URL',
-    }),
-    token: Flags.string({
-      summary: "The agent's api.authz.bearer-token [env: EDGEPROXY_CORROSION_TOKEN]",
-      env: 'EDGEPROXY_CORROSION_TOKEN',
-      helpValue: 'TOKEN',
-    }),
+    ...corrosionAgentFlags,
     'schema-dir': Flags.string({
       summary: 'A directory in the agent\'s db.schema_paths [env: EDGEPROXY_CORROSION_SCHEMA_DIR] [default: /etc/corrosion/schema]',
       env: 'EDGEPROXY_CORROSION_SCHEMA_DIR',

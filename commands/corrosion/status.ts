@@ -1,9 +1,9 @@
-import {Flags} from '@oclif/core'
 import chalk from 'chalk'
 import Table from 'cli-table3'
 
 import {BaseCommand} from '../../src/cli/base-command.js'
-import {corrosionStatus, CorrosionClient, DEFAULT_CORROSION_URL, type CorrosionStatusResult} from '../../src/corrosion/index.js'
+import {corrosionAgentFlags} from '../../src/cli/corrosion-flags.js'
+import {corrosionStatus, CorrosionClient, type CorrosionStatusResult} from '../../src/corrosion/index.js'
 
 export default class CorrosionStatus extends BaseCommand {
   static override summary = 'Check the local Corrosion agent: reachability, auth, health, members, gaps, backends and schema'
@@ -17,17 +17,7 @@ export default class CorrosionStatus extends BaseCommand {
   static override enableJsonFlag = true
 
   static override flags = {
-    'api-url': Flags.string({
-      summary: `Corrosion agent HTTP API [env: EDGEPROXY_CORROSION_API_URL] [default: ${DEFAULT_CORROSION_URL}]`,
-      env: 'EDGEPROXY_CORROSION_API_URL',
-      default: DEFAULT_CORROSION_URL,
-      helpValue: 'URL',
-    }),
-    token: Flags.string({
-      summary: "The agent's api.authz.bearer-token [env: EDGEPROXY_CORROSION_TOKEN]",
-      env: 'EDGEPROXY_CORROSION_TOKEN',
-      helpValue: 'TOKEN',
-    }),
+    ...corrosionAgentFlags,
   }
 
   async run(): Promise<CorrosionStatusResult> {

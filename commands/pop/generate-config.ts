@@ -6,7 +6,7 @@ import Table from 'cli-table3'
 import {BaseCommand} from '../../src/cli/base-command.js'
 import {canPrompt, inquirerPrompter, MissingFlagError} from '../../src/cli/prompts/prompter.js'
 import {runTopologyWizard} from '../../src/cli/prompts/topology-wizard.js'
-import {commitOutput, planPopConfigs, POP_GENERATOR, prepareSecrets, SECRETS_FILE_NAME, type FileSummary} from '../../src/generators/index.js'
+import {commitOutput, planPopConfigs, POP_GENERATOR, prepareSecrets, SECRETS_FILE_NAME, type FileSummary, type PopPlan} from '../../src/generators/index.js'
 import {loadTopologyFile, type ParsedTopology} from '../../src/topology/index.js'
 
 export interface PopGenerateConfigResult {
@@ -19,17 +19,7 @@ export interface PopGenerateConfigResult {
   isReplacing: boolean
   /** Names of the secrets that were made or replaced on this run (never their values). */
   secrets: {created: string[]; replaced: string[]}
-  pops: Array<{
-    name: string
-    region: string
-    country?: string
-    publicAddress: string
-    wireguardAddress: string
-    wireguardPublicKey: string
-    bootstrap: string[]
-    bootstrapPeers: string[]
-    files: string[]
-  }>
+  pops: Array<Omit<PopPlan, 'host'>>
   files: FileSummary[]
   warnings: string[]
 }

@@ -4,28 +4,9 @@ import {describe, test} from 'node:test'
 import {AffinityTable} from '../../../src/balancer/affinity.js'
 import type {Backend} from '../../../src/balancer/backend.js'
 import {Router} from '../../../src/balancer/router.js'
+import {makeBackend} from '../../support/backend-fixture.js'
 
-function backend(id: string, extra: Partial<Backend> = {}): Backend {
-  return {
-    id,
-    app: 'web',
-    region: 'sa',
-    country: 'BR',
-    host: '10.0.0.1',
-    port: 9000,
-    isHealthy: true,
-    isDraining: false,
-    isDeleted: false,
-    weight: 2,
-    softLimit: 100,
-    hardLimit: 150,
-    leaseExpiresAtMs: 0,
-    heartbeatAtMs: 0,
-    registeredAtMs: 0,
-    updatedAtMs: 0,
-    ...extra,
-  }
-}
+const backend = makeBackend
 
 function clock() {
   let now = 0

@@ -3,28 +3,11 @@ import {describe, test} from 'node:test'
 
 import type {Backend} from '../../../src/balancer/backend.js'
 import {regionForCountry} from '../../../src/balancer/regions.js'
+import {makeBackend} from '../../support/backend-fixture.js'
 import {geoScore, rankBackends, score, selectBackend, type SelectContext} from '../../../src/balancer/select.js'
 
 function backend(id: string, region: string, country: string, extra: Partial<Backend> = {}): Backend {
-  return {
-    id,
-    app: 'web',
-    region,
-    country,
-    host: '10.0.0.1',
-    port: 9000,
-    isHealthy: true,
-    isDraining: false,
-    isDeleted: false,
-    weight: 1,
-    softLimit: 100,
-    hardLimit: 200,
-    leaseExpiresAtMs: 0,
-    heartbeatAtMs: 0,
-    registeredAtMs: 0,
-    updatedAtMs: 0,
-    ...extra,
-  }
+  return makeBackend(id, {region, country, weight: 1, hardLimit: 200, ...extra})
 }
 
 function ctx(country: string | null, localRegion: string, active: Record<string, number> = {}, extra: Partial<SelectContext> = {}): SelectContext {
