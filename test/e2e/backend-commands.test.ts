@@ -9,7 +9,7 @@ import path from 'node:path'
 import {after, before, describe, test} from 'node:test'
 
 import {connectAndGreet, readUntil, startBackend, type TestBackend} from '../support/backends.js'
-import {BIN, cleanEnv, runCli, startProxy, tempDir, type ProxyProcess} from '../support/proxy-process.js'
+import {BIN, cleanEnv, ROOT, runCli, startProxy, tempDir, type ProxyProcess} from '../support/proxy-process.js'
 
 const TOKEN = 'test-token-0123456789abcdef'
 
@@ -173,6 +173,34 @@ describe('backend commands without a proxy', () => {
     const j = await runCli(['backend', 'list', '--api-url', `http://127.0.0.1:${port}`, '--json'])
     assert.equal(j.code, 4)
     assert.equal(JSON.parse(j.stdout).error.code, 'EP_API_UNAVAILABLE')
+  })
+
+  test('in a terminal, register asks for the missing values (inquirer) and stores them', async (t) => {
+    const tmp = tempDir()
+    t.after(tmp.cleanup)
+    const db = path.join(tmp.dir, 'routing.db')
+    const proxy = await startProxy({env: {EDGEPROXY_DB_PATH: db, EDGEPROXY_API_ENABLED: 'false'}})
+    await proxy.stop()
+    const answers = [
+      ['App', 'web\r'],
+      ['Region', '\u001b[B\u001b[B\r'],
+      ['Address the proxy dials', '10.1.2.3\r'],
+      ['Port', '9000\r'],
+    ]
+    const child = spawn('python3', [path.join(ROOT, 'test/support/pty-run.py'), JSON.stringify(answers), BIN, 'backend', 'register', '--db', db, '--id', 'tty-1'], {
+      env: cleanEnv(),
+    })
+    let output = ''
+    child.stdout.on('data', (c: Buffer) => (output += c))
+    child.stderr.on('data', (c: Buffer) => (output += c))
+    const [code] = (await once(child, 'exit')) as [number]
+    assert.equal(code, 0, output)
+    assert.match(output, /Registered backend tty-1/)
+    const list = JSON.parse((await runCli(['backend', 'list', '--db', db, '--json'])).stdout)
+    assert.deepEqual(
+      list.backends.map((b: {id: string; app: string; region: string; ip: string; port: number}) => [b.id, b.app, b.region, b.ip, b.port]),
+      [['tty-1', 'web', 'eu', '10.1.2.3', 9000]],
+    )
   })
 
   test('--db works on a routing store directly, with the same validation', async (t) => {
