@@ -14,10 +14,17 @@ export interface GeoResolver {
   country(ip: string): string | null
 }
 
-type CountryRecord = {
+export type CountryRecord = {
   country?: {iso_code?: string}
   registered_country?: {iso_code?: string}
   country_code?: string
+}
+
+/** The country of a lookup result: MaxMind GeoIP2/GeoLite2 shape, or the ip-location-db shape. */
+export function countryOfRecord(record: CountryRecord | null): string | null {
+  if (record === null) return null
+  const code = record.country?.iso_code ?? record.registered_country?.iso_code ?? record.country_code
+  return typeof code === 'string' && /^[A-Za-z]{2}$/.test(code) ? code.toUpperCase() : null
 }
 
 export function embeddedGeoDatabasePath(): string {
@@ -35,6 +42,8 @@ export async function openGeoResolver(path?: string, cacheEntries = 50_000): Pro
       suggestion: 'point EDGEPROXY_GEOIP_PATH (--geoip-path) at a MaxMind GeoLite2-Country .mmdb file, or unset it to use the embedded database',
     })
   }
+  // An IPv4-only database answers IPv6 lookups with garbage from its IPv4 tree; refuse them instead.
+  const isIpv4Only = reader.metadata.ipVersion === 4
   const built = reader.metadata.buildEpoch.toISOString().slice(0, 10)
   const source = `${path === undefined ? 'embedded dbip-country' : file} (${reader.metadata.databaseType}, built ${built})`
   return {
@@ -42,15 +51,14 @@ export async function openGeoResolver(path?: string, cacheEntries = 50_000): Pro
     country(ip: string): string | null {
       const addr = normalizeIp(ip)
       if (isNonPublicAddress(addr)) return null
+      if (isIpv4Only && addr.includes(':')) return null
       let record: CountryRecord | null
       try {
         record = reader.get(addr) as CountryRecord | null
       } catch {
         return null
       }
-      if (record === null) return null
-      const code = record.country?.iso_code ?? record.registered_country?.iso_code ?? record.country_code
-      return typeof code === 'string' && code.length === 2 ? code.toUpperCase() : null
+      return countryOfRecord(record)
     },
   }
 }
