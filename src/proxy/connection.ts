@@ -37,6 +37,35 @@ export interface ConnectionContext {
 
 function ignore(): void {}
 
+// Listeners shared by every connection: the socket carries its connection under a symbol, so a
+// new connection allocates no closures (this is the per-connection hot path).
+const kConnection = Symbol('edgeproxy.connection')
+type Owned = net.Socket & {[kConnection]: ProxyConnection}
+function onClientError(this: Owned, error: Error): void {
+  this[kConnection].clientError(error)
+}
+function onClientClose(this: Owned): void {
+  this[kConnection].clientClosed()
+}
+function onHeaderData(this: Owned, chunk: Buffer): void {
+  this[kConnection].headerData(chunk)
+}
+function onBackendConnect(this: Owned): void {
+  this[kConnection].backendConnected()
+}
+function onBackendError(this: Owned, error: Error): void {
+  this[kConnection].backendError(error)
+}
+function onBackendClose(this: Owned): void {
+  this[kConnection].backendClosed()
+}
+function onHandshakeTimeout(connection: ProxyConnection): void {
+  connection.handshakeTimeout()
+}
+function onConnectTimeout(connection: ProxyConnection): void {
+  connection.connectTimedOut()
+}
+
 function errorCode(error: Error): string {
   return (error as NodeJS.ErrnoException).code ?? error.message
 }
@@ -71,8 +100,9 @@ export class ProxyConnection {
     this.clientIp = normalizeIp(socket.remoteAddress ?? '')
     ctx.stats.accepted++
     ctx.connections.add(this)
-    socket.on('error', this.onClientError)
-    socket.on('close', this.onClientClose)
+    ;(socket as Owned)[kConnection] = this
+    socket.on('error', onClientError)
+    socket.on('close', onClientClose)
     if (this.clientIp === '') {
       this.finish('client_gone')
       return
@@ -83,22 +113,22 @@ export class ProxyConnection {
         this.finish('proxy_header_untrusted')
         return
       }
-      this.timer = setTimeout(this.onHandshakeTimeout, ctx.handshakeTimeoutMs)
-      socket.on('data', this.onHeaderData)
+      this.timer = setTimeout(onHandshakeTimeout, ctx.handshakeTimeoutMs, this)
+      socket.on('data', onHeaderData)
       socket.resume()
       return
     }
     this.afterHeader()
   }
 
-  private readonly onHeaderData = (chunk: Buffer): void => {
+  headerData(chunk: Buffer): void {
     const buf = this.header === undefined ? chunk : Buffer.concat([this.header, chunk])
     const parsed = parseProxyHeader(buf)
     if (parsed.kind === 'incomplete') {
       this.header = buf
       return
     }
-    this.raw.removeListener('data', this.onHeaderData)
+    this.raw.removeListener('data', onHeaderData)
     this.raw.pause()
     this.header = undefined
     if (parsed.kind === 'invalid') {
@@ -121,9 +151,10 @@ export class ProxyConnection {
     const secure = new tls.TLSSocket(this.raw, {isServer: true, secureContext: this.ctx.tlsContext()})
     this.client = secure
     this.isTlsPending = true
-    secure.on('error', this.onClientError)
-    secure.on('close', this.onClientClose)
-    this.timer ??= setTimeout(this.onHandshakeTimeout, this.ctx.handshakeTimeoutMs)
+    ;(secure as unknown as Owned)[kConnection] = this
+    secure.on('error', onClientError)
+    secure.on('close', onClientClose)
+    this.timer ??= setTimeout(onHandshakeTimeout, this.ctx.handshakeTimeoutMs, this)
     secure.once('secure', () => {
       this.isTlsPending = false
       clearTimeout(this.timer)
@@ -132,7 +163,7 @@ export class ProxyConnection {
     })
   }
 
-  private readonly onHandshakeTimeout = (): void => {
+  handshakeTimeout(): void {
     this.timer = undefined
     this.ctx.stats.handshakeTimeouts++
     this.finish(this.client === this.raw && this.ctx.proxyProtocol ? 'proxy_header_timeout' : 'tls_handshake_timeout')
@@ -166,13 +197,14 @@ export class ProxyConnection {
     this.attempts++
     const socket = ctx.dial(backend.host, backend.port)
     this.backend = socket
-    socket.on('connect', this.onBackendConnect)
-    socket.on('error', this.onBackendError)
-    socket.on('close', this.onBackendClose)
-    this.timer = setTimeout(this.onConnectTimeout, ctx.connectTimeoutMs)
+    ;(socket as Owned)[kConnection] = this
+    socket.on('connect', onBackendConnect)
+    socket.on('error', onBackendError)
+    socket.on('close', onBackendClose)
+    this.timer = setTimeout(onConnectTimeout, ctx.connectTimeoutMs, this)
   }
 
-  private readonly onBackendConnect = (): void => {
+  backendConnected(): void {
     clearTimeout(this.timer)
     this.timer = undefined
     this.isConnected = true
@@ -181,7 +213,7 @@ export class ProxyConnection {
     backend.pipe(this.client)
   }
 
-  private readonly onConnectTimeout = (): void => {
+  connectTimedOut(): void {
     this.timer = undefined
     this.connectFailed('timeout')
   }
@@ -224,7 +256,7 @@ export class ProxyConnection {
     this.connectNext()
   }
 
-  private readonly onBackendError = (error: Error): void => {
+  backendError(error: Error): void {
     if (!this.isConnected) {
       this.connectFailed(errorCode(error))
       return
@@ -233,7 +265,7 @@ export class ProxyConnection {
     this.client.destroy()
   }
 
-  private readonly onClientError = (error: Error): void => {
+  clientError(error: Error): void {
     this.reason ||= `client_error: ${errorCode(error)}`
     if (this.isTlsPending) {
       this.isTlsPending = false
@@ -242,7 +274,7 @@ export class ProxyConnection {
     this.backend?.destroy()
   }
 
-  private readonly onClientClose = (): void => {
+  clientClosed(): void {
     if (this.isClientClosed) return
     this.isClientClosed = true
     if (this.backend === undefined || this.isBackendClosed) {
@@ -254,7 +286,7 @@ export class ProxyConnection {
     else if (!this.backend.writableEnded) this.backend.end()
   }
 
-  private readonly onBackendClose = (): void => {
+  backendClosed(): void {
     this.isBackendClosed = true
     if (this.isClientClosed) {
       this.finish(this.reason || 'closed')
