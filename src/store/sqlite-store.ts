@@ -85,12 +85,15 @@ export class SqliteRoutingStore {
     let db: Database.Database | undefined
     try {
       db = new Database(absolute, {fileMustExist: exists, readonly: options.readonly ?? false})
-      db.pragma('busy_timeout = 0')
+      // At start-up (create) another process may be creating the same file: wait for it a little.
+      // A reopen at run time must never block the event loop, so it does not wait at all.
+      db.pragma(`busy_timeout = ${options.create ? 2000 : 0}`)
       if (!options.readonly) {
         db.pragma('journal_mode = WAL')
         db.pragma('synchronous = NORMAL')
         ensureSchema(db)
       }
+      db.pragma('busy_timeout = 0')
       return new SqliteRoutingStore(absolute, db)
     } catch (error) {
       db?.close()
