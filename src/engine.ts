@@ -16,7 +16,7 @@ import {OpenConnections} from './proxy/open-connections.js'
 import {ProxyStats} from './proxy/stats.js'
 import {TlsCertificate} from './proxy/tls-certificate.js'
 import type {BackendStore} from './store/backend-store.js'
-import type {FeedStatus, RoutingFeed} from './store/routing-feed.js'
+import type {RoutingFeed} from './store/routing-feed.js'
 import {SqliteBackendStore} from './store/sqlite-backend-store.js'
 import {SqliteFeed} from './store/sqlite-feed.js'
 import {SqliteRoutingStore} from './store/sqlite-store.js'
@@ -200,10 +200,6 @@ export class Engine {
   reload(): void {
     this.feed.refresh()
     this.certificate?.reloadIfChanged()
-  }
-
-  storeStatus(): FeedStatus {
-    return this.feed.status()
   }
 
   /**
