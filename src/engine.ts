@@ -47,7 +47,7 @@ export async function openStores(config: StartConfig, logger: Logger): Promise<S
     }
   }
   const reader = SqliteRoutingStore.open(config.dbPath, {create: true})
-  return {feed: new SqliteFeed(reader, config.dbReloadMs, logger), writer: new SqliteBackendStore(config.dbPath, {create: false})}
+  return {feed: new SqliteFeed(reader, config.dbReloadMs, logger), writer: new SqliteBackendStore(config.dbPath, {create: false, isSchemaReady: true})}
 }
 
 export interface ShutdownResult {

@@ -40,10 +40,13 @@ export class SqliteBackendStore implements BackendStore {
   readonly kind = 'sqlite' as const
   private readonly db: Database.Database
 
-  /** Opens (and creates, with the table, when `create`) the routing store at `file`. */
-  constructor(file: string, options: {create: boolean}) {
+  /**
+   * Opens (and creates, with the table, when `create`) the routing store at `file`. `isSchemaReady`:
+   * the caller has just opened it with SqliteRoutingStore (the engine), so the check is skipped.
+   */
+  constructor(file: string, options: {create: boolean; isSchemaReady?: boolean}) {
     // The routing store's own open() creates the file, sets WAL and appends missing columns.
-    SqliteRoutingStore.open(file, {create: options.create}).close()
+    if (!options.isSchemaReady) SqliteRoutingStore.open(file, {create: options.create}).close()
     this.db = new Database(path.resolve(file), {fileMustExist: true})
     this.db.pragma('busy_timeout = 0')
   }

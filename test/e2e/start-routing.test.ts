@@ -137,70 +137,50 @@ describe('PROXY protocol from an untrusted source', () => {
 })
 
 describe('selection under load and failure', () => {
-  const tmp = tempDir()
-  let proxy: ProxyProcess
-  let db: RoutingDb
-  let a: TestBackend
-  let b: TestBackend
-
-  before(async () => {
-    a = await startBackend('a')
-    b = await startBackend('b')
-    proxy = await startProxy({
-      env: {EDGEPROXY_DB_PATH: path.join(tmp.dir, 'routing.db'), EDGEPROXY_DB_RELOAD_SECS: '0.1', EDGEPROXY_REGION: 'sa'},
-    })
-    db = new RoutingDb(path.join(tmp.dir, 'routing.db'))
-  })
-  after(async () => {
-    db?.close()
-    await proxy?.stop()
-    await a.close()
-    await b.close()
-    tmp.cleanup()
-  })
+  const f = twoBackends({EDGEPROXY_REGION: 'sa'})
 
   test('a burst of 200 simultaneous connects never exceeds hard_limit', async () => {
-    db.insert({id: 'a', region: 'sa', port: a.port, soft_limit: 10, hard_limit: 50})
-    db.insert({id: 'b', region: 'sa', port: b.port, soft_limit: 10, hard_limit: 50})
-    await waitForBackends(proxy, 2)
-    const attempts = await Promise.allSettled(Array.from({length: 200}, () => connectAndGreet(proxy.tcpPort)))
+    f.db.insert({id: 'a', region: 'sa', port: f.a.port, soft_limit: 10, hard_limit: 50})
+    f.db.insert({id: 'b', region: 'sa', port: f.b.port, soft_limit: 10, hard_limit: 50})
+    await waitForBackends(f.proxy, 2)
+    const attempts = await Promise.allSettled(Array.from({length: 200}, () => connectAndGreet(f.proxy.tcpPort)))
     const ok = attempts.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<{id: string; socket: net.Socket}>).value)
     const perBackend = {a: ok.filter((c) => c.id === 'a').length, b: ok.filter((c) => c.id === 'b').length}
     assert.deepEqual(perBackend, {a: 50, b: 50})
     assert.equal(attempts.length - ok.length, 100, 'the other 100 are closed at once')
-    assert.ok(a.open <= 50 && b.open <= 50, `open a=${a.open} b=${b.open}`)
-    await proxy.waitFor('no_backend')
+    assert.ok(f.a.open <= 50 && f.b.open <= 50, `open a=${f.a.open} b=${f.b.open}`)
+    await f.proxy.waitFor('no_backend')
     for (const c of ok) c.socket.destroy()
     // Once the connections are gone, capacity is back: counts were released exactly.
-    await waitUntil(() => a.open === 0 && b.open === 0)
-    const again = await connectAndGreet(proxy.tcpPort)
+    await waitUntil(() => f.a.open === 0 && f.b.open === 0)
+    const again = await connectAndGreet(f.proxy.tcpPort)
     again.socket.destroy()
     assert.ok(['a', 'b'].includes(again.id))
-    db.delete('a')
-    db.delete('b')
-    await waitForBackends(proxy, 0)
+    f.db.delete('a')
+    f.db.delete('b')
+    await waitForBackends(f.proxy, 0)
   })
 
   test('a refused connect fails over to the next best backend and is avoided afterwards', async () => {
     const dead = await closedPort()
-    db.insert({id: 'dead', region: 'sa', country: 'BR', port: dead, weight: 10})
-    db.insert({id: 'b', region: 'us', port: b.port})
-    await waitForBackends(proxy, 2)
-    const first = await connectAndGreet(proxy.tcpPort, {localAddress: '127.0.0.2'})
+    f.db.insert({id: 'dead', region: 'sa', country: 'BR', port: dead, weight: 10})
+    f.db.insert({id: 'b', region: 'us', port: f.b.port})
+    await waitForBackends(f.proxy, 2)
+    const first = await connectAndGreet(f.proxy.tcpPort, {localAddress: '127.0.0.2'})
     first.socket.destroy()
     assert.equal(first.id, 'b')
-    const failed = await proxy.waitFor('backend_connect_failed', (e) => e.backend === 'dead')
+    const failed = await f.proxy.waitFor('backend_connect_failed', (e) => e.backend === 'dead')
     assert.equal(failed.error, 'ECONNREFUSED')
-    const second = await connectAndGreet(proxy.tcpPort, {localAddress: '127.0.0.3'})
+    const second = await connectAndGreet(f.proxy.tcpPort, {localAddress: '127.0.0.3'})
     second.socket.destroy()
     assert.equal(second.id, 'b')
-    db.delete('dead')
-    db.delete('b')
-    await waitForBackends(proxy, 0)
+    f.db.delete('dead')
+    f.db.delete('b')
+    await waitForBackends(f.proxy, 0)
   })
 
   test('with no eligible backend the client is closed at once', async () => {
-    const s = net.connect({port: proxy.tcpPort, host: '127.0.0.1'})
+    const s = net.connect({port: f.proxy.tcpPort, host: '127.0.0.1'})
     s.on('error', () => {})
     const result = await closed(s)
     assert.equal(result.data, '')
@@ -208,72 +188,73 @@ describe('selection under load and failure', () => {
 })
 
 describe('affinity and external writes', () => {
-  const tmp = tempDir()
-  let proxy: ProxyProcess
-  let db: RoutingDb
-  let a: TestBackend
-  let b: TestBackend
-
-  before(async () => {
-    a = await startBackend('a')
-    b = await startBackend('b')
-    proxy = await startProxy({
-      env: {EDGEPROXY_DB_PATH: path.join(tmp.dir, 'routing.db'), EDGEPROXY_DB_RELOAD_SECS: '0.1', EDGEPROXY_PROXY_PROTOCOL: 'true'},
-    })
-    db = new RoutingDb(path.join(tmp.dir, 'routing.db'))
-  })
-  after(async () => {
-    db?.close()
-    await proxy?.stop()
-    await a.close()
-    await b.close()
-    tmp.cleanup()
-  })
+  const f = twoBackends({EDGEPROXY_PROXY_PROTOCOL: 'true'})
 
   test("the seeds' sqlite3 INSERT is picked up while running", async () => {
     execFileSync('sqlite3', [
-      path.join(tmp.dir, 'routing.db'),
-      `INSERT INTO backends (id, app, region, wg_ip, port, healthy, weight, soft_limit, hard_limit) VALUES ('a', 'myapp', 'sa', '127.0.0.1', ${a.port}, 1, 2, 100, 150);`,
+      f.dbPath,
+      `INSERT INTO backends (id, app, region, wg_ip, port, healthy, weight, soft_limit, hard_limit) VALUES ('a', 'myapp', 'sa', '127.0.0.1', ${f.a.port}, 1, 2, 100, 150);`,
     ])
-    await waitForBackends(proxy, 1)
-    const c = await connectAndGreet(proxy.tcpPort, {preamble: v1(BR_IP)})
+    await waitForBackends(f.proxy, 1)
+    const c = await connectAndGreet(f.proxy.tcpPort, {preamble: v1(BR_IP)})
     c.socket.destroy()
     assert.equal(c.id, 'a')
   })
 
   test('a client stays on its backend, and is re-bound when that backend turns unhealthy', async () => {
-    db.insert({id: 'b', region: 'sa', port: b.port})
-    await waitForBackends(proxy, 2)
+    f.db.insert({id: 'b', region: 'sa', port: f.b.port})
+    await waitForBackends(f.proxy, 2)
     const client = v1('177.10.10.10')
-    const first = await connectAndGreet(proxy.tcpPort, {preamble: client})
+    const first = await connectAndGreet(f.proxy.tcpPort, {preamble: client})
     first.socket.destroy()
     // Equal scores rotate between backends; the binding must win over the rotation.
     for (let i = 0; i < 4; i++) {
-      const again = await connectAndGreet(proxy.tcpPort, {preamble: client})
+      const again = await connectAndGreet(f.proxy.tcpPort, {preamble: client})
       again.socket.destroy()
       assert.equal(again.id, first.id)
     }
     const other = first.id === 'a' ? 'b' : 'a'
-    db.update(first.id, {healthy: 0})
-    await proxy.next('store_reloaded')
-    const moved = await connectAndGreet(proxy.tcpPort, {preamble: client})
+    f.db.update(first.id, {healthy: 0})
+    await f.proxy.next('store_reloaded')
+    const moved = await connectAndGreet(f.proxy.tcpPort, {preamble: client})
     moved.socket.destroy()
     assert.equal(moved.id, other)
-    db.update(first.id, {healthy: 1})
-    await proxy.next('store_reloaded')
-    const stays = await connectAndGreet(proxy.tcpPort, {preamble: client})
+    f.db.update(first.id, {healthy: 1})
+    await f.proxy.next('store_reloaded')
+    const stays = await connectAndGreet(f.proxy.tcpPort, {preamble: client})
     stays.socket.destroy()
     assert.equal(stays.id, other, 'the new binding holds after the old backend recovers')
   })
 
   test('a deleted backend loses its bindings', async () => {
     const client = v1('177.20.20.20')
-    const first = await connectAndGreet(proxy.tcpPort, {preamble: client})
+    const first = await connectAndGreet(f.proxy.tcpPort, {preamble: client})
     first.socket.destroy()
-    db.update(first.id, {deleted: 1})
-    await proxy.next('store_reloaded')
-    const moved = await connectAndGreet(proxy.tcpPort, {preamble: client})
+    f.db.update(first.id, {deleted: 1})
+    await f.proxy.next('store_reloaded')
+    const moved = await connectAndGreet(f.proxy.tcpPort, {preamble: client})
     moved.socket.destroy()
     assert.notEqual(moved.id, first.id)
   })
 })
+
+/** A proxy on a fresh routing.db with two greeting backends, a and b, for one describe block. */
+function twoBackends(env: Record<string, string>) {
+  const tmp = tempDir()
+  const f = {} as {proxy: ProxyProcess; db: RoutingDb; a: TestBackend; b: TestBackend; dbPath: string}
+  f.dbPath = path.join(tmp.dir, 'routing.db')
+  before(async () => {
+    f.a = await startBackend('a')
+    f.b = await startBackend('b')
+    f.proxy = await startProxy({env: {EDGEPROXY_DB_PATH: f.dbPath, EDGEPROXY_DB_RELOAD_SECS: '0.1', ...env}})
+    f.db = new RoutingDb(f.dbPath)
+  })
+  after(async () => {
+    f.db?.close()
+    await f.proxy?.stop()
+    await f.a?.close()
+    await f.b?.close()
+    tmp.cleanup()
+  })
+  return f
+}
