@@ -55,7 +55,8 @@ function classify(frame: unknown): Outcome {
   if (frame === 'Success') return {kind: 'success'}
   if (typeof frame === 'object' && frame !== null) {
     const f = frame as {Log?: {level?: unknown; msg?: unknown}; Error?: {msg?: unknown}}
-    if (f.Log) return {kind: 'log', log: {level: String(f.Log.level ?? 'Info'), msg: String(f.Log.msg ?? '')}}
+    // LogLevel is snake_case on the wire ("info", "warn"…), corro-admin/src/lib.rs.
+    if (f.Log) return {kind: 'log', log: {level: String(f.Log.level ?? 'info'), msg: String(f.Log.msg ?? '')}}
     if (f.Error) return {kind: 'error', msg: String(f.Error.msg ?? '')}
   }
   return {kind: 'other'}
@@ -145,7 +146,34 @@ export interface CliReloadOptions {
   timeoutMs?: number
 }
 
-/** Runs `corrosion [--admin-path P] reload`; exit 1 → CorrosionReloadError with its last message. */
+const RELOAD_PREFIX = 'Failed to reload schema: '
+const NO_ADMIN_RESPONSE = "Failed to get response from Corrosion's admin!"
+
+function lastLine(text: string): string | undefined {
+  return text
+    .split('\n')
+    .map((l) => l.replace(/\u001b\[[0-9;]*m/g, '').trim())
+    .filter((l) => l !== '')
+    .at(-1)
+}
+
+/**
+ * What a failed `corrosion reload` said. The binary logs through tracing on stdout and, on error,
+ * prints the error's Display on stderr and exits 1 (corrosion/src/main.rs `eprintln!("{e}")`): at
+ * HEAD `Failed to reload schema: <agent msg>` (command/reload.rs), at v1.0.0 the bare agent msg, and
+ * a bare io error (`No such file or directory (os error 2)`) when the admin socket cannot be opened.
+ */
+export function classifyReloadFailure(stderr: string, stdout = ''): {kind: 'refused' | 'unreachable'; message: string} {
+  const line = (lastLine(stderr) ?? lastLine(stdout) ?? '').replace(/^Error:\s*/, '')
+  const message = line.startsWith(RELOAD_PREFIX) ? line.slice(RELOAD_PREFIX.length) : line
+  if (message === '' || message === NO_ADMIN_RESPONSE || /\(os error \d+\)$/.test(message)) return {kind: 'unreachable', message: message || 'no output'}
+  return {kind: 'refused', message}
+}
+
+/**
+ * Runs `corrosion [--config C] [--admin-path P] reload`. Exit 1 with the agent's refusal →
+ * CorrosionReloadError with the agent's text; a socket it cannot open → CorrosionAdminError.
+ */
 export function runCorrosionReload(options: CliReloadOptions): Promise<{output: string}> {
   const args: string[] = []
   if (options.configPath) args.push('--config', options.configPath)
@@ -155,17 +183,17 @@ export function runCorrosionReload(options: CliReloadOptions): Promise<{output: 
     execFile(options.binary, args, {timeout: options.timeoutMs ?? 60_000, env: {...process.env, NO_COLOR: '1'}}, (error, stdout, stderr) => {
       const output = `${stdout}${stderr}`
       if (!error) return resolve({output})
-      const lines = output
-        .split('\n')
-        .map((l) => l.replace(/\u001b\[[0-9;]*m/g, '').trim())
-        .filter((l) => l !== '')
-      const last = lines.at(-1) ?? error.message
       const code = (error as NodeJS.ErrnoException).code
       if (code === 'ENOENT' || code === 'EACCES') {
         reject(new CorrosionAdminError(`cannot run ${options.binary} (${code})`, {cause: error}))
         return
       }
-      reject(new CorrosionReloadError(last.replace(/^Error:\s*/, '')))
+      const failure = classifyReloadFailure(stderr, stdout)
+      if (failure.kind === 'unreachable') {
+        reject(new CorrosionAdminError(`${options.binary} reload could not reach the agent's admin socket: ${failure.message}`, {cause: error}))
+        return
+      }
+      reject(new CorrosionReloadError(failure.message))
     })
   })
 }

@@ -385,7 +385,15 @@ export class CorrosionClient {
       }
     }
     const message = agentError(json)
-    if (response.statusCode === 500 && message !== undefined) throw new CorrosionSqlError(message, 500)
+    if (response.statusCode === 500 && message !== undefined) {
+      // The 500 text is a ChangeError (corro-types agent.rs): `rusqlite: … (actor_id: …, version: …)` for
+      // SQLite's verdict, `could not acquire pooled … connection: …` when the agent itself is stuck.
+      if (/^could not acquire pooled (write|read) connection/.test(message)) throw this.rejected(500, message)
+      if (options.timeoutSecs !== undefined && /^rusqlite: interrupted \(/.test(message)) {
+        throw new CorrosionTimeoutError(this.url, 'the transaction (interrupted by the agent)', options.timeoutSecs * 1000)
+      }
+      throw new CorrosionSqlError(message, 500)
+    }
     if (response.statusCode === 400 && message !== undefined) throw new CorrosionStatementError(`Corrosion refused the transaction: ${message}`)
     throw this.rejected(response.statusCode, message ?? text)
   }

@@ -2,7 +2,7 @@
 // order and with its exact texts, and diffs an existing table so a change only ever appends columns.
 // It reads SQL text only: it does not talk to an agent or know which tables edgeproxy uses.
 import {CorrosionSchemaError} from './errors.js'
-import {isWord, significant, splitStatements, unquote, type Token} from './sql-lexer.js'
+import {isWord, renderStatement, significant, splitStatements, unquote, type Token} from './sql-lexer.js'
 
 export interface ParsedColumn {
   name: string
@@ -13,6 +13,14 @@ export interface ParsedColumn {
   isNotNull: boolean
   hasDefault: boolean
   isPrimaryKey: boolean
+  /**
+   * Corrosion's own `Column::primary_key`: `pk.contains(&def.col_name.0)` compares the unquoted PK
+   * names with the column name token as written (corro-types schema.rs prepare_table), so a quoted
+   * name (`"id"`) is never a primary key to Corrosion's checks, though it is one to SQLite.
+   */
+  isCorrosionPrimaryKey: boolean
+  /** The name is written without quotes (`id`, not `"id"`, `[id]` or `'id'`). */
+  isNameBare: boolean
   hasReferences: boolean
   isUnique: boolean
   isAutoincrement: boolean
@@ -106,6 +114,8 @@ function parseColumn(tokens: Token[], source: string): ParsedColumn {
     isNotNull: has('NOT', 'NULL'),
     hasDefault: words.includes('DEFAULT'),
     isPrimaryKey: has('PRIMARY', 'KEY'),
+    isCorrosionPrimaryKey: false,
+    isNameBare: tokens[0]!.kind === 'word',
     hasReferences: words.includes('REFERENCES'),
     isUnique: words.includes('UNIQUE'),
     isAutoincrement: words.includes('AUTOINCREMENT'),
@@ -124,7 +134,7 @@ function parseCreateTable(sig: Token[], text: string, source: string): ParsedTab
   if (!nameToken) throw new RuleError(`near "${shown(text)}": syntax error`)
   const name = unquote(nameToken.text)
   i++
-  if (isWord(sig[i], 'AS')) throw new RuleError(`temporary tables are not supported: ${shown(text)}`)
+  if (isWord(sig[i], 'AS')) throw new RuleError(`temporary tables are not supported: ${renderStatement(sig)}`)
   if (sig[i]?.text !== '(') throw new RuleError(`near "${sig[i]?.text ?? ''}": syntax error in ${shown(text)}`)
   let depth = 0
   let close = -1
@@ -170,6 +180,7 @@ function parseCreateTable(sig: Token[], text: string, source: string): ParsedTab
   }
   table.pk = tablePk ?? table.columns.filter((c) => c.isPrimaryKey).map((c) => c.name)
   for (const c of table.columns) c.isPrimaryKey = table.pk.includes(c.name)
+  for (const c of table.columns) c.isCorrosionPrimaryKey = c.isPrimaryKey && c.isNameBare
   return table
 }
 
@@ -183,7 +194,7 @@ function parseOrThrow(sql: string): ParsedSchema {
     const sig = significant(stmt.tokens)
     const text = stmt.text
     if (isWord(sig[0], 'CREATE')) {
-      if (isWord(sig[1], 'TEMP', 'TEMPORARY') && isWord(sig[2], 'TABLE')) throw new RuleError(`temporary tables are not supported: ${shown(text)}`)
+      if (isWord(sig[1], 'TEMP', 'TEMPORARY') && isWord(sig[2], 'TABLE')) throw new RuleError(`temporary tables are not supported: ${renderStatement(sig)}`)
       if (isWord(sig[1], 'TABLE')) {
         const table = parseCreateTable(sig, text, sql)
         schema.tables.set(table.name, table)
@@ -212,7 +223,7 @@ function parseOrThrow(sql: string): ParsedSchema {
       schema.droppedIndexes.push(name)
       continue
     }
-    throw new RuleError(`unsupported command: ${shown(text)}`)
+    throw new RuleError(`unsupported command: ${renderStatement(sig)}`)
   }
   for (const name of schema.droppedIndexes) {
     for (const table of schema.tables.values()) {
@@ -239,7 +250,7 @@ function constrainViolations(table: ParsedTable): string[] {
   const out: string[] = []
   if (table.hasPkExpression) out.push('expr used as primary')
   for (const c of table.columns) {
-    if (!c.isPrimaryKey && c.isNotNull && !c.hasDefault) {
+    if (!c.isCorrosionPrimaryKey && c.isNotNull && !c.hasDefault) {
       out.push(`not nullable column '${c.name}' on table '${table.name}' needs a default value for forward schema compatibility`)
     }
     if (c.hasReferences) out.push(`foreign keys are not supported (table: '${table.name}', column: '${c.name}')`)
@@ -284,7 +295,7 @@ export function diffTable(current: ParsedTable, desired: ParsedTable): {addedCol
   if (changed.length > 0) violations.push(`won't change column without the destructive flag set (table: '${current.name}', column: '${changed.join(',')}')`)
   const added = desired.columns.filter((c) => !currentNames.has(c.name))
   for (const c of added) {
-    if (c.isPrimaryKey) violations.push(`can't add a primary key (table: '${current.name}', columns: '${c.name}')`)
+    if (c.isCorrosionPrimaryKey) violations.push(`can't add a primary key (table: '${current.name}', columns: '${c.name}')`)
   }
   return {addedColumns: added.map((c) => c.name), violations}
 }

@@ -135,6 +135,26 @@ export function normalizeSql(sql: string): string {
   return text
 }
 
+/**
+ * A statement as Corrosion prints it in schema errors (`{cmd}` is sqlite3-parser 0.12's `Display for
+ * Cmd`: its FmtTokenStream puts one space between tokens, none after `(` or `.`, none before `,`
+ * `;` `)` `.`, and ends with `;`). Keywords keep the case they were written in here; the parser
+ * prints them upper-case.
+ */
+export function renderStatement(tokens: readonly Token[]): string {
+  let out = ''
+  let isSpaced = true
+  const sig = significant(tokens)
+  sig.forEach((token, i) => {
+    if (token.kind === 'punct' && token.text === ';') return
+    if (!isSpaced && !(token.kind === 'punct' && [',', ')', '.'].includes(token.text))) out += ' '
+    // CREATE TEMPORARY TABLE prints as TK_TEMP: "TEMP"
+    out += i === 1 && isWord(sig[0], 'CREATE') && isWord(token, 'TEMPORARY') ? 'TEMP' : token.text
+    isSpaced = token.kind === 'punct' && (token.text === '(' || token.text === '.')
+  })
+  return `${out};`
+}
+
 /** Keyword check on a token, case-insensitive. */
 export function isWord(token: Token | undefined, ...words: string[]): boolean {
   return token !== undefined && token.kind === 'word' && words.includes(token.text.toUpperCase())

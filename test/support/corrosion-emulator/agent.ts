@@ -106,8 +106,112 @@ class SqlFailure extends Error {
 
 const TEXT = {'content-type': 'text/plain; charset=utf-8'}
 const JSON_CT = {'content-type': 'application/json'}
-const UUID_RE = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i
+/** http 1.x HeaderValue::to_str: bytes 0x20-0x7e and tab. */
+const VISIBLE_ASCII = /^[\t\x20-\x7e]*$/
 const OVERLOADED = 'max concurrency limit reached'
+
+type QueryKind = 'u64' | 'i64' | 'u16' | 'f64' | 'bool'
+type QueryValues = Record<string, bigint | number | boolean>
+
+/** The query-string structs of the handlers (TimeoutParams, SubParams, HealthQuery), field → Rust type. */
+const QUERY_PARAMS: Record<string, Record<string, QueryKind>> = {
+  transactions: {timeout: 'u64'},
+  queries: {timeout: 'u64'},
+  'sub-post': {from: 'u64', skip_rows: 'bool'},
+  'sub-get': {from: 'u64', skip_rows: 'bool'},
+  health: {gaps: 'i64', p99_lag: 'f64', max_queue: 'u64', queue_size: 'u64', failure_status: 'u16'},
+}
+
+/** Rust's integer FromStr (ParseIntError texts); '+' allowed, '-' only for signed types. */
+function parseRustInt(text: string, min: bigint, max: bigint): bigint | string {
+  if (text === '') return 'cannot parse integer from empty string'
+  let digits = text
+  if (text[0] === '+' || (text[0] === '-' && min < 0n)) {
+    digits = text.slice(1)
+    if (digits === '') return 'invalid digit found in string'
+  }
+  if (!/^[0-9]+$/.test(digits)) return 'invalid digit found in string'
+  const value = text[0] === '-' ? -BigInt(digits) : BigInt(digits)
+  if (value > max) return 'number too large to fit in target type'
+  if (value < min) return 'number too small to fit in target type'
+  return value
+}
+
+/** Rust's f64 FromStr grammar (ParseFloatError texts). */
+function parseRustFloat(text: string): number | string {
+  if (text === '') return 'cannot parse float from empty string'
+  const m = /^([+-]?)(?:(inf|infinity|nan)|((?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?))$/i.exec(text)
+  if (!m) return 'invalid float literal'
+  if (m[2]) return m[2].toLowerCase() === 'nan' ? Number.NaN : m[1] === '-' ? -Infinity : Infinity
+  return Number(`${m[1]}${m[3]}`)
+}
+
+/**
+ * axum's Query: serde_urlencoded over the pairs in order (serde_path_to_error names the field),
+ * unknown keys ignored, a repeated field refused. A string is the error text.
+ */
+function parseQuery(params: URLSearchParams, spec: Record<string, QueryKind>): QueryValues | string {
+  const out: QueryValues = {}
+  for (const [key, value] of params) {
+    const kind = spec[key]
+    if (!kind) continue
+    if (key in out) return `duplicate field \`${key}\``
+    let parsed: bigint | number | boolean | string
+    if (kind === 'bool') parsed = value === 'true' ? true : value === 'false' ? false : 'provided string was not `true` or `false`'
+    else if (kind === 'f64') parsed = parseRustFloat(value)
+    else if (kind === 'i64') parsed = parseRustInt(value, -(2n ** 63n), 2n ** 63n - 1n)
+    else if (kind === 'u16') parsed = parseRustInt(value, 0n, 65_535n)
+    else parsed = parseRustInt(value, 0n, 2n ** 64n - 1n)
+    if (typeof parsed === 'string') return `${key}: ${parsed}`
+    out[key] = parsed
+  }
+  return out
+}
+
+/**
+ * uuid 1.18 `Uuid::parse_str` (simple, hyphenated, {braced}, urn:uuid:): `ok:<hyphenated lowercase>`,
+ * or the InvalidUuid::into_err text.
+ */
+function parseUuid(input: string): string {
+  const hex = (s: string) => /^[0-9a-fA-F]*$/.test(s)
+  const hyphenated = (s: string) => s.length === 36 && [8, 13, 18, 23].every((i) => s[i] === '-') && hex(s.replaceAll('-', '')) && s.replaceAll('-', '').length === 32
+  let body: string | undefined
+  if (input.length === 32 && hex(input)) body = input
+  else if (input.length === 36 && hyphenated(input)) body = input.replaceAll('-', '')
+  else if (input.length === 38 && input.startsWith('{') && input.endsWith('}') && hyphenated(input.slice(1, -1))) body = input.slice(1, -1).replaceAll('-', '')
+  else if (input.length === 45 && input.startsWith('urn:uuid:') && hyphenated(input.slice(9))) body = input.slice(9).replaceAll('-', '')
+  if (body !== undefined) {
+    const b = body.toLowerCase()
+    return `ok:${b.slice(0, 8)}-${b.slice(8, 12)}-${b.slice(12, 16)}-${b.slice(16, 20)}-${b.slice(20)}`
+  }
+  // InvalidUuid::into_err
+  let s = input
+  let offset = 0
+  let isSimple = true
+  if (input.length >= 2 && input.startsWith('{') && input.endsWith('}')) [s, offset, isSimple] = [input.slice(1, -1), 1, false]
+  else if (input.startsWith('urn:uuid:')) [s, offset, isSimple] = [input.slice(9), 9, false]
+  let hyphens = 0
+  const bounds = [0, 0, 0, 0]
+  let index = 0
+  for (const ch of s) {
+    if (ch.codePointAt(0)! > 0x7f || (ch !== '-' && !/[0-9a-fA-F]/.test(ch))) {
+      return `invalid character: expected an optional prefix of \`urn:uuid:\` followed by [0-9a-fA-F-], found \`${ch}\` at ${index + offset + 1}`
+    }
+    if (ch === '-') {
+      if (hyphens < 4) bounds[hyphens] = index
+      hyphens++
+    }
+    index += Buffer.byteLength(ch)
+  }
+  if (hyphens === 0 && isSimple) return `invalid length: expected length 32 for simple format, found ${Buffer.byteLength(input)}`
+  if (hyphens !== 4) return `invalid group count: expected 5, found ${hyphens + 1}`
+  const starts = [0, 9, 14, 19, 24]
+  const expected = [8, 4, 4, 4, 12]
+  for (let i = 0; i < 4; i++) {
+    if (bounds[i] !== starts[i + 1]! - 1) return `invalid group length in group ${i}: expected ${expected[i]}, found ${bounds[i]! - starts[i]!}`
+  }
+  return `invalid group length in group 4: expected 12, found ${Buffer.byteLength(input) - starts[4]!}`
+}
 
 function isByte(v: JsonValue): boolean {
   return typeof v === 'bigint' && v >= 0n && v <= 255n
@@ -407,16 +511,18 @@ export class EmulatorAgent {
     }
 
     // 1. endpoint name (421), 2. authorization header shape (400), 3. token (401). Before any limiter.
+    // (util.rs require_authz; "visible ASCII" is http's HeaderValue::to_str: 0x20-0x7e and tab.)
     const wanted = req.headers['x-corrosion-requested-endpoint-name']
     if (this.options.endpointName && typeof wanted === 'string') {
-      if (!/^[\x21-\x7e]+$/.test(wanted)) return send(400, {})
+      if (!VISIBLE_ASCII.test(wanted)) return send(400, {})
       if (wanted !== this.options.endpointName) return send(421, {})
     }
     const auth = req.headers.authorization
     let bearer: string | undefined
     if (auth !== undefined) {
-      const m = /^bearer (.*)$/is.exec(auth)
-      const token = m?.[1]?.replace(/^ +/, '')
+      // headers 0.4.1: `Bearer` (any case) then one space, visible ASCII; token() trims leading whitespace.
+      const m = VISIBLE_ASCII.test(auth) ? /^bearer (.*)$/is.exec(auth) : null
+      const token = m?.[1]?.replace(/^\s+/, '')
       if (!m || !token) return send(400, TEXT, 'invalid HTTP header (authorization)')
       bearer = token
     }
@@ -429,7 +535,22 @@ export class EmulatorAgent {
       this.shedding.remaining--
       return send(503, TEXT, OVERLOADED)
     }
-    const query = url.searchParams
+    // axum runs the handler's extractors in argument order: Path, then Query, then Json (body last).
+    let subId: string | undefined
+    if (route.name === 'sub-get') {
+      const parsedId = parseUuid(route.id!)
+      if (typeof parsedId !== 'string' || !parsedId.startsWith('ok:')) {
+        return send(400, TEXT, `Invalid URL: Cannot parse \`id\` with value \`${route.id}\`: UUID parsing failed: ${parsedId}`)
+      }
+      subId = parsedId.slice(3)
+    }
+    const querySpec = QUERY_PARAMS[route.name]
+    let query: QueryValues = {}
+    if (querySpec) {
+      const q = parseQuery(url.searchParams, querySpec)
+      if (typeof q === 'string') return send(400, TEXT, `Failed to deserialize query string: ${q}`)
+      query = q
+    }
     const jsonRoute = route.name !== 'health' && route.name !== 'sub-get' && route.name !== 'updates'
     if (jsonRoute && !isJsonContentType(req.headers['content-type'])) {
       return send(415, TEXT, 'Expected request with `Content-Type: application/json`')
@@ -448,8 +569,6 @@ export class EmulatorAgent {
 
     switch (route.name) {
       case 'transactions': {
-        const bad = timeoutParam(query)
-        if (bad) return send(400, TEXT, bad)
         const v = parsed!.value
         if (!Array.isArray(v)) return reject422(`invalid type: ${jsonType(v)}, expected a sequence at ${position(body, 1)}`)
         const stmts: ParsedStatement[] = []
@@ -474,26 +593,16 @@ export class EmulatorAgent {
         return send(200, JSON_CT, `{"results":[${results}],"time":${toJson(secs)},"version":${r.version ?? 'null'},"actor_id":${JSON.stringify(this.actorId)}}`)
       }
       case 'queries': {
-        const bad = timeoutParam(query)
-        if (bad) return send(400, TEXT, bad)
         const s = toStatement(parsed!.value)
         if (!s) return reject422(noVariant(body.trimEnd().length))
         return this.query(s, res, record)
       }
       case 'sub-post':
       case 'sub-get': {
-        const from = query.get('from')
-        const skip = query.get('skip_rows')
-        if (from !== null && !/^\d+$/.test(from)) return send(400, TEXT, `Failed to deserialize query string: from: invalid digit found in string`)
-        if (skip !== null && skip !== 'true' && skip !== 'false') {
-          return send(400, TEXT, 'Failed to deserialize query string: skip_rows: provided string was not `true` or `false`')
-        }
-        const opts = {from: from === null ? undefined : Number(from), skipRows: skip === 'true'}
+        const opts = {from: query.from === undefined ? undefined : Number(query.from), skipRows: query.skip_rows === true}
         if (route.name === 'sub-get') {
-          const id = route.id!
-          if (!UUID_RE.test(id)) return send(400, TEXT, `Invalid URL: UUID parsing failed: invalid character or length in ${JSON.stringify(id)}`)
-          const sub = this.subs.get(id.toLowerCase())
-          if (!sub) return send(404, JSON_CT, `{"error":${JSON.stringify(`could not find subscription with id ${id}`)}}`)
+          const sub = this.subs.get(subId!)
+          if (!sub) return send(404, JSON_CT, `{"error":${JSON.stringify(`could not find subscription with id ${subId}`)}}`)
           return this.attach(sub, opts, res, record)
         }
         const s = toStatement(parsed!.value)
@@ -606,7 +715,13 @@ export class EmulatorAgent {
       return info.names.length === 0 ? [] : [values]
     }
     const positional = s.positional ?? []
-    if (positional.length !== info.count) throw new SqlFailure(`Wrong number of parameters passed to query. Got ${positional.length}, needed ${info.count}`, 'bind')
+    if (forSubscription) {
+      // pubsub.rs expanded_statement: raw_bind_parameter(i + 1, …) per value; missing ones stay NULL.
+      if (positional.length > info.count) throw new SqlFailure('column index out of range', 'bind')
+    } else if (positional.length !== info.count) {
+      // rusqlite bind_parameters stops counting one past the expected number.
+      throw new SqlFailure(`Wrong number of parameters passed to query. Got ${Math.min(positional.length, info.count + 1)}, needed ${info.count}`, 'bind')
+    }
     if (info.names.length > 0) {
       const values: Record<string, BindValue> = {}
       info.names.forEach((n, i) => {
@@ -881,7 +996,7 @@ export class EmulatorAgent {
     }
     const existing = this.subsBySql.get(sql)
     if (existing) return this.attach(this.subs.get(existing)!, opts, res, record)
-    if (opts.from !== undefined) return fail(400, 'a `from` query param was supplied, but no existing subscription found')
+    // The agent creates the matcher first (its SQL errors win), then upsert_sub refuses `from`.
     const toks = meaningful(lex(sql))
     if (!kw(toks[0], 'SELECT')) return fail(400, 'unsupported statement')
     const shape = selectShape(sql)
@@ -896,6 +1011,7 @@ export class EmulatorAgent {
     } catch (error) {
       return fail(400, (error as Error).message)
     }
+    if (opts.from !== undefined) return fail(400, 'a `from` query param was supplied, but no existing subscription found')
     const sub: Sub = {
       id: crypto.randomUUID(),
       sql,
@@ -1002,23 +1118,9 @@ export class EmulatorAgent {
 
   // ---- health ---------------------------------------------------------------------------------
 
-  private health(query: URLSearchParams, send: (status: number, headers: Record<string, string>, text?: string) => void): void {
-    const num = (k: string, re: RegExp) => {
-      const v = query.get(k)
-      if (v === null) return undefined
-      if (!re.test(v)) throw new Error(`Failed to deserialize query string: ${k}: invalid value ${JSON.stringify(v)}`)
-      return Number(v)
-    }
-    let gaps, p99, maxQueue, queueSize, failure
-    try {
-      gaps = num('gaps', /^-?\d+$/)
-      p99 = num('p99_lag', /^-?\d+(\.\d+)?([eE][+-]?\d+)?$/)
-      maxQueue = num('max_queue', /^\d+$/)
-      queueSize = num('queue_size', /^\d+$/)
-      failure = num('failure_status', /^\d+$/)
-    } catch (error) {
-      return send(400, TEXT, (error as Error).message)
-    }
+  private health(query: QueryValues, send: (status: number, headers: Record<string, string>, text?: string) => void): void {
+    const num = (k: string) => (query[k] === undefined ? undefined : Number(query[k]))
+    const [gaps, p99, maxQueue, queueSize, failure] = [num('gaps'), num('p99_lag'), num('max_queue'), num('queue_size'), num('failure_status')]
     const errorStatus = failure !== undefined && failure >= 100 && failure <= 999 ? failure : 503
     const window = Date.now() - this.options.lagWindowMs
     this.lagSamples = this.lagSamples.filter((s) => s.at >= window)
@@ -1052,7 +1154,8 @@ export class EmulatorAgent {
         const now = new Date()
         const start = Date.UTC(now.getUTCFullYear(), 0, 0)
         const ordinal = Math.floor((now.getTime() - start) / 86_400_000)
-        frame({Log: {level: 'Info', msg, ts: [now.getUTCFullYear(), ordinal, now.getUTCHours(), now.getUTCMinutes(), now.getUTCSeconds(), 0, 0, 0, 0]}})
+        // corro-admin LogLevel is #[serde(rename_all = "snake_case")]: "info", not "Info".
+        frame({Log: {level: 'info', msg, ts: [now.getUTCFullYear(), ordinal, now.getUTCHours(), now.getUTCMinutes(), now.getUTCSeconds(), 0, 0, 0, 0]}})
       }
       socket.on('data', (chunk: Buffer) => {
         buffer = Buffer.concat([buffer, chunk])
@@ -1111,12 +1214,6 @@ function jsonType(v: JsonValue): string {
   if (typeof v === 'boolean') return `boolean \`${v}\``
   if (typeof v === 'bigint') return `integer \`${v}\``
   return `floating point \`${v}\``
-}
-
-function timeoutParam(query: URLSearchParams): string | undefined {
-  const t = query.get('timeout')
-  if (t !== null && !/^\d+$/.test(t)) return 'Failed to deserialize query string: timeout: invalid digit found in string'
-  return undefined
 }
 
 export function splitHostPort(addr: string): [string, number] {

@@ -7,7 +7,7 @@ import path from 'node:path'
 
 import Database from 'better-sqlite3'
 
-import {kw, lex, meaningful, quoteIdent, statements, unq, type Tok} from './sql.js'
+import {kw, lex, meaningful, quoteIdent, renderCmd, statements, unq, type Tok} from './sql.js'
 
 export class SchemaRefused extends Error {}
 
@@ -86,7 +86,7 @@ export function parseSchema(script: string): EmuSchema {
   for (const st of statements(script)) {
     const m = meaningful(st.toks)
     const text = oneLine(st.text)
-    if (kw(m[0], 'CREATE') && kw(m[1], 'TEMP', 'TEMPORARY')) throw new SchemaRefused(`temporary tables are not supported: ${text}`)
+    if (kw(m[0], 'CREATE') && kw(m[1], 'TEMP', 'TEMPORARY')) throw new SchemaRefused(`temporary tables are not supported: ${renderCmd(m)}`)
     if (kw(m[0], 'CREATE') && kw(m[1], 'TABLE')) {
       let i = 2
       if (kw(m[i], 'IF')) i += 3
@@ -94,7 +94,7 @@ export function parseSchema(script: string): EmuSchema {
       const nameTok = m[i]
       if (!nameTok) throw new SchemaRefused(`near "${text}": syntax error`)
       const name = unq(nameTok.s)
-      if (kw(m[i + 1], 'AS')) throw new SchemaRefused(`temporary tables are not supported: ${text}`)
+      if (kw(m[i + 1], 'AS')) throw new SchemaRefused(`temporary tables are not supported: ${renderCmd(m)}`)
       const open = i + 1
       if (m[open]?.s !== '(') throw new SchemaRefused(`near "${m[open]?.s ?? ''}": syntax error`)
       const close = closing(m, open)
@@ -154,7 +154,7 @@ export function parseSchema(script: string): EmuSchema {
       dropped.push(name)
       continue
     }
-    throw new SchemaRefused(`unsupported command: ${text}`)
+    throw new SchemaRefused(`unsupported command: ${renderCmd(m)}`)
   }
   for (const name of dropped) {
     for (const t of schema.values()) {
@@ -185,7 +185,10 @@ function constrain(schema: EmuSchema): void {
       const info = scratch.prepare('SELECT name, "notnull", dflt_value, pk FROM pragma_table_info(?)').all(table.name) as ColumnInfo[]
       for (const col of table.columns) {
         const i = info.find((c) => c.name === col.name)
-        if (i && i.notnull === 1 && i.dflt_value === null && !table.pk.includes(col.name)) {
+        // Column::primary_key is `pk.contains(&def.col_name.0)`: the name token as written, so a
+        // quoted PK column ("id") counts as not-primary here (corro-types schema.rs prepare_table).
+        const isPrimary = table.pk.includes(col.name) && /^[A-Za-z_\u0080-\uffff]/.test(col.text)
+        if (i && i.notnull === 1 && i.dflt_value === null && !isPrimary) {
           throw new SchemaRefused(`not nullable column '${col.name}' on table '${table.name}' needs a default value for forward schema compatibility`)
         }
         if (col.hasReferences) throw new SchemaRefused(`foreign keys are not supported (table: '${table.name}', column: '${col.name}')`)
@@ -303,7 +306,7 @@ export function applySchema(db: Database.Database, scripts: string[]): {tables: 
           throw new SchemaRefused(`won't change column without the destructive flag set (table: '${name}', column: '${changed.map((c) => c.name).join(',')}')`)
         }
         for (const col of table.columns.filter((c) => !before.columns.some((b) => b.name === c.name))) {
-          if (table.pk.includes(col.name)) throw new SchemaRefused(`can't add a primary key (table: '${name}', columns: '${col.name}')`)
+          if (table.pk.includes(col.name) && /^[A-Za-z_\u0080-\uffff]/.test(col.text)) throw new SchemaRefused(`can't add a primary key (table: '${name}', columns: '${col.name}')`)
           db.exec(`ALTER TABLE ${quoteIdent(name)} ADD COLUMN ${col.text}`)
         }
         for (const [idx, index] of table.indexes) {

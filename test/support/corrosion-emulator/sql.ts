@@ -68,6 +68,24 @@ export function lex(sql: string): Tok[] {
 
 export const meaningful = (toks: Tok[]): Tok[] => toks.filter((k) => k.t !== 'ws' && k.t !== 'comment')
 
+/**
+ * sqlite3-parser 0.12 `Display for Cmd` spacing (one space between tokens, none after `(` `.`, none
+ * before `,` `)` `.`), ending with `;`: how Corrosion shows a statement in schema errors.
+ * Keywords keep their written case (the parser upper-cases them).
+ */
+export function renderCmd(toks: Tok[]): string {
+  let out = ''
+  let isSpaced = true
+  const m = meaningful(toks)
+  m.forEach((k, i) => {
+    if (k.t === 'op' && k.s === ';') return
+    if (!isSpaced && !(k.t === 'op' && [',', ')', '.'].includes(k.s))) out += ' '
+    out += i === 1 && kw(m[0], 'CREATE') && kw(k, 'TEMPORARY') ? 'TEMP' : k.s
+    isSpaced = k.t === 'op' && (k.s === '(' || k.s === '.')
+  })
+  return `${out};`
+}
+
 export function kw(tok: Tok | undefined, ...words: string[]): boolean {
   return tok?.t === 'word' && words.includes(tok.s.toUpperCase())
 }

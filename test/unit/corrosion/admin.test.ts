@@ -7,7 +7,7 @@ import os from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {adminCommand, decodeFrames, encodeFrame, findCorrosionBinary, pingAdmin, reloadSchema, runCorrosionReload} from '../../../src/corrosion/admin.js'
+import {adminCommand, classifyReloadFailure, decodeFrames, encodeFrame, findCorrosionBinary, pingAdmin, reloadSchema, runCorrosionReload} from '../../../src/corrosion/admin.js'
 import {CorrosionAdminError, CorrosionReloadError} from '../../../src/corrosion/errors.js'
 import {backendsTableDdl} from '../../../src/store/schema.js'
 import {startEmulator, type EmulatorAgent} from '../../support/corrosion-emulator/index.js'
@@ -17,9 +17,9 @@ describe('admin socket frames', () => {
     const frame = encodeFrame('Reload')
     assert.deepEqual([...frame.subarray(0, 4)], [0, 0, 0, 8])
     assert.equal(frame.subarray(4).toString(), '"Reload"')
-    const two = Buffer.concat([encodeFrame({Log: {level: 'Info', msg: 'é'}}), encodeFrame('Success'), encodeFrame('Ping').subarray(0, 6)])
+    const two = Buffer.concat([encodeFrame({Log: {level: 'info', msg: 'é'}}), encodeFrame('Success'), encodeFrame('Ping').subarray(0, 6)])
     const {frames, rest} = decodeFrames(two)
-    assert.deepEqual(frames, [{Log: {level: 'Info', msg: 'é'}}, 'Success'])
+    assert.deepEqual(frames, [{Log: {level: 'info', msg: 'é'}}, 'Success'])
     assert.equal(rest.length, 6)
   })
 })
@@ -48,6 +48,8 @@ describe('admin socket against the emulated agent', () => {
     fs.writeFileSync(path.join(dir, 'schema', 'backends.sql'), backendsTableDdl())
     const result = await reloadSchema(socket)
     assert.deepEqual(result.logs.map((l) => l.msg), ['reloading schema from configured paths...', 'schema reload finished'])
+    // corro-admin LogLevel is #[serde(rename_all = "snake_case")]
+    assert.deepEqual(result.logs.map((l) => l.level), ['info', 'info'])
     assert.equal(agent.rows("SELECT name FROM sqlite_master WHERE name = 'backends__crsql_clock'").length, 1)
   })
 
@@ -83,7 +85,7 @@ describe('admin socket framing over a dribbling peer', () => {
     server = net.createServer((s) => {
       s.once('data', () => {
         if (mode === 'hang-up') return void s.end()
-        const bytes = Buffer.concat([encodeFrame({Log: {level: 'Info', msg: 'one'}}), encodeFrame({Log: {level: 'Warn', msg: 'two'}}), encodeFrame('Success')])
+        const bytes = Buffer.concat([encodeFrame({Log: {level: 'info', msg: 'one'}}), encodeFrame({Log: {level: 'warn', msg: 'two'}}), encodeFrame('Success')])
         let i = 0
         const tick = () => {
           if (i >= bytes.length) return
@@ -104,8 +106,8 @@ describe('admin socket framing over a dribbling peer', () => {
   it('reassembles frames split across reads', async () => {
     const result = await adminCommand(path.join(dir, 'a.sock'), 'Reload')
     assert.deepEqual(result.logs, [
-      {level: 'Info', msg: 'one'},
-      {level: 'Warn', msg: 'two'},
+      {level: 'info', msg: 'one'},
+      {level: 'warn', msg: 'two'},
     ])
   })
 
@@ -122,7 +124,14 @@ describe('corrosion reload through the binary on PATH', () => {
     fs.mkdirSync(path.join(dir, 'ok'))
     fs.mkdirSync(path.join(dir, 'fail'))
     fs.writeFileSync(path.join(dir, 'ok', 'corrosion'), `#!/bin/sh\necho "$@" > "${path.join(dir, 'args')}"\necho "INFO Successfully reloaded Corrosion's schema from configured paths!"\n`, {mode: 0o755})
-    fs.writeFileSync(path.join(dir, 'fail', 'corrosion'), '#!/bin/sh\necho "ERROR Failed to reload schema: boom" >&2\necho "Error: Failed to reload schema: boom" >&2\nexit 1\n', {mode: 0o755})
+    // As the real binary (HEAD): tracing lines on stdout, the error's Display on stderr, exit 1.
+    fs.writeFileSync(
+      path.join(dir, 'fail', 'corrosion'),
+      '#!/bin/sh\necho " INFO corrosion::admin: reloading schema from configured paths... ts=2026-01-01 0:00:00.0 +00:00:00"\necho "ERROR corrosion::admin: boom"\necho "ERROR corrosion::command::reload: Failed to reload schema: boom"\necho "Failed to reload schema: boom" >&2\nexit 1\n',
+      {mode: 0o755},
+    )
+    fs.mkdirSync(path.join(dir, 'nosock'))
+    fs.writeFileSync(path.join(dir, 'nosock', 'corrosion'), '#!/bin/sh\necho "No such file or directory (os error 2)" >&2\nexit 1\n', {mode: 0o755})
   })
   after(() => fs.rmSync(dir, {recursive: true, force: true}))
 
@@ -136,7 +145,22 @@ describe('corrosion reload through the binary on PATH', () => {
     assert.equal(fs.readFileSync(path.join(dir, 'args'), 'utf8').trim(), '--admin-path /run/c/admin.sock reload')
   })
 
-  it('maps exit 1 to CorrosionReloadError with the last message', async () => {
-    await assert.rejects(runCorrosionReload({binary: path.join(dir, 'fail', 'corrosion')}), (e: unknown) => e instanceof CorrosionReloadError && e.agentMessage === 'Failed to reload schema: boom')
+  it('maps a refused reload to CorrosionReloadError with the agent text', async () => {
+    await assert.rejects(runCorrosionReload({binary: path.join(dir, 'fail', 'corrosion')}), (e: unknown) => e instanceof CorrosionReloadError && e.agentMessage === 'boom')
+  })
+
+  it('maps an admin socket the binary cannot open to CorrosionAdminError, not a schema refusal', async () => {
+    await assert.rejects(
+      runCorrosionReload({binary: path.join(dir, 'nosock', 'corrosion'), adminPath: '/nope/admin.sock'}),
+      (e: unknown) => e instanceof CorrosionAdminError && /No such file or directory \(os error 2\)/.test(e.message) && e.exitCode === 4,
+    )
+  })
+
+  it('reads the failure texts of every corrosion version', () => {
+    assert.deepEqual(classifyReloadFailure('Failed to reload schema: unique indexes are not supported: i\n'), {kind: 'refused', message: 'unique indexes are not supported: i'})
+    // v1.0.0 prints the agent message bare
+    assert.deepEqual(classifyReloadFailure('unique indexes are not supported: i\n'), {kind: 'refused', message: 'unique indexes are not supported: i'})
+    assert.deepEqual(classifyReloadFailure('Connection refused (os error 111)\n'), {kind: 'unreachable', message: 'Connection refused (os error 111)'})
+    assert.deepEqual(classifyReloadFailure("Failed to reload schema: Failed to get response from Corrosion's admin!\n").kind, 'unreachable')
   })
 })

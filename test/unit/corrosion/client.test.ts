@@ -309,4 +309,18 @@ describe('CorrosionClient: streams that break the contract', () => {
     })
     await client.close()
   })
+
+  it('tells a transaction 500 of the agent itself (ChangeError::Pool) and a timeout from a SQL refusal', async () => {
+    const fail = (error: string) => (res: http.ServerResponse) => {
+      res.writeHead(500, {'content-type': 'application/json'})
+      res.end(JSON.stringify({results: [{error}], time: 0.0, version: null, actor_id: '00112233445566778899aabbccddeeff'}))
+    }
+    const client = new CorrosionClient({url})
+    reply = fail('could not acquire pooled write connection: timed out waiting for connection')
+    await assert.rejects(client.execute(['DELETE FROM t']), (e: unknown) => e instanceof CorrosionRequestError && e.status === 500 && e.exitCode === 4)
+    reply = fail('rusqlite: interrupted (actor_id: None, version: None)')
+    await assert.rejects(client.execute(['DELETE FROM t'], {timeoutSecs: 2}), CorrosionTimeoutError)
+    await assert.rejects(client.execute(['DELETE FROM t']), (e: unknown) => e instanceof CorrosionSqlError && e.status === 500)
+    await client.close()
+  })
 })

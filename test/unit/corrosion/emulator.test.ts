@@ -91,6 +91,8 @@ describe('emulator: HTTP contract', () => {
       ['["DELETE FROM backends; DELETE FROM backends"]', 'rusqlite: Multiple statements provided (actor_id: None, version: None)'],
       ['[["DELETE FROM backends WHERE id = :id",{"id":"x"}]]', 'rusqlite: Invalid parameter name: id (actor_id: None, version: None)'],
       ['[["DELETE FROM backends WHERE id = ?",[]]]', 'rusqlite: Wrong number of parameters passed to query. Got 0, needed 1 (actor_id: None, version: None)'],
+      // rusqlite 0.38 bind_parameters stops counting one past the expected number
+      ['[["DELETE FROM backends WHERE id = ?",["a","b","c"]]]', 'rusqlite: Wrong number of parameters passed to query. Got 2, needed 1 (actor_id: None, version: None)'],
       ['["INSERT INTO nope VALUES (1)"]', 'rusqlite: no such table: nope in INSERT INTO nope VALUES (1) at offset 12 (actor_id: None, version: None)'],
     ]
     for (const [sent, error] of failures) {
@@ -109,6 +111,68 @@ describe('emulator: HTTP contract', () => {
     assert.deepEqual([write.status, write.contentType, write.text], [400, undefined, '{"error":"statement is not readonly"}'])
     const bind = await call(`${url}/v1/queries`, 'POST', '["SELECT ?",[]]')
     assert.deepEqual([bind.status, JSON.parse(bind.text).error], [500, 'Wrong number of parameters passed to query. Got 0, needed 1'])
+  })
+
+  it('runs the extractors in axum order (Path, Query, then the JSON body) with serde_urlencoded texts', async () => {
+    // Query<TimeoutParams> is extracted before Json<…>: a bad query string wins over a missing content type.
+    const badFirst = await call(`${url}/v1/transactions?timeout=soon`, 'POST', '"SELECT 1"', {})
+    assert.deepEqual([badFirst.status, badFirst.contentType, badFirst.text], [400, 'text/plain; charset=utf-8', 'Failed to deserialize query string: timeout: invalid digit found in string'])
+    const texts: [string, string][] = [
+      ['/v1/queries?timeout=', 'timeout: cannot parse integer from empty string'],
+      ['/v1/queries?timeout=18446744073709551616', 'timeout: number too large to fit in target type'],
+      ['/v1/subscriptions?from=-1', 'from: invalid digit found in string'],
+      ['/v1/subscriptions?from=1&from=2', 'duplicate field `from`'],
+      ['/v1/subscriptions?skip_rows=1', 'skip_rows: provided string was not `true` or `false`'],
+    ]
+    for (const [path, text] of texts) {
+      const r = await call(`${url}${path}`, 'POST', '"SELECT id FROM backends"')
+      assert.deepEqual([r.status, r.text], [400, `Failed to deserialize query string: ${text}`], path)
+    }
+    for (const [query, text] of [
+      ['p99_lag=fast', 'p99_lag: invalid float literal'],
+      ['gaps=1&failure_status=70000', 'failure_status: number too large to fit in target type'],
+      ['max_queue=-1', 'max_queue: invalid digit found in string'],
+    ]) {
+      const r = await call(`${url}/v1/health?${query}`, 'GET', undefined, {})
+      assert.deepEqual([r.status, r.text], [400, `Failed to deserialize query string: ${text}`], query)
+    }
+    // Rust's FromStr takes a leading '+' (sent as %2B: a bare '+' is a space in a query string) and
+    // f64 forms like "1e3"; unknown keys are ignored.
+    const plus = await call(`${url}/v1/queries?timeout=%2B5&whatever=x`, 'POST', '"SELECT 1"')
+    assert.equal(plus.status, 200)
+    assert.notEqual((await call(`${url}/v1/health?p99_lag=1e3&gaps=-1`, 'GET', undefined, {})).status, 400)
+  })
+
+  it('parses /v1/subscriptions/{id} as a uuid::Uuid (any of its text forms) with axum\'s Path texts', async () => {
+    const first = await firstEvents(`${url}/v1/subscriptions`, 'POST', '"SELECT id, app FROM backends"', 3)
+    const id = String(first.headers['corro-query-id'])
+    for (const form of [id.replaceAll('-', ''), id.toUpperCase(), `{${id}}`, `urn:uuid:${id}`]) {
+      const r = await firstEvents(`${url}/v1/subscriptions/${encodeURIComponent(form)}`, 'GET', undefined, 1)
+      assert.deepEqual([r.status, r.headers['corro-query-id']], [200, id], form)
+    }
+    const unknown = await call(`${url}/v1/subscriptions/00000000000040008000000000000000`, 'GET')
+    assert.deepEqual([unknown.status, unknown.text], [404, '{"error":"could not find subscription with id 00000000-0000-4000-8000-000000000000"}'])
+    const cases: [string, string][] = [
+      // the first one is axum 0.8.4's own test (extract/path/mod.rs deserialize_error_single_value)
+      ['123123-123-123123', 'invalid group count: expected 5, found 3'],
+      ['not-a-uuid', 'invalid character: expected an optional prefix of `urn:uuid:` followed by [0-9a-fA-F-], found `n` at 1'],
+      ['abc', 'invalid length: expected length 32 for simple format, found 3'],
+      ['0000000-00000-4000-8000-000000000000', 'invalid group length in group 0: expected 8, found 7'],
+    ]
+    for (const [value, error] of cases) {
+      const r = await call(`${url}/v1/subscriptions/${value}?from=x`, 'GET', undefined, {})
+      assert.deepEqual([r.status, r.contentType, r.text], [400, 'text/plain; charset=utf-8', `Invalid URL: Cannot parse \`id\` with value \`${value}\`: UUID parsing failed: ${error}`], value)
+    }
+  })
+
+  it('creates the matcher before refusing `from`, and binds subscription values like raw_bind_parameter', async () => {
+    const badSql = await call(`${url}/v1/subscriptions?from=3`, 'POST', '"SELECT name FROM sqlite_master"')
+    assert.deepEqual([badSql.status, badSql.text], [400, '{"error":"table not found in schema: sqlite_master"}'])
+    const tooMany = await call(`${url}/v1/subscriptions`, 'POST', '["SELECT id FROM backends WHERE id = ?", ["a", "b"]]')
+    assert.deepEqual([tooMany.status, tooMany.text], [400, '{"error":"column index out of range"}'])
+    const tooFew = await firstEvents(`${url}/v1/subscriptions`, 'POST', '["SELECT id FROM backends WHERE id = ? OR app = ?", ["nobody"]]', 2)
+    assert.equal(tooFew.status, 200, 'a missing value stays NULL')
+    assert.deepEqual(tooFew.events.map((e) => e.type), ['columns', 'eoq'])
   })
 
   it('checks the authorization header shape even with no token configured', async () => {
@@ -131,6 +195,11 @@ describe('emulator: HTTP contract', () => {
     assert.equal(right.status, 503, 'leading spaces of the token are trimmed')
     const misdirected = await call(`${guarded.url}/v1/health`, 'GET', undefined, {authorization: 'Bearer tok', 'x-corrosion-requested-endpoint-name': 'pop-us'})
     assert.deepEqual([misdirected.status, misdirected.text], [421, ''])
+    // HeaderValue::to_str accepts spaces (visible ASCII is 0x20-0x7e and tab): a different name, so 421, not 400.
+    const spaced = await call(`${guarded.url}/v1/health`, 'GET', undefined, {authorization: 'Bearer tok', 'x-corrosion-requested-endpoint-name': 'pop eu'})
+    assert.equal(spaced.status, 421)
+    const tab = await call(`${guarded.url}/v1/health`, 'GET', undefined, {authorization: 'Bearer \ttok'})
+    assert.equal(tab.status, 503, 'Bearer::token() trims any leading whitespace')
   })
 
   it('serves subscriptions: new, shared, from, skip_rows, 404', async () => {
@@ -218,7 +287,13 @@ describe('emulator: schema files and migrations', () => {
       status: 500,
       error: 'Table u has unique indices besidesthe primary key. This is not allowed for CRRs',
     })
-    assert.deepEqual(await migrate('SELECT 1'), {status: 500, error: 'unsupported command: SELECT 1'})
+    assert.deepEqual(await migrate('SELECT 1'), {status: 500, error: 'unsupported command: SELECT 1;'})
+    assert.deepEqual(await migrate('CREATE TEMPORARY TABLE x(id TEXT NOT NULL PRIMARY KEY)'), {status: 500, error: 'temporary tables are not supported: CREATE TEMP TABLE x (id TEXT NOT NULL PRIMARY KEY);'})
+    // schema.rs prepare_table: Column::primary_key compares the unquoted PK names with the name as written
+    assert.deepEqual(await migrate('CREATE TABLE q ("id" TEXT NOT NULL PRIMARY KEY)'), {
+      status: 500,
+      error: "not nullable column 'id' on table 'q' needs a default value for forward schema compatibility",
+    })
     assert.equal(agent.rows("SELECT name FROM sqlite_master WHERE name = 'u'").length, 0, 'a refused schema changes nothing')
   })
 })

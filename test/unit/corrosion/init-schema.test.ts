@@ -135,7 +135,7 @@ s.on('data', (d) => { b = Buffer.concat([b, d]); while (b.length >= 4) { const n
     fs.writeFileSync(path.join(schemaDir, 'extra.sql'), 'INSERT INTO extra VALUES (1);')
     await assert.rejects(
       initSchema({client, schemaDir, adminSocket: socket, corrosionBinary: null}),
-      (e: unknown) => e instanceof CorrosionSchemaError && e.message.includes('extra.sql') && e.message.includes('unsupported command: INSERT INTO extra VALUES (1)'),
+      (e: unknown) => e instanceof CorrosionSchemaError && e.message.includes('extra.sql') && e.message.includes('unsupported command: INSERT INTO extra VALUES (1);'),
     )
   })
 

@@ -18,10 +18,13 @@ describe('schema rules (corrosion-api.md §8.2), with the agent\'s texts', () =>
   })
 
   it('allows only CREATE TABLE, CREATE INDEX and DROP INDEX IF EXISTS', () => {
-    assert.equal(first("INSERT INTO t VALUES (1)"), 'unsupported command: INSERT INTO t VALUES (1)')
-    assert.equal(first('CREATE VIEW v AS SELECT 1'), 'unsupported command: CREATE VIEW v AS SELECT 1')
-    assert.equal(first('CREATE TEMP TABLE t (id TEXT NOT NULL PRIMARY KEY)'), 'temporary tables are not supported: CREATE TEMP TABLE t (id TEXT NOT NULL PRIMARY KEY)')
-    assert.equal(first('CREATE TABLE t AS SELECT 1'), 'temporary tables are not supported: CREATE TABLE t AS SELECT 1')
+    // `{cmd}` is sqlite3-parser's Display for Cmd: its token spacing, and a final `;`
+    assert.equal(first("INSERT INTO t VALUES (1)"), 'unsupported command: INSERT INTO t VALUES (1);')
+    assert.equal(first('CREATE VIEW v AS SELECT 1'), 'unsupported command: CREATE VIEW v AS SELECT 1;')
+    assert.equal(first('CREATE TEMP TABLE t (id TEXT NOT NULL PRIMARY KEY)'), 'temporary tables are not supported: CREATE TEMP TABLE t (id TEXT NOT NULL PRIMARY KEY);')
+    assert.equal(first('CREATE TABLE t AS SELECT 1'), 'temporary tables are not supported: CREATE TABLE t AS SELECT 1;')
+    assert.equal(first('INSERT  INTO t(a ,b)\n  VALUES ( 1,2 ) -- note\n;'), 'unsupported command: INSERT INTO t (a, b) VALUES (1, 2);')
+    assert.equal(first('CREATE TEMPORARY TABLE t(id TEXT)'), 'temporary tables are not supported: CREATE TEMP TABLE t (id TEXT);')
     assert.equal(first('CREATE INDEX i ON t (a)'), "missing table for index (table: 't', index: 'i')")
     assert.equal(first('DROP INDEX i'), "DROP INDEX without IF EXISTS is not supported; use 'DROP INDEX IF EXISTS i'")
     assert.equal(
@@ -39,6 +42,20 @@ describe('schema rules (corrosion-api.md §8.2), with the agent\'s texts', () =>
     assert.equal(first('CREATE TABLE t (id TEXT NOT NULL PRIMARY KEY, o TEXT REFERENCES other(id))'), "foreign keys are not supported (table: 't', column: 'o')")
     assert.equal(first('CREATE TABLE t (id TEXT NOT NULL PRIMARY KEY, a TEXT); CREATE UNIQUE INDEX u ON t (a)'), 'unique indexes are not supported: u')
     assert.equal(first('CREATE TABLE t (a TEXT NOT NULL, PRIMARY KEY (lower(a)))'), 'expr used as primary')
+  })
+
+  it('treats a quoted PK column name as not primary, as Corrosion\'s prepare_table does', () => {
+    // Column::primary_key = pk.contains(&def.col_name.0): unquoted PK names against the name as written
+    assert.equal(
+      first('CREATE TABLE t ("id" TEXT NOT NULL PRIMARY KEY, v TEXT)'),
+      "not nullable column 'id' on table 't' needs a default value for forward schema compatibility",
+    )
+    assert.equal(
+      first('CREATE TABLE t ([id] TEXT NOT NULL, v TEXT, PRIMARY KEY (id))'),
+      "not nullable column 'id' on table 't' needs a default value for forward schema compatibility",
+    )
+    assert.deepEqual(checkSchema('CREATE TABLE t ("id" TEXT NOT NULL DEFAULT \'\' PRIMARY KEY, v TEXT)').violations, [])
+    assert.deepEqual(checkSchema('CREATE TABLE t (id TEXT NOT NULL, v TEXT, PRIMARY KEY ("id"))').violations, [])
   })
 
   it('refuses what cr-sqlite refuses for a new CRR table', () => {
