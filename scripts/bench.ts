@@ -8,6 +8,12 @@
 // `mode tcp` (one thread, like Node) when it is installed. wrk gives keep-alive requests/s and
 // new-connection requests/s (`Connection: close`); iperf3 gives bulk throughput. It prints every
 // figure and the ratios. Tools: apt-get install wrk iperf3 nginx-light haproxy.
+//
+// Every measured run is preceded by a one-second warm-up of the same load on the same target (a Node
+// process left idle while the other targets run shrinks its heap and cools its caches, and the first
+// seconds after that are not what a loaded proxy does). On Linux it also reads each proxy's own CPU
+// time (/proc/PID/stat) around every run and prints CPU per request and per GB: a proxy's cost per unit
+// of work, which, unlike throughput, hardly moves when something else on the machine takes a CPU.
 import {spawn, spawnSync, type ChildProcess} from 'node:child_process'
 import {once} from 'node:events'
 import fs from 'node:fs'
@@ -126,7 +132,13 @@ async function startIperfServer(): Promise<number> {
 
 // ---- proxies ----------------------------------------------------------------------------------
 
-async function startEdgeproxy(backendPort: number): Promise<number> {
+interface Proxy {
+  port: number
+  /** The proxy's process, whose CPU time is read around each run (taskset and env exec into it). */
+  pid?: number
+}
+
+async function startEdgeproxy(backendPort: number): Promise<Proxy> {
   const port = await freePort()
   const dir = fs.mkdtempSync(path.join(work, 'edge-'))
   const dbPath = path.join(dir, 'routing.db')
@@ -156,17 +168,17 @@ async function startEdgeproxy(backendPort: number): Promise<number> {
   for (const t = Date.now(); !log.includes('"backends":1'); await new Promise((r) => setTimeout(r, 50))) {
     if (Date.now() - t > 10_000) throw new Error(`edgeproxy did not load the backend:\n${log}`)
   }
-  return port
+  return {port, pid: child.pid}
 }
 
-async function startPipeProxy(backendPort: number): Promise<number> {
+async function startPipeProxy(backendPort: number): Promise<Proxy> {
   const port = await freePort()
-  run(process.execPath, [path.join(ROOT, 'scripts/bench-pipe-proxy.mjs'), String(port), String(backendPort)], process.env, 'proxy')
+  const child = run(process.execPath, [path.join(ROOT, 'scripts/bench-pipe-proxy.mjs'), String(port), String(backendPort)], process.env, 'proxy')
   await waitForPort(port)
-  return port
+  return {port, pid: child.pid}
 }
 
-async function startHaproxy(backendPort: number): Promise<number | null> {
+async function startHaproxy(backendPort: number): Promise<Proxy | null> {
   const bin = fs.existsSync('/usr/sbin/haproxy') ? '/usr/sbin/haproxy' : has('haproxy') ? 'haproxy' : null
   if (bin === null) return null
   const port = await freePort()
@@ -176,90 +188,159 @@ async function startHaproxy(backendPort: number): Promise<number | null> {
     `global\n  maxconn 8000\n  nbthread 1\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n` +
       `frontend fe\n  bind 127.0.0.1:${port}\n  default_backend be\nbackend be\n  server s1 127.0.0.1:${backendPort}\n`,
   )
-  run(bin, ['-f', conf, '-db'], process.env, 'proxy')
+  const child = run(bin, ['-f', conf, '-db'], process.env, 'proxy')
   await waitForPort(port)
-  return port
+  return {port, pid: child.pid}
 }
 
 // ---- measurements -----------------------------------------------------------------------------
 
-function wrk(port: number, close: boolean): number {
-  const args = ['-t1', `-c${CONNECTIONS}`, `-d${DURATION}s`, '--latency']
+const TICKS_PER_SEC = 100 // USER_HZ: /proc reports CPU time in 1/100 s on every Linux
+
+/** CPU seconds (user + system) a process has used so far; null where /proc is not there. */
+function cpuSeconds(pid: number | undefined): number | null {
+  if (pid === undefined) return null
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SEC
+  } catch {
+    return null
+  }
+}
+
+interface Run {
+  /** Requests/s or Gbit/s. */
+  rate: number
+  /** Requests or GB done in the run: what CPU time is divided by. */
+  units: number
+}
+
+function wrk(port: number, close: boolean, seconds = DURATION): Run {
+  const args = ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`]
   if (close) args.push('-H', 'Connection: close')
   args.push(`http://127.0.0.1:${port}/`)
   const [cmd, pargs] = pinned('load', 'wrk', args)
   const out = spawnSync(cmd, pargs, {encoding: 'utf8'})
-  const m = /Requests\/sec:\s+([\d.]+)/.exec(out.stdout)
+  const m = /(\d+) requests in [\s\S]*Requests\/sec:\s+([\d.]+)/.exec(out.stdout)
   if (!m) throw new Error(`wrk failed: ${out.stdout}${out.stderr}`)
   const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(out.stdout)
   if (errors && !close) console.error(`  note: wrk reported ${errors[0]}`)
-  return Number(m[1])
+  return {rate: Number(m[2]), units: Number(m[1])}
 }
 
-function iperf(port: number): number {
-  const [cmd, args] = pinned('load', 'iperf3', ['-c', '127.0.0.1', '-p', String(port), '-t', String(Math.max(3, Math.round(DURATION / 2))), '-J'])
+function iperf(port: number, seconds = Math.max(3, Math.round(DURATION / 2))): Run {
+  const [cmd, args] = pinned('load', 'iperf3', ['-c', '127.0.0.1', '-p', String(port), '-t', String(seconds), '-J'])
   const out = spawnSync(cmd, args, {encoding: 'utf8'})
-  const json = JSON.parse(out.stdout) as {end?: {sum_received?: {bits_per_second: number}}; error?: string}
+  const json = JSON.parse(out.stdout) as {end?: {sum_received?: {bits_per_second: number; bytes: number}}; error?: string}
   if (!json.end?.sum_received) throw new Error(`iperf3 failed: ${json.error ?? out.stderr}`)
-  return json.end.sum_received.bits_per_second / 1e9
+  return {rate: json.end.sum_received.bits_per_second / 1e9, units: json.end.sum_received.bytes / 1e9}
+}
+
+/** A one-second warm-up of the same load, then the measured run with the proxy's CPU time around it. */
+function measure(load: (seconds?: number) => Run, pid: number | undefined): {rate: number; cpuPerUnit: number | null} {
+  load(1)
+  const before = cpuSeconds(pid)
+  const result = load()
+  const after = cpuSeconds(pid)
+  const cpuPerUnit = before === null || after === null || result.units === 0 ? null : (after - before) / result.units
+  return {rate: result.rate, cpuPerUnit}
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 
+type Metric = 'keepalive' | 'close' | 'bulk'
+const METRICS: {key: Metric; label: string; unit: string; cpuUnit: string; cpuScale: number}[] = [
+  {key: 'keepalive', label: 'keep-alive', unit: 'req/s', cpuUnit: 'µs/req', cpuScale: 1e6},
+  {key: 'close', label: 'new-conn', unit: 'req/s', cpuUnit: 'µs/conn', cpuScale: 1e6},
+  {key: 'bulk', label: 'bulk', unit: 'Gbit/s', cpuUnit: 'ms/GB', cpuScale: 1e3},
+]
+
+interface Target {
+  name: string
+  http: Proxy
+  bulk: Proxy
+}
+type Samples = Record<Metric, {rate: number[]; cpu: (number | null)[]}>
+
 async function main() {
   const backend = await startHttpBackend()
   const iperfPort = await startIperfServer()
-  const targets: {name: string; http: number; bulk: number}[] = [{name: 'direct', http: backend.port, bulk: iperfPort}]
+  const targets: Target[] = [{name: 'direct', http: {port: backend.port}, bulk: {port: iperfPort}}]
   targets.push({name: 'edgeproxy', http: await startEdgeproxy(backend.port), bulk: await startEdgeproxy(iperfPort)})
   targets.push({name: 'node pipe', http: await startPipeProxy(backend.port), bulk: await startPipeProxy(iperfPort)})
   const hp = await startHaproxy(backend.port)
   if (hp !== null) targets.push({name: 'haproxy tcp', http: hp, bulk: (await startHaproxy(iperfPort))!})
 
   console.log(`edgeproxy benchmark: ${os.cpus().length} cores (${os.cpus()[0]?.model}), node ${process.version}`)
-  console.log(`backend: ${backend.kind}; wrk -t1 -c${CONNECTIONS} -d${DURATION}s; iperf3 single stream; ${ROUNDS} round(s), median shown`)
+  console.log(
+    `backend: ${backend.kind}; wrk -t1 -c${CONNECTIONS} -d${DURATION}s; iperf3 single stream; ${ROUNDS} round(s), median shown; 1 s warm-up before every run`,
+  )
   console.log(canPin ? `pinning: proxy under test on CPU ${PROXY_CPUS}; backends, wrk and iperf3 on CPU ${LOAD_CPUS}` : 'pinning: off (needs taskset and 2+ CPUs)')
-  const results = new Map<string, {keepalive: number; close: number; gbps: number}>()
-  for (const t of targets) {
-    wrk(t.http, false) // warm-up (JIT, connection pools)
-  }
+  const samples = new Map<string, Samples>(
+    targets.map((t) => [t.name, {keepalive: {rate: [], cpu: []}, close: {rate: [], cpu: []}, bulk: {rate: [], cpu: []}}]),
+  )
   // Rounds are interleaved (every target once per round) so drift in the machine hits all alike.
-  const samples = new Map(targets.map((t) => [t.name, {ka: [] as number[], cl: [] as number[], bw: [] as number[]}]))
   // Each round starts with a different target (a rotation): thousands of connections per second
   // leave tens of thousands of sockets in TIME_WAIT, which slows the kernel's connect() for whoever
   // runs next, so a fixed order would favour the first target. Use --rounds 4 (one per position).
+  const fmtCpu = (v: number | null, scale: number) => (v === null ? '-' : (v * scale).toFixed(1))
   for (let r = 0; r < ROUNDS; r++) {
     for (const t of [...targets.slice(r % targets.length), ...targets.slice(0, r % targets.length)]) {
       const x = samples.get(t.name)!
-      x.ka.push(wrk(t.http, false))
-      x.cl.push(wrk(t.http, true))
-      x.bw.push(iperf(t.bulk))
-      console.log(`  round ${r + 1} ${t.name.padEnd(12)} keep-alive ${x.ka.at(-1)!.toFixed(0)} req/s, new-connection ${x.cl.at(-1)!.toFixed(0)} req/s, bulk ${x.bw.at(-1)!.toFixed(2)} Gbit/s`)
+      const runs: Record<Metric, ReturnType<typeof measure>> = {
+        keepalive: measure((s) => wrk(t.http.port, false, s), t.http.pid),
+        close: measure((s) => wrk(t.http.port, true, s), t.http.pid),
+        bulk: measure((s) => iperf(t.bulk.port, s), t.bulk.pid),
+      }
+      for (const m of METRICS) {
+        x[m.key].rate.push(runs[m.key].rate)
+        x[m.key].cpu.push(runs[m.key].cpuPerUnit)
+      }
+      const parts = METRICS.map((m) => {
+        const run = runs[m.key]
+        const cpu = run.cpuPerUnit === null ? '' : ` (${fmtCpu(run.cpuPerUnit, m.cpuScale)} ${m.cpuUnit})`
+        return `${m.label} ${run.rate.toFixed(m.key === 'bulk' ? 2 : 0)} ${m.unit}${cpu}`
+      })
+      console.log(`  round ${r + 1} ${t.name.padEnd(12)} ${parts.join(', ')}`)
     }
   }
-  for (const t of targets) {
-    const x = samples.get(t.name)!
-    results.set(t.name, {keepalive: median(x.ka), close: median(x.cl), gbps: median(x.bw)})
+
+  const table = (title: string, cell: (x: Samples, m: (typeof METRICS)[number]) => string) => {
+    const rows = [[title, ...METRICS.map((m) => `${m.label} ${title === 'throughput' ? m.unit : m.cpuUnit}`)]]
+    for (const t of targets) rows.push([t.name, ...METRICS.map((m) => cell(samples.get(t.name)!, m))])
+    const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)))
+    console.log('')
+    for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  '))
+  }
+  table('throughput', (x, m) => median(x[m.key].rate).toFixed(m.key === 'bulk' ? 2 : 0))
+  const hasCpu = targets.some((t) => samples.get(t.name)!.close.cpu.some((v) => v !== null))
+  if (hasCpu) {
+    table('proxy CPU', (x, m) => {
+      const cpu = x[m.key].cpu.filter((v): v is number => v !== null)
+      return cpu.length === 0 ? '-' : fmtCpu(median(cpu), m.cpuScale)
+    })
   }
 
-  const rows = [['target', 'keep-alive req/s', 'new-conn req/s', 'bulk Gbit/s']]
-  for (const [name, r] of results) rows.push([name, r.keepalive.toFixed(0), r.close.toFixed(0), r.gbps.toFixed(2)])
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)))
-  console.log('')
-  for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  '))
   // The ratio of two targets is the median of their per-round ratios: both were measured in the same
   // round, minutes apart at most, so machine drift cancels out better than in a ratio of medians.
-  const ratio = (a: string, b: string) => {
+  const paired = (xs: (number | null)[], ys: (number | null)[]) => {
+    const ratios = xs.flatMap((v, i) => (v === null || ys[i] === null || ys[i] === 0 ? [] : [v / ys[i]!]))
+    return ratios.length === 0 ? '-' : median(ratios).toFixed(2) + '×'
+  }
+  const ratio = (a: string, b: string, what: 'rate' | 'cpu') => {
     const x = samples.get(a)
     const y = samples.get(b)
     if (!x || !y) return
-    const paired = (xs: number[], ys: number[]) => median(xs.map((v, i) => v / ys[i])).toFixed(2) + '×'
-    console.log(`${(a + ' / ' + b).padEnd(28)} keep-alive ${paired(x.ka, y.ka)}  new-conn ${paired(x.cl, y.cl)}  bulk ${paired(x.bw, y.bw)}`)
+    const cells = METRICS.map((m) => `${m.label} ${paired(x[m.key][what], y[m.key][what])}`)
+    console.log(`  ${(a + ' / ' + b).padEnd(26)} ${cells.join('  ')}`)
   }
-  console.log('')
-  ratio('edgeproxy', 'node pipe')
-  ratio('edgeproxy', 'direct')
-  ratio('edgeproxy', 'haproxy tcp')
-  ratio('node pipe', 'haproxy tcp')
+  console.log('\nthroughput ratios (higher is better for the first):')
+  for (const [a, b] of [['edgeproxy', 'node pipe'], ['edgeproxy', 'direct'], ['edgeproxy', 'haproxy tcp'], ['node pipe', 'haproxy tcp']]) ratio(a, b, 'rate')
+  if (hasCpu) {
+    console.log('proxy CPU per unit of work (lower is better for the first):')
+    for (const [a, b] of [['edgeproxy', 'node pipe'], ['edgeproxy', 'haproxy tcp']]) ratio(a, b, 'cpu')
+  }
   stopping = true
 }
 

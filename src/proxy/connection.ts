@@ -1,5 +1,5 @@
 // One client connection through the proxy: optional PROXY header, optional TLS handshake, a backend
-// pick (with bounded failover on refused or timed-out connects), then two pipes that carry
+// pick (with bounded failover on refused or timed-out connects), then a relay that carries bytes,
 // half-closes and backpressure both ways. It owns exactly one router.acquire() at a time and
 // releases it exactly once, which is what keeps connection counts exact.
 import net from 'node:net'
@@ -40,7 +40,33 @@ function ignore(): void {}
 // Listeners shared by every connection: the socket carries its connection under a symbol, so a
 // new connection allocates no closures (this is the per-connection hot path).
 const kConnection = Symbol('edgeproxy.connection')
-type Owned = net.Socket & {[kConnection]: ProxyConnection}
+/** The other side of the relay: the socket this one's bytes are written to. */
+const kPeer = Symbol('edgeproxy.peer')
+type Owned = net.Socket & {[kConnection]: ProxyConnection; [kPeer]: net.Socket}
+
+// The relay, one direction per socket. It is what `a.pipe(b); b.pipe(a)` does for two sockets,
+// without the stream machinery a pipe sets up and tears down around every connection: a write
+// that fills the peer's buffer pauses this side until the peer drains (backpressure), and an end
+// of input ends the peer's output (half-close). Errors and closes are the connection's business.
+function onRelayData(this: Owned, chunk: Buffer): void {
+  const peer = this[kPeer]
+  if (!peer.write(chunk)) this.pause()
+}
+function onRelayDrain(this: Owned): void {
+  this[kPeer].resume()
+}
+function onRelayEnd(this: Owned): void {
+  const peer = this[kPeer]
+  if (!peer.writableEnded && !peer.destroyed) peer.end()
+}
+function relay(from: Owned, to: net.Socket): void {
+  from[kPeer] = to
+  from.on('data', onRelayData)
+  from.on('end', onRelayEnd)
+  from.on('drain', onRelayDrain)
+  // A paused socket (after a PROXY header) stays paused when a 'data' listener is added.
+  from.resume()
+}
 function onClientError(this: Owned, error: Error): void {
   this[kConnection].clientError(error)
 }
@@ -209,8 +235,8 @@ export class ProxyConnection {
     this.timer = undefined
     this.isConnected = true
     const backend = this.backend!
-    this.client.pipe(backend)
-    backend.pipe(this.client)
+    relay(this.client as Owned, backend)
+    relay(backend as Owned, this.client)
   }
 
   connectTimedOut(): void {
@@ -281,7 +307,7 @@ export class ProxyConnection {
       this.finish(this.reason || 'client_closed')
       return
     }
-    // A clean close means both directions already ended through the pipes; anything else cuts the backend.
+    // A clean close means both directions already ended through the relay; anything else cuts the backend.
     if (!this.isConnected || this.reason !== '') this.backend.destroy()
     else if (!this.backend.writableEnded) this.backend.end()
   }
@@ -293,7 +319,7 @@ export class ProxyConnection {
       return
     }
     this.reason ||= 'backend_closed'
-    // Usually the pipe has already ended the client; end() again would only build an error object.
+    // Usually the relay has already ended the client; end() again would only build an error object.
     if (!this.client.writableEnded) this.client.end()
   }
 
