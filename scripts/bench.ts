@@ -14,6 +14,8 @@
 // seconds after that are not what a loaded proxy does). On Linux it also reads each proxy's own CPU
 // time (/proc/PID/stat) around every run and prints CPU per request and per GB: a proxy's cost per unit
 // of work, which, unlike throughput, hardly moves when something else on the machine takes a CPU.
+// The pipe baseline runs with the runtime settings of bin/run.js (malloc and V8 heap settings), so
+// the edgeproxy / pipe ratios measure what edgeproxy's code adds, not how Node is tuned.
 import {spawn, spawnSync, type ChildProcess} from 'node:child_process'
 import {once} from 'node:events'
 import fs from 'node:fs'
@@ -171,9 +173,27 @@ async function startEdgeproxy(backendPort: number): Promise<Proxy> {
   return {port, pid: child.pid}
 }
 
+/**
+ * The runtime settings bin/run.js starts Node with (its shebang's VAR=value assignments and node
+ * flags). The pipe baseline gets the same, so the ratio measures code, not allocator or heap tuning.
+ */
+function runtimeSettings(): {env: Record<string, string>; flags: string[]} {
+  const shebang = fs.readFileSync(path.join(ROOT, 'bin/run.js'), 'utf8').split('\n')[0]!
+  const words = shebang.replace(/^#!\S*env\s+-S\s+/, '').split(/\s+/)
+  const env: Record<string, string> = {}
+  const nodeAt = words.indexOf('node')
+  for (const w of words.slice(0, nodeAt)) {
+    const eq = w.indexOf('=')
+    if (eq > 0) env[w.slice(0, eq)] = w.slice(eq + 1)
+  }
+  return {env, flags: words.slice(nodeAt + 1).filter((w) => w.startsWith('--'))}
+}
+
 async function startPipeProxy(backendPort: number): Promise<Proxy> {
   const port = await freePort()
-  const child = run(process.execPath, [path.join(ROOT, 'scripts/bench-pipe-proxy.mjs'), String(port), String(backendPort)], process.env, 'proxy')
+  const {env, flags} = runtimeSettings()
+  const script = path.join(ROOT, 'scripts/bench-pipe-proxy.mjs')
+  const child = run(process.execPath, [...flags, script, String(port), String(backendPort)], {...process.env, ...env}, 'proxy')
   await waitForPort(port)
   return {port, pid: child.pid}
 }
@@ -197,13 +217,13 @@ async function startHaproxy(backendPort: number): Promise<Proxy | null> {
 
 const TICKS_PER_SEC = 100 // USER_HZ: /proc reports CPU time in 1/100 s on every Linux
 
-/** CPU seconds (user + system) a process has used so far; null where /proc is not there. */
-function cpuSeconds(pid: number | undefined): number | null {
+/** CPU seconds (user + system) and minor page faults of a process so far; null where /proc is not there. */
+function processCounters(pid: number | undefined): {cpu: number; faults: number} | null {
   if (pid === undefined) return null
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SEC
+    return {cpu: (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SEC, faults: Number(fields[7])}
   } catch {
     return null
   }
@@ -237,14 +257,17 @@ function iperf(port: number, seconds = Math.max(3, Math.round(DURATION / 2))): R
   return {rate: json.end.sum_received.bits_per_second / 1e9, units: json.end.sum_received.bytes / 1e9}
 }
 
-/** A one-second warm-up of the same load, then the measured run with the proxy's CPU time around it. */
-function measure(load: (seconds?: number) => Run, pid: number | undefined): {rate: number; cpuPerUnit: number | null} {
+/**
+ * A one-second warm-up of the same load, then the measured run with the proxy's CPU time and page
+ * faults around it (faults per unit show a process whose allocator hands memory back and forth).
+ */
+function measure(load: (seconds?: number) => Run, pid: number | undefined): {rate: number; cpuPerUnit: number | null; faultsPerUnit: number | null} {
   load(1)
-  const before = cpuSeconds(pid)
+  const before = processCounters(pid)
   const result = load()
-  const after = cpuSeconds(pid)
-  const cpuPerUnit = before === null || after === null || result.units === 0 ? null : (after - before) / result.units
-  return {rate: result.rate, cpuPerUnit}
+  const after = processCounters(pid)
+  if (before === null || after === null || result.units === 0) return {rate: result.rate, cpuPerUnit: null, faultsPerUnit: null}
+  return {rate: result.rate, cpuPerUnit: (after.cpu - before.cpu) / result.units, faultsPerUnit: (after.faults - before.faults) / result.units}
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
@@ -276,6 +299,8 @@ async function main() {
   console.log(
     `backend: ${backend.kind}; wrk -t1 -c${CONNECTIONS} -d${DURATION}s; iperf3 single stream; ${ROUNDS} round(s), median shown; 1 s warm-up before every run`,
   )
+  const runtime = runtimeSettings()
+  console.log(`node pipe baseline runs with bin/run.js's settings: ${[...Object.entries(runtime.env).map(([k, v]) => `${k}=${v}`), ...runtime.flags].join(' ')}`)
   console.log(canPin ? `pinning: proxy under test on CPU ${PROXY_CPUS}; backends, wrk and iperf3 on CPU ${LOAD_CPUS}` : 'pinning: off (needs taskset and 2+ CPUs)')
   const samples = new Map<string, Samples>(
     targets.map((t) => [t.name, {keepalive: {rate: [], cpu: []}, close: {rate: [], cpu: []}, bulk: {rate: [], cpu: []}}]),
@@ -299,7 +324,8 @@ async function main() {
       }
       const parts = METRICS.map((m) => {
         const run = runs[m.key]
-        const cpu = run.cpuPerUnit === null ? '' : ` (${fmtCpu(run.cpuPerUnit, m.cpuScale)} ${m.cpuUnit})`
+        const faults = m.key === 'bulk' && run.faultsPerUnit !== null ? `, ${run.faultsPerUnit.toFixed(0)} faults/GB` : ''
+        const cpu = run.cpuPerUnit === null ? '' : ` (${fmtCpu(run.cpuPerUnit, m.cpuScale)} ${m.cpuUnit}${faults})`
         return `${m.label} ${run.rate.toFixed(m.key === 'bulk' ? 2 : 0)} ${m.unit}${cpu}`
       })
       console.log(`  round ${r + 1} ${t.name.padEnd(12)} ${parts.join(', ')}`)
