@@ -1,18 +1,18 @@
 // End to end: start-up validation, TLS termination and certificate renewal, graceful drain on
 // SIGTERM, and a routing store that goes missing, locked or corrupt while the proxy runs.
 import assert from 'node:assert/strict'
-import {X509Certificate} from 'node:crypto'
+import crypto, {X509Certificate} from 'node:crypto'
 import {once} from 'node:events'
 import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
-import {describe, test} from 'node:test'
+import {describe, test, type TestContext} from 'node:test'
 import tls from 'node:tls'
 
 import Database from 'better-sqlite3'
 
 import {backendsTableDdl} from '../../src/store/schema.js'
-import {closed, connectAndGreet, readUntil, startBackend} from '../support/backends.js'
+import {closed, connectAndGreet, readUntil, startBackend, waitUntil} from '../support/backends.js'
 import {RoutingDb} from '../support/routing-db.js'
 import {ROOT, runCli, startProxy, tempDir} from '../support/proxy-process.js'
 
@@ -72,7 +72,8 @@ describe('start-up validation', () => {
 })
 
 describe('TLS termination', () => {
-  test('routes the plaintext and serves a renewed certificate without a restart', async (t) => {
+  /** A proxy terminating TLS with certificate a, routing to one echo backend, cleaned up after the test. */
+  async function tlsProxy(t: TestContext) {
     const tmp = tempDir()
     const backend = await startBackend('tls-backend')
     const cert = path.join(tmp.dir, 'cert.pem')
@@ -99,10 +100,18 @@ describe('TLS termination', () => {
     db.insert({id: 'tls-backend', region: 'sa', port: backend.port})
     db.close()
     await proxy.next('store_reloaded', (e) => e.backends === 1)
-
-    const talk = async () => {
+    const connect = async () => {
       const socket = tls.connect({port: proxy.tlsPort, host: '127.0.0.1', rejectUnauthorized: false, servername: 'localhost'})
       await once(socket, 'secureConnect')
+      return socket
+    }
+    return {proxy, cert, key, connect}
+  }
+
+  test('routes the plaintext and serves a renewed certificate without a restart', async (t) => {
+    const {proxy, cert, key, connect} = await tlsProxy(t)
+    const talk = async () => {
+      const socket = await connect()
       const served = socket.getPeerX509Certificate()!.fingerprint256
       socket.write('hello over tls')
       const text = await readUntil(socket, (t) => t.includes('hello over tls'))
@@ -123,6 +132,39 @@ describe('TLS termination', () => {
     const renewed = await talk()
     assert.equal(renewed.served, fingerprint('b'))
     assert.equal(renewed.text, 'tls-backend\nhello over tls')
+  })
+
+  test('bulk data both ways through a client that stops reading arrives intact', async (t) => {
+    const {connect} = await tlsProxy(t)
+    const socket = await connect()
+    const greeting = Buffer.from('tls-backend\n')
+    const payload = crypto.randomBytes(24 * 1024 * 1024)
+    // Upload everything while not reading: the echo fills the TLS side, the relay must pause the
+    // backend, the backend stops reading, and the upload stalls until the client reads again.
+    socket.pause()
+    socket.write(payload)
+    socket.end()
+    // The upload stalls with bytes still queued in the client: the same amount for 20 polls in a row.
+    // A proxy that buffered without bound would take all 24 MB, and this would time out.
+    let last = -1
+    let stable = 0
+    await waitUntil(() => {
+      const queued = socket.writableLength
+      stable = queued === last ? stable + 1 : 0
+      last = queued
+      return stable >= 20 && queued > 0
+    }, 20_000)
+    const chunks: Buffer[] = []
+    socket.on('data', (c: Buffer) => chunks.push(c))
+    socket.resume()
+    await once(socket, 'end')
+    const received = Buffer.concat(chunks)
+    assert.equal(received.length, greeting.length + payload.length)
+    assert.ok(received.subarray(0, greeting.length).equals(greeting))
+    assert.equal(
+      crypto.createHash('sha256').update(received.subarray(greeting.length)).digest('hex'),
+      crypto.createHash('sha256').update(payload).digest('hex'),
+    )
   })
 })
 
