@@ -177,7 +177,7 @@ async function startEdgeproxy(backendPort: number): Promise<Proxy> {
  * The runtime settings bin/run.js starts Node with (its shebang's VAR=value assignments and node
  * flags). The pipe baseline gets the same, so the ratio measures code, not allocator or heap tuning.
  */
-function runtimeSettings(): {env: Record<string, string>; flags: string[]} {
+function readRuntimeSettings(): {env: Record<string, string>; flags: string[]} {
   const shebang = fs.readFileSync(path.join(ROOT, 'bin/run.js'), 'utf8').split('\n')[0]!
   const words = shebang.replace(/^#!\S*env\s+-S\s+/, '').split(/\s+/)
   const env: Record<string, string> = {}
@@ -188,10 +188,11 @@ function runtimeSettings(): {env: Record<string, string>; flags: string[]} {
   }
   return {env, flags: words.slice(nodeAt + 1).filter((w) => w.startsWith('--'))}
 }
+const RUNTIME = readRuntimeSettings()
 
 async function startPipeProxy(backendPort: number): Promise<Proxy> {
   const port = await freePort()
-  const {env, flags} = runtimeSettings()
+  const {env, flags} = RUNTIME
   const script = path.join(ROOT, 'scripts/bench-pipe-proxy.mjs')
   const child = run(process.execPath, [...flags, script, String(port), String(backendPort)], {...process.env, ...env}, 'proxy')
   await waitForPort(port)
@@ -299,8 +300,7 @@ async function main() {
   console.log(
     `backend: ${backend.kind}; wrk -t1 -c${CONNECTIONS} -d${DURATION}s; iperf3 single stream; ${ROUNDS} round(s), median shown; 1 s warm-up before every run`,
   )
-  const runtime = runtimeSettings()
-  console.log(`node pipe baseline runs with bin/run.js's settings: ${[...Object.entries(runtime.env).map(([k, v]) => `${k}=${v}`), ...runtime.flags].join(' ')}`)
+  console.log(`node pipe baseline runs with bin/run.js's settings: ${[...Object.entries(RUNTIME.env).map(([k, v]) => `${k}=${v}`), ...RUNTIME.flags].join(' ')}`)
   console.log(canPin ? `pinning: proxy under test on CPU ${PROXY_CPUS}; backends, wrk and iperf3 on CPU ${LOAD_CPUS}` : 'pinning: off (needs taskset and 2+ CPUs)')
   const samples = new Map<string, Samples>(
     targets.map((t) => [t.name, {keepalive: {rate: [], cpu: []}, close: {rate: [], cpu: []}, bulk: {rate: [], cpu: []}}]),

@@ -13,12 +13,6 @@ export interface ParsedColumn {
   isNotNull: boolean
   hasDefault: boolean
   isPrimaryKey: boolean
-  /**
-   * Corrosion's own `Column::primary_key`: `pk.contains(&def.col_name.0)` compares the unquoted PK
-   * names with the column name token as written (corro-types schema.rs prepare_table), so a quoted
-   * name (`"id"`) is never a primary key to Corrosion's checks, though it is one to SQLite.
-   */
-  isCorrosionPrimaryKey: boolean
   /** The name is written without quotes (`id`, not `"id"`, `[id]` or `'id'`). */
   isNameBare: boolean
   hasReferences: boolean
@@ -114,7 +108,6 @@ function parseColumn(tokens: Token[], source: string): ParsedColumn {
     isNotNull: has('NOT', 'NULL'),
     hasDefault: words.includes('DEFAULT'),
     isPrimaryKey: has('PRIMARY', 'KEY'),
-    isCorrosionPrimaryKey: false,
     isNameBare: tokens[0]!.kind === 'word',
     hasReferences: words.includes('REFERENCES'),
     isUnique: words.includes('UNIQUE'),
@@ -180,7 +173,6 @@ function parseCreateTable(sig: Token[], text: string, source: string): ParsedTab
   }
   table.pk = tablePk ?? table.columns.filter((c) => c.isPrimaryKey).map((c) => c.name)
   for (const c of table.columns) c.isPrimaryKey = table.pk.includes(c.name)
-  for (const c of table.columns) c.isCorrosionPrimaryKey = c.isPrimaryKey && c.isNameBare
   return table
 }
 
@@ -246,11 +238,20 @@ export function parseSchemaSql(sql: string): {schema: ParsedSchema; error?: unde
 }
 
 /** Corrosion's `Schema::constrain` over one table, in its order. */
+/**
+ * Corrosion's own `Column::primary_key`: `pk.contains(&def.col_name.0)` compares the unquoted PK
+ * names with the column name token as written (corro-types schema.rs prepare_table), so a quoted
+ * name (`"id"`) is never a primary key to Corrosion's checks, though it is one to SQLite.
+ */
+function isCorrosionPrimaryKey(c: ParsedColumn): boolean {
+  return c.isPrimaryKey && c.isNameBare
+}
+
 function constrainViolations(table: ParsedTable): string[] {
   const out: string[] = []
   if (table.hasPkExpression) out.push('expr used as primary')
   for (const c of table.columns) {
-    if (!c.isCorrosionPrimaryKey && c.isNotNull && !c.hasDefault) {
+    if (!isCorrosionPrimaryKey(c) && c.isNotNull && !c.hasDefault) {
       out.push(`not nullable column '${c.name}' on table '${table.name}' needs a default value for forward schema compatibility`)
     }
     if (c.hasReferences) out.push(`foreign keys are not supported (table: '${table.name}', column: '${c.name}')`)
@@ -295,7 +296,7 @@ export function diffTable(current: ParsedTable, desired: ParsedTable): {addedCol
   if (changed.length > 0) violations.push(`won't change column without the destructive flag set (table: '${current.name}', column: '${changed.join(',')}')`)
   const added = desired.columns.filter((c) => !currentNames.has(c.name))
   for (const c of added) {
-    if (c.isCorrosionPrimaryKey) violations.push(`can't add a primary key (table: '${current.name}', columns: '${c.name}')`)
+    if (isCorrosionPrimaryKey(c)) violations.push(`can't add a primary key (table: '${current.name}', columns: '${c.name}')`)
   }
   return {addedColumns: added.map((c) => c.name), violations}
 }
