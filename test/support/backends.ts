@@ -11,6 +11,8 @@ export interface TestBackend {
   readonly open: number
   /** Total connections accepted. */
   readonly accepted: number
+  /** Bytes read from all connections so far. */
+  readonly received: number
   server: net.Server
   close(): Promise<void>
 }
@@ -24,8 +26,10 @@ export interface BackendOptions {
 export async function startBackend(id: string, options: BackendOptions = {}): Promise<TestBackend> {
   const sockets = new Set<net.Socket>()
   let accepted = 0
+  let received = 0
   const server = net.createServer({allowHalfOpen: true}, (socket) => {
     accepted++
+    socket.on('data', (chunk: Buffer) => (received += chunk.length))
     sockets.add(socket)
     socket.on('close', () => sockets.delete(socket))
     socket.on('error', () => {})
@@ -46,6 +50,9 @@ export async function startBackend(id: string, options: BackendOptions = {}): Pr
     },
     get accepted() {
       return accepted
+    },
+    get received() {
+      return received
     },
     async close() {
       for (const s of sockets) s.destroy()
