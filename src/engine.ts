@@ -1,7 +1,8 @@
-// The proxy engine of one POP, assembled from a validated StartConfig: routing store feed, geo,
-// router, TCP and TLS listeners, timers. Everything that can be refused (certificate, GeoIP file,
-// store, addresses) is checked before the first socket listens. It never exits the process:
-// the CLI owns signals and exit codes, the engine exposes reload() and shutdown().
+// The proxy engine of one POP: a list of services (src/server/service.ts) assembled from a validated
+// StartConfig and started in order: routing-store feed, proxy listeners, certificate watcher,
+// affinity sweep, Auto-Discovery API, and whatever a feature adds. Everything that can be refused
+// (certificate, GeoIP file, store, addresses) is checked before the first socket listens. It never
+// exits the process: the CLI owns signals and exit codes; the engine exposes reload() and shutdown().
 import {Router} from './balancer/router.js'
 import type {StartConfig} from './config/start-config.js'
 import {ApiServer} from './discovery/api-server.js'
@@ -11,10 +12,11 @@ import type {Logger} from './log/logger.js'
 import {throttledWarning} from './log/throttle.js'
 import {formatHostPort, type HostPort} from './net/address.js'
 import {defaultDial, type ConnectionContext, type Dial} from './proxy/connection.js'
-import {ProxyListener} from './proxy/listener.js'
 import {OpenConnections} from './proxy/open-connections.js'
 import {ProxyStats} from './proxy/stats.js'
 import {TlsCertificate} from './proxy/tls-certificate.js'
+import {affinitySweepService, apiService, certificateService, listenersService, storeService, type ListenerSpec} from './server/core-services.js'
+import {closeAll, startAll, type Service} from './server/service.js'
 import type {BackendStore} from './store/backend-store.js'
 import type {RoutingFeed} from './store/routing-feed.js'
 import {SqliteBackendStore} from './store/sqlite-backend-store.js'
@@ -55,14 +57,30 @@ export interface ShutdownResult {
   cut: number
 }
 
-export class Engine {
+/** What a service factory gets to build its service from: the POP's shared parts. */
+export interface EngineParts {
+  readonly config: StartConfig
+  readonly logger: Logger
+  readonly version: string
+  readonly router: Router
+  readonly feed: RoutingFeed
+  readonly writer: BackendStore
+  readonly service: BackendService
+  readonly geo: GeoResolver
+  readonly stats: ProxyStats
+  readonly connections: OpenConnections
+  /** The API, to add endpoints to before it listens; undefined when the API is off. */
+  readonly api?: ApiServer
+  readonly startedAtMs: number
+}
+
+export class Engine implements EngineParts {
   readonly stats = new ProxyStats()
   readonly connections = new OpenConnections()
   readonly startedAtMs = Date.now()
-  private readonly listeners: ProxyListener[] = []
-  private api?: ApiServer
   readonly service: BackendService
-  private gcTimer?: NodeJS.Timeout
+  readonly api?: ApiServer
+  private services: Service[] = []
   private shutdownPromise?: Promise<ShutdownResult>
   private forceCut?: () => void
   tcpAddress?: HostPort
@@ -76,10 +94,21 @@ export class Engine {
     readonly writer: BackendStore,
     readonly geo: GeoResolver,
     private readonly certificate: TlsCertificate | undefined,
-    private readonly logger: Logger,
+    readonly logger: Logger,
     readonly version: string,
   ) {
     this.service = new BackendService({store: writer, leaseMs: config.heartbeatTtlMs, view: router})
+    if (config.api) {
+      this.api = new ApiServer({
+        service: this.service,
+        router,
+        geo,
+        logger,
+        version,
+        token: config.api.token,
+        health: () => this.health(),
+      })
+    }
   }
 
   static async start(config: StartConfig, options: EngineOptions): Promise<Engine> {
@@ -95,21 +124,15 @@ export class Engine {
       failureCooldownMs: config.failureCooldownMs,
     })
     const engine = new Engine(config, router, feed, writer, geo, certificate, logger, options.version)
+    engine.services = engine.buildServices(options.dial ?? defaultDial)
     try {
-      const initial = await feed.start((backends) => engine.router.setBackends(backends))
-      router.setBackends(initial)
-      await engine.listen(options.dial ?? defaultDial)
-      await engine.listenApi()
+      await startAll(engine.services)
     } catch (error) {
-      await engine.closeResources()
+      // The store service (first) owns the feed and writer even when it never started.
+      await engine.services[0].close()
+      certificate?.close()
       throw error
     }
-    engine.gcTimer = setInterval(() => {
-      const removed = router.affinity.sweep()
-      if (removed > 0) logger.debug('bindings_swept', 'expired bindings removed', {removed, remaining: router.affinity.size})
-    }, config.bindingGcIntervalMs)
-    engine.gcTimer.unref()
-    if (certificate && config.tls) certificate.watch(config.tls.reloadMs)
     logger.info('started', `edgeproxy ${options.version} listening`, {
       listen: formatHostPort(engine.tcpAddress!.host, engine.tcpAddress!.port),
       tls: engine.tlsAddress ? formatHostPort(engine.tlsAddress.host, engine.tlsAddress.port) : undefined,
@@ -121,11 +144,19 @@ export class Engine {
       proxy_protocol: config.proxyProtocol ? config.proxyProtocol.trusted.text : undefined,
       geoip: geo.source,
     })
+    if (engine.api && config.api?.isInsecure) {
+      logger.warn(
+        'api_insecure',
+        `THE AUTO-DISCOVERY API LISTENS ON ${formatHostPort(engine.apiAddress!.host, engine.apiAddress!.port)} WITHOUT A TOKEN: anyone who can reach it can register, drain or remove backends. Set EDGEPROXY_API_TOKEN.`,
+      )
+    }
     return engine
   }
 
-  private async listen(dial: Dial): Promise<void> {
+  /** The services of this POP, in start order. A feature adds its factory call here. */
+  private buildServices(dial: Dial): Service[] {
     const c = this.config
+    const services: Service[] = [storeService(this.feed, this.writer, this.router)]
     const base = {
       router: this.router,
       geo: this.geo,
@@ -140,36 +171,24 @@ export class Engine {
       warnNoBackend: throttledWarning(this.logger, 'no_backend', 10_000),
       warnBackendFailed: throttledWarning(this.logger, 'backend_connect_failed', 1_000),
     } satisfies Omit<ConnectionContext, 'listener'>
-    const tcp = new ProxyListener({...base, listener: 'tcp'}, this.logger)
-    this.listeners.push(tcp)
-    this.tcpAddress = await tcp.listen(c.listen, '--listen (EDGEPROXY_LISTEN_ADDR)')
+    const listeners: ListenerSpec[] = [
+      {listener: 'tcp', address: c.listen, setting: '--listen (EDGEPROXY_LISTEN_ADDR)', onBound: (a) => (this.tcpAddress = a)},
+    ]
     if (c.tls && this.certificate) {
       const certificate = this.certificate
-      const secure = new ProxyListener({...base, listener: 'tls', tlsContext: () => certificate.context}, this.logger)
-      this.listeners.push(secure)
-      this.tlsAddress = await secure.listen(c.tls.listen, '--tls-listen (EDGEPROXY_TLS_LISTEN_ADDR)')
+      listeners.push({
+        listener: 'tls',
+        address: c.tls.listen,
+        setting: '--tls-listen (EDGEPROXY_TLS_LISTEN_ADDR)',
+        onBound: (a) => (this.tlsAddress = a),
+        tlsContext: () => certificate.context,
+      })
     }
-  }
-
-  private async listenApi(): Promise<void> {
-    const api = this.config.api
-    if (api === undefined) return
-    this.api = new ApiServer({
-      service: this.service,
-      router: this.router,
-      geo: this.geo,
-      logger: this.logger,
-      version: this.version,
-      token: api.token,
-      health: () => this.health(),
-    })
-    this.apiAddress = await this.api.listen(api.listen)
-    if (api.isInsecure) {
-      this.logger.warn(
-        'api_insecure',
-        `THE AUTO-DISCOVERY API LISTENS ON ${formatHostPort(this.apiAddress.host, this.apiAddress.port)} WITHOUT A TOKEN: anyone who can reach it can register, drain or remove backends. Set EDGEPROXY_API_TOKEN.`,
-      )
-    }
+    services.push(listenersService(base, listeners, this.logger))
+    if (c.tls && this.certificate) services.push(certificateService(this.certificate, c.tls.reloadMs))
+    services.push(affinitySweepService(this.router, c.bindingGcIntervalMs, this.logger))
+    if (this.api && c.api) services.push(apiService(this.api, c.api.listen, (a) => (this.apiAddress = a)))
+    return services
   }
 
   /** What GET /health reports. */
@@ -178,8 +197,17 @@ export class Engine {
     const now = Date.now()
     const live = this.router.snapshot.filter((b) => !b.isDeleted)
     const routable = this.router.explain(null).filter((r) => r.skipped === null).length
+    const degraded: string[] = store.isCurrent ? [] : [`store: ${store.error ?? 'not current'}`]
+    const sections: Record<string, unknown> = {}
+    for (const s of this.services) {
+      const h = s.health?.()
+      if (h === undefined) continue
+      if (h.degraded) degraded.push(...h.degraded.map((r) => `${s.name}: ${r}`))
+      if (h.fields) sections[s.name] = h.fields
+    }
     return {
-      status: store.isCurrent ? 'ok' : 'degraded',
+      status: degraded.length === 0 ? 'ok' : 'degraded',
+      ...(degraded.length > 0 ? {degraded_reasons: degraded} : {}),
       region: this.config.region,
       backends: live.length,
       routable,
@@ -193,13 +221,15 @@ export class Engine {
         writes: this.service.writes,
       },
       connections: {active: this.connections.size, ...this.stats.toJSON()},
+      ...sections,
     }
   }
 
-  /** SIGHUP: re-read the routing store and the certificate now. */
+  /** SIGHUP: every service re-reads what it reads (the routing store, the certificate, …) now. */
   reload(): void {
-    this.feed.refresh()
-    this.certificate?.reloadIfChanged()
+    const done: Record<string, string | number | boolean | null> = {}
+    for (const s of this.services) Object.assign(done, s.reload?.() ?? {})
+    this.logger.info('reloaded', 'SIGHUP: reloaded', done)
   }
 
   /**
@@ -216,9 +246,7 @@ export class Engine {
   }
 
   private async drain(timeoutMs: number): Promise<ShutdownResult> {
-    for (const listener of this.listeners) listener.stopAccepting()
-    void this.api?.close()
-    if (this.gcTimer) clearInterval(this.gcTimer)
+    for (const s of this.services) s.stopAccepting?.()
     const open = this.connections.size
     this.logger.info('shutdown_started', 'no longer accepting connections; waiting for open ones to finish', {
       open,
@@ -235,17 +263,10 @@ export class Engine {
     clearTimeout(timer)
     const remaining = this.connections.snapshot()
     for (const connection of remaining) connection.destroy('shutdown')
-    await this.closeResources()
+    await closeAll(this.services)
+    this.certificate?.close()
     const result = {drained: open - remaining.length, cut: remaining.length}
     this.logger.info('shutdown_complete', 'stopped', {...result})
     return result
-  }
-
-  private async closeResources(): Promise<void> {
-    for (const listener of this.listeners) listener.stopAccepting()
-    this.api?.closeNow()
-    this.certificate?.close()
-    await this.feed.close()
-    await this.writer.close()
   }
 }

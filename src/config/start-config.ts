@@ -1,6 +1,9 @@
 // Every setting of `edgeproxy start`, its flag, variable and default, and the typed config they
 // resolve to. This table is the single source for `start --help`, the README's configuration
 // table (a test keeps them in step) and validation, so all three always agree.
+// A feature with settings of its own keeps them in its own folder (`src/<area>/settings.ts`
+// exporting `<AREA>_SETTINGS` and a resolver from their values to its typed config); this file
+// spreads them into START_SETTINGS and calls the resolver, one line each.
 import {isRegion, REGIONS} from '../balancer/regions.js'
 import {ConfigError} from '../errors.js'
 import {formatHostPort, isLoopbackAddress, type CidrList, type HostPort} from '../net/address.js'

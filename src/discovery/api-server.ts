@@ -37,7 +37,7 @@ export interface ApiServerOptions {
   health: () => Record<string, unknown> & {status: 'ok' | 'degraded'}
 }
 
-class HttpError extends Error {
+export class HttpError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
@@ -49,18 +49,29 @@ class HttpError extends Error {
   }
 }
 
-type Handler = (req: http.IncomingMessage, params: {id?: string; url: URL}) => Promise<{status?: number; body: unknown}>
+/** A JSON body, or with `contentType` a body sent as is (metrics text, the status page). */
+export interface HandlerResult {
+  status?: number
+  body: unknown
+  contentType?: string
+  headers?: Record<string, string>
+}
 
-interface Route {
+export type Handler = (req: http.IncomingMessage, params: {id?: string; url: URL}) => Promise<HandlerResult>
+
+/** An endpoint: the path pattern (its first group, when any, is a backend id) and a handler per method. */
+export interface ApiRoute {
   pattern: RegExp
   methods: Record<string, Handler>
+  /** Answers without the token (only GET /health and what must load before a token can be typed). */
+  isPublic?: boolean
 }
 
 const digest = (text: string) => createHash('sha256').update(text).digest()
 
 export class ApiServer {
   private readonly server: http.Server
-  private readonly routes: Route[]
+  private readonly routes: ApiRoute[]
   private readonly tokenDigest?: Buffer
   private boundAddress?: HostPort
 
@@ -82,6 +93,11 @@ export class ApiServer {
     return this.boundAddress
   }
 
+  /** Adds endpoints of other services (metrics, status page); call before listen(). */
+  addRoutes(routes: readonly ApiRoute[]): void {
+    this.routes.push(...routes)
+  }
+
   async close(): Promise<void> {
     this.server.closeIdleConnections()
     await new Promise<void>((resolve) => this.server.close(() => resolve()))
@@ -93,7 +109,7 @@ export class ApiServer {
     this.server.closeAllConnections()
   }
 
-  private buildRoutes(): Route[] {
+  private buildRoutes(): ApiRoute[] {
     const {service, router} = this.options
     const backendOut = (b: Parameters<typeof backendJson>[0]) => backendJson(b, service.nowMs(), service.connections(b.id))
     const notFound = (id: string) => new HttpError(404, 'not_found', `no backend with id ${JSON.stringify(id)}`, 'id')
@@ -105,6 +121,7 @@ export class ApiServer {
     return [
       {
         pattern: /^\/health$/,
+        isPublic: true,
         methods: {
           GET: async () => {
             const extra = this.options.health()
@@ -253,11 +270,11 @@ export class ApiServer {
     let status = 500
     try {
       const url = new URL(req.url ?? '/', 'http://api.invalid')
-      // Without the token nothing but /health answers, not even "no such endpoint".
-      if (url.pathname !== '/health' && !this.isAuthorized(req)) {
+      const route = this.routes.find((r) => r.pattern.test(url.pathname))
+      // Without the token nothing but the public endpoints answers, not even "no such endpoint".
+      if (!route?.isPublic && !this.isAuthorized(req)) {
         throw new HttpError(401, 'unauthorized', 'missing or wrong bearer token', undefined, {'www-authenticate': 'Bearer realm="edgeproxy"'})
       }
-      const route = this.routes.find((r) => r.pattern.test(url.pathname))
       if (route === undefined) throw new HttpError(404, 'not_found', `no such endpoint: ${req.method} ${url.pathname}`)
       const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET')
       const handler = route.methods[method]
@@ -269,7 +286,8 @@ export class ApiServer {
       const id = match[1] === undefined ? undefined : validateId(decodePathSegment(match[1]))
       const result = await handler(req, {id, url})
       status = result.status ?? 200
-      send(res, status, result.body)
+      if (result.contentType === undefined) send(res, status, result.body, result.headers)
+      else sendRaw(res, status, result.contentType, result.body as string | Buffer, result.headers)
     } catch (error) {
       status = this.sendError(res, error)
     } finally {
@@ -310,11 +328,14 @@ function round(n: number): number {
   return Math.round(n * 10_000) / 10_000
 }
 
-function send(res: http.ServerResponse, status: number, body: unknown): void {
+function send(res: http.ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void {
+  sendRaw(res, status, 'application/json; charset=utf-8', JSON.stringify(body) + '\n', headers)
+}
+
+function sendRaw(res: http.ServerResponse, status: number, contentType: string, body: string | Buffer, headers: Record<string, string> = {}): void {
   if (res.headersSent) return
-  const text = JSON.stringify(body) + '\n'
-  res.writeHead(status, {'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store'})
-  res.end(text)
+  res.writeHead(status, {'content-type': contentType, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', ...headers})
+  res.end(body)
 }
 
 /**
