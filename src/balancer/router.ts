@@ -3,7 +3,7 @@
 // free of I/O: a pick and its connection-count increment happen in one turn of the event loop,
 // so a burst of connects can never push a backend past its hard limit.
 import {AffinityTable} from './affinity.js'
-import type {Backend} from './backend.js'
+import {backendState, type Backend} from './backend.js'
 import {regionForCountry} from './regions.js'
 import {rankBackends, selectBackend, skipReason, type ClientGeo, type Evaluation, type SelectContext} from './select.js'
 
@@ -167,5 +167,14 @@ export class Router {
 
   isCooling(id: string): boolean {
     return this.isCoolingDown(id, this.monotonicNow())
+  }
+
+  /**
+   * Whether this POP would send new traffic to the backend at all (healthy, not draining, deleted
+   * or expired, not cooling down), load aside. DNS answers and `/health`'s routable count use it;
+   * every new signal (active checks, circuits) belongs here too, so there is one answer.
+   */
+  isRoutable(backend: Backend): boolean {
+    return backendState(backend, this.now()) === 'healthy' && !this.isCooling(backend.id)
   }
 }
