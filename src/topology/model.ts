@@ -1,6 +1,7 @@
 // The typed, validated description of a multi-POP cluster and the defaults of every optional key.
 // It says what the operator asked for; how that becomes files is src/generators' business.
 import type {Region} from '../balancer/regions.js'
+import type {AnycastTopology, PopBgp} from './anycast.js'
 import type {Ipv4Network, PublicAddressKind} from './ipv4.js'
 
 export type GossipSecurity = 'plaintext' | 'tls'
@@ -24,6 +25,8 @@ export interface TopologyPop {
   publicAddressKind: PublicAddressKind
   /** This POP's IPv4 address on the WireGuard network (no prefix). */
   wireguardAddress: string
+  /** Present when this POP announces the anycast prefixes (see ./anycast.ts). */
+  bgp?: PopBgp
 }
 
 export interface Topology {
@@ -41,6 +44,8 @@ export interface Topology {
   ports: {proxy: number; tls: number; api: number; corrosionApi: number}
   /** In file order. */
   pops: TopologyPop[]
+  /** One address announced by BGP from every POP with `bgp` (see ./anycast.ts). */
+  anycast?: AnycastTopology
 }
 
 /**

@@ -7,6 +7,7 @@ import YAML from 'yaml'
 
 import {isRegion, REGION_COUNTRIES, REGIONS, type Region} from '../balancer/regions.js'
 import {isIsoCountryCode} from '../geo/country-codes.js'
+import {checkAnycastPops, parseAnycast, parsePopBgp, type PopBgp} from './anycast.js'
 import {formatProblem, TopologyInvalidError, TopologyUnreadableError, type TopologyProblem} from './errors.js'
 import {
   ipv4InNetwork,
@@ -142,7 +143,7 @@ function checkDistinct(checker: Checker, entries: ReadonlyArray<[path: string, p
 /** Validates already-parsed data. `file` names the source in every message. */
 export function validateTopology(data: unknown, file: string): ParsedTopology {
   const c = new Checker()
-  const root = c.mapping(data, '', ['cluster', 'gossip', 'wireguard', 'ports', 'pops'], true)
+  const root = c.mapping(data, '', ['cluster', 'gossip', 'wireguard', 'ports', 'pops', 'anycast'], true)
   if (!root) throw new TopologyInvalidError(file, c.problems)
 
   const cluster = checkName(c, c.string(root, 'cluster', ''), 'cluster')
@@ -214,6 +215,9 @@ export function validateTopology(data: unknown, file: string): ParsedTopology {
     'UDP',
   )
 
+  const anycast = parseAnycast(c, root.anycast)
+  const bgpOfPops: Array<{path: string; bgp?: PopBgp}> = []
+
   const pops: TopologyPop[] = []
   const popsValue = root.pops
   if (popsValue === undefined || popsValue === null) c.problem('pops', 'is required: list at least one POP')
@@ -225,7 +229,7 @@ export function validateTopology(data: unknown, file: string): ParsedTopology {
     const tunnels = new Map<string, string>()
     popsValue.forEach((item, index) => {
       const path = join('pops', index)
-      const m = c.mapping(item, path, ['name', 'region', 'country', 'public_address', 'wireguard_address'], true)
+      const m = c.mapping(item, path, ['name', 'region', 'country', 'public_address', 'wireguard_address', 'bgp'], true)
       if (!m) return
       const name = checkName(c, c.string(m, 'name', path), join(path, 'name'))
       if (name !== undefined) {
@@ -295,6 +299,13 @@ export function validateTopology(data: unknown, file: string): ParsedTopology {
         }
       }
 
+      const bgp = parsePopBgp(c, m.bgp, join(path, 'bgp'), {
+        anycast,
+        hasAnycast: root.anycast !== undefined && root.anycast !== null,
+        publicIpv4: publicAddress?.kind === 'ipv4' ? publicAddress.address : undefined,
+      })
+      bgpOfPops.push({path, ...(bgp ? {bgp} : {})})
+
       if (name && region && publicAddress && wireguardAddress) {
         pops.push({
           name,
@@ -303,11 +314,13 @@ export function validateTopology(data: unknown, file: string): ParsedTopology {
           publicAddress: publicAddress.address,
           publicAddressKind: publicAddress.kind,
           wireguardAddress,
+          ...(bgp ? {bgp} : {}),
         })
       }
     })
     if (popsValue.length === 1) c.warn('pops', 'lists one POP only: nothing to replicate to, and the WireGuard mesh has no peers')
   }
+  if (c.problems.length === 0) checkAnycastPops(c, anycast, bgpOfPops)
 
   if (c.problems.length > 0) throw new TopologyInvalidError(file, c.problems)
   const topology: Topology = {
@@ -316,6 +329,7 @@ export function validateTopology(data: unknown, file: string): ParsedTopology {
     wireguard: {port: wireguardPort!, network: network!, mtu: mtu!, persistentKeepaliveSecs: keepalive!, interface: iface!},
     ports: {proxy: ports.proxy!, tls: ports.tls!, api: ports.api!, corrosionApi: ports.corrosionApi!},
     pops,
+    ...(anycast ? {anycast} : {}),
   }
   return {topology, warnings: c.warnings.map((w) => formatProblem(file, w))}
 }

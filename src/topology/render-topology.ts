@@ -2,6 +2,7 @@
 // the run can be repeated with --topology). Every default is spelled out, so the file says it all.
 import YAML from 'yaml'
 
+import {anycastToDocument, popBgpToDocument} from './anycast.js'
 import type {Topology} from './model.js'
 
 /** The topology in its file shape (snake_case keys, as documented). */
@@ -34,7 +35,9 @@ export function topologyToDocument(topology: Topology): Record<string, unknown> 
       ...(pop.country ? {country: pop.country} : {}),
       public_address: pop.publicAddress,
       wireguard_address: pop.wireguardAddress,
+      ...(pop.bgp ? {bgp: popBgpToDocument(pop.bgp)} : {}),
     })),
+    ...(topology.anycast ? {anycast: anycastToDocument(topology.anycast)} : {}),
   }
 }
 
