@@ -1,5 +1,6 @@
 // Turns one HostModel into the files of its folder, with their modes. The single list both
 // `pop generate-config` and `corrosion bootstrap` write, so neither has templates of its own.
+import {renderAnycastFiles} from './anycast-files.js'
 import {renderCompose} from './compose.js'
 import {renderCorrosionAgentToml} from './corrosion-toml.js'
 import {renderEdgeproxyEnv} from './env-file.js'
@@ -36,6 +37,7 @@ export function renderHostFiles(host: HostModel): PlannedFile[] {
     {path: 'firewall.sh', content: renderFirewallScript(host.firewall, plain), mode: SCRIPT_FILE_MODE},
   ]
   if (host.wireguard) files.push({path: `${host.wireguard.interface}.conf`, content: renderWireguardConf(host.wireguard, plain), mode: SECRET_FILE_MODE})
+  if (host.anycast) files.push(...renderAnycastFiles(host, host.anycast, plain))
   files.push({path: 'README.md', content: renderPopReadme(host, header), mode: PUBLIC_FILE_MODE})
   return files
 }

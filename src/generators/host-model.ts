@@ -1,6 +1,7 @@
 // The render model of one host (a POP, or the host `corrosion bootstrap` runs for): everything every
 // renderer needs, already decided. Both commands build one; renderers only turn it into text, so
 // the two commands can never drift apart. It knows nothing of topology files or flags.
+import type {AnycastHostModel} from './anycast-model.js'
 import type {GossipMaxMtu} from './gossip-mtu.js'
 
 /** A literal `IP:port` (Corrosion's SocketAddr); hosts are IP literals, IPv6 without brackets. */
@@ -121,6 +122,8 @@ export interface HostModel {
   /** Names of the POPs in corrosion.bootstrap, for the README. */
   bootstrapPeerNames: string[]
   shutdownTimeoutSecs: number
+  /** Present when this host announces the anycast prefixes (anycast-files.ts). */
+  anycast?: AnycastHostModel
 }
 
 /** Secret values in a model, so dry-run output can redact them. */

@@ -3,6 +3,7 @@
 // Reading the topology and writing files happen elsewhere (src/topology, write-output.ts).
 import type {Topology, TopologyPop} from '../topology/model.js'
 import {bootstrapFanout, bootstrapPeers} from '../topology/bootstrap-graph.js'
+import {anycastHostModel, apiBaseUrl} from './anycast-model.js'
 import {gossipMaxMtuForTunnel} from './gossip-mtu.js'
 import {renderHostFiles} from './host-files.js'
 import {DEFAULT_CORROSION_PATHS, DEFAULT_HOST_PATHS, formatSocketAddress, hostSecrets, type HostModel} from './host-model.js'
@@ -55,7 +56,9 @@ export function popHostModel(topology: Topology, pop: TopologyPop, secrets: Clus
   seeds.sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0))
   const privateKey = secrets.wireguardPrivateKeys[pop.name]
   if (privateKey === undefined) throw new Error(`no WireGuard key for POP ${pop.name}`)
-  const anyAddress = pop.publicAddressKind === 'ipv6' ? '::' : '0.0.0.0'
+  const anycast = topology.anycast && pop.bgp ? topology.anycast : undefined
+  // An IPv6 anycast address needs the dual-stack listener even on an IPv4 POP.
+  const anyAddress = pop.publicAddressKind === 'ipv6' || anycast?.addresses.some((a) => a.family === 6) ? '::' : '0.0.0.0'
   const corrosionApi = {host: '127.0.0.1', port: topology.ports.corrosionApi}
   const k = bootstrapFanout(topology.pops.length)
   return {
@@ -126,6 +129,17 @@ export function popHostModel(topology: Topology, pop: TopologyPop, secrets: Clus
     tunnelUnit: {name: `wg-quick@${topology.wireguard.interface}.service`, isRequired: true},
     bootstrapPeerNames: seeds.map((s) => s.name),
     shutdownTimeoutSecs: DEFAULT_SHUTDOWN_TIMEOUT_SECS,
+    ...(anycast && pop.bgp
+      ? {
+          anycast: anycastHostModel({
+            pop: pop.name,
+            anycast,
+            bgp: pop.bgp,
+            proxyPort: topology.ports.proxy,
+            apiBaseUrl: apiBaseUrl({host: pop.wireguardAddress, port: topology.ports.api}),
+          }),
+        }
+      : {}),
   }
 }
 

@@ -1,6 +1,7 @@
 // Renders the README.md of one host's folder: what it is, where each file goes, the start order
 // (tunnel, firewall, Corrosion, edgeproxy) and the checks after each step. Tokens are never
 // written here; commands read them from the installed env file instead.
+import {renderAnycastReadmeSection} from './anycast-files.js'
 import {formatSocketAddress, type HostModel} from './host-model.js'
 
 export interface ReadmeFile {
@@ -102,6 +103,7 @@ export function renderPopReadme(host: HostModel, headerLines: readonly string[])
   out.push('\n## docker compose instead of the units\n\n')
   out.push(`Do the steps up to the firewall, then \`docker compose up -d\` in this folder (with corrosion.toml and schema/ next to it).\n`)
   out.push('The same checks apply; `docker compose logs corrosion` replaces journalctl.\n')
+  if (host.anycast) out.push(renderAnycastReadmeSection(host.anycast))
   return out.join('')
 }
 
