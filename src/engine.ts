@@ -10,10 +10,11 @@ import {BackendService} from './discovery/backend-service.js'
 import {openGeoResolver, type GeoResolver} from './geo/geo-resolver.js'
 import type {Logger} from './log/logger.js'
 import {throttledWarning} from './log/throttle.js'
+import {metricsServices} from './metrics/metrics-service.js'
 import {formatHostPort, type HostPort} from './net/address.js'
 import {defaultDial, type ConnectionContext, type Dial} from './proxy/connection.js'
 import {OpenConnections} from './proxy/open-connections.js'
-import {ProxyStats} from './proxy/stats.js'
+import {ListenerStats, ProxyStats} from './proxy/stats.js'
 import {TlsCertificate} from './proxy/tls-certificate.js'
 import {affinitySweepService, apiService, certificateService, listenersService, storeService, type ListenerSpec} from './server/core-services.js'
 import {closeAll, startAll, type Service} from './server/service.js'
@@ -68,7 +69,11 @@ export interface EngineParts {
   readonly service: BackendService
   readonly geo: GeoResolver
   readonly stats: ProxyStats
+  /** Connection and byte counters per proxy listener. */
+  readonly listenerStats: {readonly tcp: ListenerStats; readonly tls: ListenerStats}
   readonly connections: OpenConnections
+  /** The TLS listener's certificate; undefined without TLS. */
+  readonly certificate?: TlsCertificate
   /** The API, to add endpoints to before it listens; undefined when the API is off. */
   readonly api?: ApiServer
   readonly startedAtMs: number
@@ -76,6 +81,7 @@ export interface EngineParts {
 
 export class Engine implements EngineParts {
   readonly stats = new ProxyStats()
+  readonly listenerStats = {tcp: new ListenerStats(), tls: new ListenerStats()}
   readonly connections = new OpenConnections()
   readonly startedAtMs = Date.now()
   readonly service: BackendService
@@ -93,7 +99,7 @@ export class Engine implements EngineParts {
     readonly feed: RoutingFeed,
     readonly writer: BackendStore,
     readonly geo: GeoResolver,
-    private readonly certificate: TlsCertificate | undefined,
+    readonly certificate: TlsCertificate | undefined,
     readonly logger: Logger,
     readonly version: string,
   ) {
@@ -170,9 +176,9 @@ export class Engine implements EngineParts {
       dial,
       warnNoBackend: throttledWarning(this.logger, 'no_backend', 10_000),
       warnBackendFailed: throttledWarning(this.logger, 'backend_connect_failed', 1_000),
-    } satisfies Omit<ConnectionContext, 'listener'>
+    } satisfies Omit<ConnectionContext, 'listener' | 'listenerStats'>
     const listeners: ListenerSpec[] = [
-      {listener: 'tcp', address: c.listen, setting: '--listen (EDGEPROXY_LISTEN_ADDR)', onBound: (a) => (this.tcpAddress = a)},
+      {listener: 'tcp', address: c.listen, setting: '--listen (EDGEPROXY_LISTEN_ADDR)', stats: this.listenerStats.tcp, onBound: (a) => (this.tcpAddress = a)},
     ]
     if (c.tls && this.certificate) {
       const certificate = this.certificate
@@ -180,6 +186,7 @@ export class Engine implements EngineParts {
         listener: 'tls',
         address: c.tls.listen,
         setting: '--tls-listen (EDGEPROXY_TLS_LISTEN_ADDR)',
+        stats: this.listenerStats.tls,
         onBound: (a) => (this.tlsAddress = a),
         tlsContext: () => certificate.context,
       })
@@ -187,6 +194,7 @@ export class Engine implements EngineParts {
     services.push(listenersService(base, listeners, this.logger))
     if (c.tls && this.certificate) services.push(certificateService(this.certificate, c.tls.reloadMs))
     services.push(affinitySweepService(this.router, c.bindingGcIntervalMs, this.logger))
+    services.push(...metricsServices(this))
     if (this.api && c.api) services.push(apiService(this.api, c.api.listen, (a) => (this.apiAddress = a)))
     return services
   }
@@ -198,16 +206,19 @@ export class Engine implements EngineParts {
     const live = this.router.snapshot.filter((b) => !b.isDeleted)
     const routable = this.router.explain(null).filter((r) => r.skipped === null).length
     const degraded: string[] = store.isCurrent ? [] : [`store: ${store.error ?? 'not current'}`]
+    const warnings: string[] = []
     const sections: Record<string, unknown> = {}
     for (const s of this.services) {
       const h = s.health?.()
       if (h === undefined) continue
       if (h.degraded) degraded.push(...h.degraded.map((r) => `${s.name}: ${r}`))
+      if (h.warnings) warnings.push(...h.warnings)
       if (h.fields) sections[s.name] = h.fields
     }
     return {
       status: degraded.length === 0 ? 'ok' : 'degraded',
       ...(degraded.length > 0 ? {degraded_reasons: degraded} : {}),
+      ...(warnings.length > 0 ? {warnings} : {}),
       region: this.config.region,
       backends: live.length,
       routable,

@@ -4,8 +4,9 @@
 // so a burst of connects can never push a backend past its hard limit.
 import {AffinityTable} from './affinity.js'
 import {backendState, type Backend} from './backend.js'
+import {attachCounters, BackendCounters, countersOf} from './backend-counters.js'
 import {regionForCountry} from './regions.js'
-import {rankBackends, selectBackend, skipReason, type ClientGeo, type Evaluation, type SelectContext} from './select.js'
+import {geoScore, rankBackends, selectBackend, skipReason, type ClientGeo, type Evaluation, type SelectContext} from './select.js'
 
 export interface RouterOptions {
   localRegion: string
@@ -25,7 +26,13 @@ export interface Pick {
   backend: Backend
   /** True when the pick came from an existing affinity binding. */
   isAffinity: boolean
+  /** The backend's traffic counters (metrics); the connection bumps them. */
+  counters: BackendCounters
 }
+
+/** Routing decisions are counted by how the backend matched the client: `decisions[tier index]`. */
+export const ROUTING_TIERS = ['country', 'region', 'pop', 'other', 'affinity'] as const
+const AFFINITY_TIER = 4
 
 export class Router {
   readonly localRegion: string
@@ -37,6 +44,8 @@ export class Router {
   private readonly lastPickSeq = new Map<string, number>()
   private readonly coolingUntil = new Map<string, number>()
   private pickSeq = 0
+  /** Picks per tier of ROUTING_TIERS (0-3 the geo score, 4 an affinity binding); read by metrics. */
+  readonly decisions = new Float64Array(ROUTING_TIERS.length)
   private readonly failureCooldownMs: number
   private readonly now: () => number
   private readonly monotonicNow: () => number
@@ -59,6 +68,11 @@ export class Router {
   /** Swaps in a new snapshot. Counts, bindings and cooldowns are keyed by id and carry over. */
   setBackends(all: readonly Backend[]): void {
     const mine = this.app === undefined ? all : all.filter((b) => b.app === this.app)
+    const previous = this.byId
+    attachCounters(mine, (id) => {
+      const b = previous.get(id)
+      return b === undefined ? undefined : countersOf(b)
+    })
     this.backends = mine
     this.byId = new Map(mine.map((b) => [b.id, b]))
   }
@@ -142,7 +156,15 @@ export class Router {
     }
     this.active.set(backend.id, this.activeOf(backend.id) + 1)
     this.lastPickSeq.set(backend.id, ++this.pickSeq)
-    return {backend, isAffinity}
+    this.decisions[isAffinity ? AFFINITY_TIER : geoScore(backend, ctx.client, ctx.localRegion)]++
+    const counters = countersOf(backend)!
+    counters.connections++
+    return {backend, isAffinity, counters}
+  }
+
+  /** The traffic counters of a backend of the current table (undefined once it left the table). */
+  counters(backend: Backend): BackendCounters | undefined {
+    return countersOf(backend)
   }
 
   release(id: string): void {

@@ -8,6 +8,7 @@ import {isRegion, REGIONS} from '../balancer/regions.js'
 import {ConfigError} from '../errors.js'
 import {formatHostPort, isLoopbackAddress, type CidrList, type HostPort} from '../net/address.js'
 import type {LogFormat} from '../log/logger.js'
+import {METRICS_SETTINGS, resolveMetricsConfig, type MetricsConfig} from '../metrics/settings.js'
 import {resolveSettings, setting, type Env, type Raw, type Setting, type Source} from './settings.js'
 
 const CORE = 'CORE'
@@ -231,6 +232,7 @@ export const START_SETTINGS = {
     summary: 'Lease a registration or heartbeat gives a backend; without a renewal it expires and gets no new connections',
     group: API,
   }),
+  ...METRICS_SETTINGS,
   corrosionEnabled: setting.boolean({
     flag: 'corrosion',
     env: 'EDGEPROXY_CORROSION_ENABLED',
@@ -316,6 +318,7 @@ export interface StartConfig {
   api?: {listen: HostPort; token?: string; isInsecure: boolean}
   heartbeatTtlMs: number
   corrosion?: {apiUrl: string; token?: string; pollMs: number}
+  metrics: MetricsConfig
   logFormat: LogFormat
   isDebug: boolean
   sources: Record<StartSettingKey, Source>
@@ -383,6 +386,7 @@ export function resolveStartConfig(flags: Raw, env: Env): StartConfig {
     api: v.apiEnabled ? resolveApi(v.apiListen!, v.apiToken, v.apiInsecure!) : undefined,
     heartbeatTtlMs: ms(v.heartbeatTtlSecs!),
     corrosion: v.corrosionEnabled ? {apiUrl: v.corrosionApiUrl!, token: v.corrosionToken, pollMs: ms(v.corrosionPollSecs!)} : undefined,
+    metrics: resolveMetricsConfig(v, v.apiToken),
     logFormat: v.logFormat!,
     isDebug: v.debug!,
     sources,

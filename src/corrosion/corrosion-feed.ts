@@ -128,6 +128,7 @@ export class CorrosionFeed implements RoutingFeed {
       isCurrent,
       lastSyncAtMs: this.subscription?.status() === 'connected' ? this.now() : this.lastSyncAtMs,
       ...(this.lastError ? {error: this.lastError} : {}),
+      ...(this.subscription ? {subscription: this.subscription.status()} : {}),
     }
   }
 

@@ -11,6 +11,10 @@ import {isNonPublicAddress, normalizeIp} from '../net/address.js'
 export interface GeoResolver {
   /** Human description for logs: the file and its build date. */
   readonly source: string
+  /** When the database was built (unix ms, from its metadata): its age is what goes stale. */
+  readonly builtAtMs: number
+  /** The database shipped in the npm package (updated with edgeproxy), not an EDGEPROXY_GEOIP_PATH file. */
+  readonly isEmbedded: boolean
   country(ip: string): string | null
 }
 
@@ -48,6 +52,8 @@ export async function openGeoResolver(path?: string, cacheEntries = 50_000): Pro
   const source = `${path === undefined ? 'embedded dbip-country' : file} (${reader.metadata.databaseType}, built ${built})`
   return {
     source,
+    builtAtMs: reader.metadata.buildEpoch.getTime(),
+    isEmbedded: path === undefined,
     country(ip: string): string | null {
       const addr = normalizeIp(ip)
       if (isNonPublicAddress(addr)) return null

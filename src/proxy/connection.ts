@@ -5,13 +5,14 @@
 import net from 'node:net'
 import tls from 'node:tls'
 
+import type {BackendCounters} from '../balancer/backend-counters.js'
 import type {Router} from '../balancer/router.js'
 import type {GeoResolver} from '../geo/geo-resolver.js'
 import type {Logger} from '../log/logger.js'
 import {formatHostPort, normalizeIp, type CidrList} from '../net/address.js'
 import type {OpenConnections} from './open-connections.js'
 import {parseProxyHeader} from './proxy-protocol.js'
-import type {ProxyStats} from './stats.js'
+import type {ListenerStats, ProxyStats} from './stats.js'
 
 export type Dial = (host: string, port: number) => net.Socket
 
@@ -24,6 +25,8 @@ export interface ConnectionContext {
   readonly geo: GeoResolver
   readonly logger: Logger
   readonly stats: ProxyStats
+  /** This listener's own counters (connections and bytes per listener). */
+  readonly listenerStats: ListenerStats
   readonly connections: OpenConnections
   readonly connectTimeoutMs: number
   readonly connectAttempts: number
@@ -103,6 +106,9 @@ export class ProxyConnection {
   private client: net.Socket
   private backend?: net.Socket
   private backendId?: string
+  /** The current attempt's backend counters, and when its connect began (performance.now()). */
+  private counters?: BackendCounters
+  private connectStartedAt = 0
   private clientIp: string
   private country: string | null = null
   private tried?: Set<string>
@@ -125,6 +131,7 @@ export class ProxyConnection {
     this.startedAt = ctx.logger.isDebug ? performance.now() : 0
     this.clientIp = normalizeIp(socket.remoteAddress ?? '')
     ctx.stats.accepted++
+    ctx.listenerStats.accepted++
     ctx.connections.add(this)
     ;(socket as Owned)[kConnection] = this
     socket.on('error', onClientError)
@@ -220,7 +227,9 @@ export class ProxyConnection {
     }
     const {backend} = pick
     this.backendId = backend.id
+    this.counters = pick.counters
     this.attempts++
+    this.connectStartedAt = performance.now()
     const socket = ctx.dial(backend.host, backend.port)
     this.backend = socket
     ;(socket as Owned)[kConnection] = this
@@ -234,6 +243,7 @@ export class ProxyConnection {
     clearTimeout(this.timer)
     this.timer = undefined
     this.isConnected = true
+    this.counters!.observeConnectMs(performance.now() - this.connectStartedAt)
     const backend = this.backend!
     relay(this.client as Owned, backend)
     relay(backend as Owned, this.client)
@@ -258,6 +268,8 @@ export class ProxyConnection {
     const ctx = this.ctx
     ctx.router.release(id)
     ctx.stats.connectFailures++
+    this.counters!.connectErrors++
+    this.counters = undefined
     const wasCooling = ctx.router.isCooling(id)
     ctx.router.markFailed(id)
     if (!wasCooling) {
@@ -348,6 +360,10 @@ export class ProxyConnection {
     const toClient = backend?.bytesRead ?? 0
     ctx.stats.bytesFromClients += toBackend
     ctx.stats.bytesToClients += toClient
+    const listenerStats = ctx.listenerStats
+    listenerStats.completed++
+    listenerStats.bytesFromClients += toBackend
+    listenerStats.bytesToClients += toClient
     if (ctx.logger.isDebug) {
       ctx.logger.debug('connection', 'connection closed', {
         listener: ctx.listener,

@@ -23,3 +23,18 @@ export class ProxyStats {
     return {...this} as unknown as Record<string, number>
   }
 }
+
+/**
+ * The counters of one listener (tcp, tls): what `edgeproxy_connections_*` and `edgeproxy_bytes_*`
+ * report per listener. Open connections are accepted - completed, so nothing is decremented.
+ */
+export class ListenerStats {
+  accepted = 0
+  completed = 0
+  bytesFromClients = 0
+  bytesToClients = 0
+
+  get active(): number {
+    return this.accepted - this.completed
+  }
+}

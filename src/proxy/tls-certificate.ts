@@ -62,9 +62,6 @@ export class TlsCertificate {
         suggestion: 'point --tls-cert/EDGEPROXY_TLS_CERT and --tls-key/EDGEPROXY_TLS_KEY at a matching PEM certificate and key',
       })
     }
-    if (Date.parse(this.current.info.notAfter) < Date.now()) {
-      logger.warn('tls_certificate_expired', 'the TLS certificate has expired; clients will refuse it', {...this.current.info})
-    }
   }
 
   get context(): tls.SecureContext {

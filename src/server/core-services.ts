@@ -43,12 +43,14 @@ export interface ListenerSpec {
   setting: string
   /** Receives the bound address (port 0 becomes the real port). */
   onBound: (address: HostPort) => void
+  /** This listener's connection and byte counters. */
+  stats: ConnectionContext['listenerStats']
   /** TLS listeners: the certificate to serve (read per handshake, so a renewal applies at once). */
   tlsContext?: ConnectionContext['tlsContext']
 }
 
 /** The proxy's accepting sockets. Draining stops them; open connections belong to OpenConnections. */
-export function listenersService(base: Omit<ConnectionContext, 'listener'>, specs: readonly ListenerSpec[], logger: Logger): Service {
+export function listenersService(base: Omit<ConnectionContext, 'listener' | 'listenerStats'>, specs: readonly ListenerSpec[], logger: Logger): Service {
   const listeners: ProxyListener[] = []
   const stop = () => {
     for (const l of listeners) l.stopAccepting()
@@ -57,7 +59,7 @@ export function listenersService(base: Omit<ConnectionContext, 'listener'>, spec
     name: 'listeners',
     async start() {
       for (const spec of specs) {
-        const listener = new ProxyListener({...base, listener: spec.listener, tlsContext: spec.tlsContext}, logger)
+        const listener = new ProxyListener({...base, listener: spec.listener, listenerStats: spec.stats, tlsContext: spec.tlsContext}, logger)
         listeners.push(listener)
         spec.onBound(await listener.listen(spec.address, spec.setting))
       }

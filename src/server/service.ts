@@ -7,6 +7,8 @@
 export interface ServiceHealth {
   /** Each reason makes the POP `degraded`, e.g. "corrosion agent sees 0 members". */
   degraded?: string[]
+  /** Trouble ahead that does not degrade the POP yet (a certificate about to expire); shown by `edgeproxy status`. */
+  warnings?: string[]
   /** Merged into the /health body under the service's name. */
   fields?: Record<string, unknown>
 }

@@ -12,6 +12,8 @@ export interface FeedStatus {
   /** Unix ms of the last successful read. */
   lastSyncAtMs: number
   error?: string
+  /** Corrosion mode: the subscription's state (connecting, connected, resyncing, down, failed, closed). */
+  subscription?: string
 }
 
 export interface RoutingFeed {
