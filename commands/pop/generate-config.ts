@@ -26,11 +26,11 @@ export interface PopGenerateConfigResult {
 
 export default class PopGenerateConfig extends BaseCommand {
   static override summary = 'Generate every file each POP of a multi-POP edge needs, from one topology file'
-  static override description = `Reads a topology (YAML or JSON: cluster, gossip, wireguard, ports, pops) and writes one folder per POP under --out: corrosion.toml (Corrosion's real agent format), schema/backends.sql, edgeproxy.env, corrosion.service, edgeproxy.service, docker-compose.yml, firewall.sh (ufw), wg0.conf (full WireGuard mesh) and README.md (start order and checks).
+  static override description = `Reads a topology (YAML or JSON: cluster, gossip, wireguard, ports, pops) and writes one folder per POP under --out: corrosion.toml (Corrosion's real agent format), schema/backends.sql, edgeproxy.env, corrosion.service, edgeproxy.service, docker-compose.yml, firewall.sh (ufw), wg0.conf (full dual-stack WireGuard mesh: IPv4 and the 6PN IPv6 /64 of every POP) and README.md (start order and checks).
 
-WireGuard private keys and the cluster's Corrosion and API tokens live in a 0600 secrets file (--secrets, default <out>/${SECRETS_FILE_NAME}) and are reused on every run, so the same topology always gives byte-identical files. The whole topology is checked before anything is written; the output appears at once (written to a temp directory, then renamed). On a terminal without --topology, a wizard asks for the topology and saves it.
+WireGuard private keys, the cluster's Corrosion and API tokens and the 6PN plan (the /48 and one id per POP, never renumbered) live in a 0600 secrets file (--secrets, default <out>/${SECRETS_FILE_NAME}) and are reused on every run, so the same topology always gives byte-identical files. The whole topology is checked before anything is written; the output appears at once (written to a temp directory, then renamed). On a terminal without --topology, a wizard asks for the topology and saves it.
 
-Topology keys (defaults in brackets): cluster; gossip.port [4001], gossip.security [plaintext] or tls with gossip.tls.cert_file/key_file/ca_file; wireguard.port [51820], wireguard.network [10.50.0.0/16], wireguard.mtu [1420], wireguard.persistent_keepalive [25], wireguard.interface [wg0]; ports.proxy [8080], ports.tls [8443], ports.api [8081], ports.corrosion_api [8090]; pops[]: name, region (sa, us, eu, ap), country (optional), public_address, wireguard_address. The README has a full example.`
+Topology keys (defaults in brackets): cluster; gossip.port [4001], gossip.security [plaintext] or tls with gossip.tls.cert_file/key_file/ca_file; wireguard.port [51820], wireguard.network [10.50.0.0/16], wireguard.ipv6_network [auto: an RFC 4193 /48 made once and stored in the secrets file, or fdXX:XXXX:XXXX::/48], wireguard.mtu [1420], wireguard.persistent_keepalive [25], wireguard.interface [wg0]; ports.proxy [8080], ports.tls [8443], ports.api [8081], ports.corrosion_api [8090]; pops[]: name, region (sa, us, eu, ap), country (optional), public_address, wireguard_address. The README has a full example.`
 
   static override examples = [
     {description: 'Generate the configs of every POP', command: '<%= config.bin %> <%= command.id %> --topology topology.yaml --out pops'},
@@ -66,7 +66,7 @@ Topology keys (defaults in brackets): cluster; gossip.port [4001], gossip.securi
 
     const {topology} = parsed
     const secretsFile = flags.secrets ?? path.join(flags.out, SECRETS_FILE_NAME)
-    const secrets = prepareSecrets(secretsFile, {cluster: topology.cluster, popNames: topology.pops.map((p) => p.name)})
+    const secrets = prepareSecrets(secretsFile, {cluster: topology.cluster, popNames: topology.pops.map((p) => p.name), sixpn: topology.wireguard.ipv6Network})
     for (const warning of secrets.warnings) this.warn(warning)
     const plan = planPopConfigs(topology, secrets.secrets)
     const committed = commitOutput({
@@ -101,7 +101,7 @@ Topology keys (defaults in brackets): cluster; gossip.port [4001], gossip.securi
       table.push([
         pop.name,
         pop.country ? `${pop.region} (${pop.country})` : pop.region,
-        pop.wireguardAddress,
+        pop.sixpn ? `${pop.wireguardAddress}\n${pop.sixpn.subnet}` : pop.wireguardAddress,
         pop.bootstrapPeers.length === 0 ? '-' : pop.bootstrapPeers.map((n, i) => `${n} ${pop.bootstrap[i]}`).join('\n'),
         `${pop.name}/ (${pop.files.length})`,
       ])

@@ -34,6 +34,13 @@ export function renderFirewallScript(fw: FirewallModel, headerLines: readonly st
       out.push(`ufw allow in on ${fw.privateInterface}${from}${to} port ${rule.port} proto ${proto} comment ${quote(rule.comment)}\n`)
     }
   }
+  if (fw.sixpn) {
+    const {source, destination} = fw.sixpn
+    out.push(`\n# 6PN: other POPs reach the backends in this POP's ${destination} over ${fw.privateInterface} (WireGuard only\n`)
+    out.push("# accepts each peer's own addresses as sources). route: for backends behind a bridge on this host.\n")
+    out.push(`ufw allow in on ${fw.privateInterface} from ${source} to ${destination} comment ${quote('6PN backends at this POP')}\n`)
+    out.push(`ufw route allow in on ${fw.privateInterface} from ${source} to ${destination} comment ${quote('6PN backends behind this POP')}\n`)
+  }
   out.push('\nufw --force enable\n')
   out.push('ufw status verbose\n')
   return out.join('')

@@ -80,6 +80,8 @@ export interface FirewallModel {
   privateDestination?: string
   privateTcp: PortRule[]
   privateUdp: PortRule[]
+  /** 6PN: the cluster's /48 may reach this POP's /64 (its backends) on the private interface, any port. */
+  sixpn?: {source: string; destination: string}
 }
 
 export interface WireguardPeerModel {
@@ -88,19 +90,37 @@ export interface WireguardPeerModel {
   publicKey: string
   /** `host:port`, IPv6 in brackets. */
   endpoint: string
+  /** The peer's IPv4 tunnel address as a /32. */
   allowedIp: string
+  /** The peer's 6PN /64, so everything behind that POP is routed to it. */
+  allowedIpv6?: string
 }
 
 export interface WireguardModel {
   interface: string
   /** `10.50.1.1/16`: this host's address with the tunnel network's prefix. */
   address: string
+  /** `fd…:<pop_id>::1/128`: this POP's 6PN address (a /128: the peers' /64s get routes of their own). */
+  ipv6Address?: string
   listenPort: number
   privateKey: string
   publicKey: string
   mtu: number
   persistentKeepaliveSecs: number
   peers: WireguardPeerModel[]
+}
+
+/** This POP's place in the cluster's 6PN (IPv6 private network), from the stored address plan. */
+export interface SixpnModel {
+  /** The cluster's /48. */
+  network: string
+  popId: number
+  /** `P:<pop_id>::/64`: every other POP routes it here. */
+  subnet: string
+  /** `P:<pop_id>::1`, on the WireGuard interface. */
+  wireguardAddress: string
+  /** `P:<pop_id>::3`: reserved for this POP's internal DNS listener (written once DNS exists). */
+  dnsAddress: string
 }
 
 export interface HostModel {
@@ -117,6 +137,8 @@ export interface HostModel {
   firewall: FirewallModel
   /** Absent when edgeproxy does not manage the tunnel (corrosion bootstrap). */
   wireguard?: WireguardModel
+  /** Absent when edgeproxy does not manage the tunnel (corrosion bootstrap). */
+  sixpn?: SixpnModel
   /** Unit the Corrosion agent waits for (the tunnel its gossip address lives on). */
   tunnelUnit?: {name: string; isRequired: boolean}
   /** Names of the POPs in corrosion.bootstrap, for the README. */

@@ -26,13 +26,14 @@ export {
   type GossipTransport,
   type HostModel,
   type HostPaths,
+  type SixpnModel,
   type PortRule,
   type SocketAddress,
   type WireguardModel,
   type WireguardPeerModel,
 } from './host-model.js'
 export {renderHostFiles, generatedHeader} from './host-files.js'
-export {planPopConfigs, popHostModel, POP_GENERATOR, DEFAULT_SHUTDOWN_TIMEOUT_SECS, type ClusterPlan, type PopPlan} from './pop-plan.js'
+export {checkAllowedIps, planPopConfigs, popHostModel, POP_GENERATOR, DEFAULT_SHUTDOWN_TIMEOUT_SECS, type ClusterPlan, type PopPlan} from './pop-plan.js'
 export {
   BOOTSTRAP_FLAGS,
   BOOTSTRAP_GENERATOR,

@@ -1,12 +1,17 @@
 // `pop generate-config` without the CLI: a validated Topology plus the cluster's secrets become one
 // HostModel per POP and the planned tree DIR/<pop>/… . Pure: same topology and secrets, same bytes.
 // Reading the topology and writing files happen elsewhere (src/topology, write-output.ts).
+import net from 'node:net'
+
+import {popAddresses, type SixpnState} from '../sixpn/address-plan.js'
+import {findPrefixOverlaps, formatPrefix, parsePrefix, type IpPrefix} from '../sixpn/ipv6.js'
 import type {Topology, TopologyPop} from '../topology/model.js'
 import {bootstrapFanout, bootstrapPeers} from '../topology/bootstrap-graph.js'
 import {anycastHostModel, apiBaseUrl} from './anycast-model.js'
 import {gossipMaxMtuForTunnel} from './gossip-mtu.js'
 import {renderHostFiles} from './host-files.js'
-import {DEFAULT_CORROSION_PATHS, DEFAULT_HOST_PATHS, formatSocketAddress, hostSecrets, type HostModel} from './host-model.js'
+import {GeneratorInputError} from './errors.js'
+import {DEFAULT_CORROSION_PATHS, DEFAULT_HOST_PATHS, formatSocketAddress, hostSecrets, type HostModel, type SixpnModel, type WireguardModel} from './host-model.js'
 import type {ClusterSecrets} from './secrets.js'
 import {wireguardPublicKey} from './wireguard-keys.js'
 import type {PlannedFile} from './write-output.js'
@@ -20,6 +25,8 @@ export interface PopPlan {
   country?: string
   publicAddress: string
   wireguardAddress: string
+  /** This POP's 6PN id, /64 and addresses. */
+  sixpn?: SixpnModel
   wireguardPublicKey: string
   /** gossip.bootstrap entries, sorted. */
   bootstrap: string[]
@@ -48,7 +55,33 @@ function byName<T extends {name: string}>(a: T, b: T): number {
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0
 }
 
-/** The HostModel of one POP. `secrets` must hold a WireGuard key for every POP. */
+function sixpnModel(state: SixpnState | undefined, pop: string): SixpnModel | undefined {
+  if (!state) return undefined
+  const a = popAddresses(state, pop)
+  return {network: a.network, popId: a.popId, subnet: a.subnet, wireguardAddress: a.wireguardAddress, dnsAddress: a.dnsAddress}
+}
+
+/**
+ * A POP's routing table on its tunnel must be unambiguous: no peer's AllowedIPs may overlap another
+ * peer's (WireGuard would route the overlap to one of them only) or this POP's own /64.
+ */
+export function checkAllowedIps(pop: string, wg: WireguardModel, ownSubnet?: string): void {
+  const entries: Array<{what: string; prefix: IpPrefix}> = []
+  if (ownSubnet) entries.push({what: `${pop}'s own 6PN subnet`, prefix: parsePrefix(ownSubnet)})
+  for (const peer of wg.peers) {
+    for (const cidr of [peer.allowedIp, peer.allowedIpv6]) if (cidr) entries.push({what: `peer ${peer.name}`, prefix: parsePrefix(cidr)})
+  }
+  const overlap = findPrefixOverlaps(entries)[0]
+  if (overlap) {
+    throw new GeneratorInputError(
+      '--topology',
+      `${pop}/${wg.interface}.conf: AllowedIPs ${formatPrefix(overlap.second.prefix)} of ${overlap.second.what} overlaps ${formatPrefix(overlap.first.prefix)} of ${overlap.first.what}`,
+      'give every POP its own wireguard_address, and keep the pop_ids in the secrets file unique',
+    )
+  }
+}
+
+/** The HostModel of one POP. `secrets` must hold a WireGuard key for every POP (and a 6PN id when it has a plan). */
 export function popHostModel(topology: Topology, pop: TopologyPop, secrets: ClusterSecrets, publicKeys: ReadonlyMap<string, string>): HostModel {
   const peersByName = new Map(topology.pops.map((p) => [p.name, p]))
   const seedNames = bootstrapPeers(topology.pops.map((p) => p.name)).get(pop.name) ?? []
@@ -61,7 +94,9 @@ export function popHostModel(topology: Topology, pop: TopologyPop, secrets: Clus
   const anyAddress = pop.publicAddressKind === 'ipv6' || anycast?.addresses.some((a) => a.family === 6) ? '::' : '0.0.0.0'
   const corrosionApi = {host: '127.0.0.1', port: topology.ports.corrosionApi}
   const k = bootstrapFanout(topology.pops.length)
-  return {
+  const sixpn = sixpnModel(secrets.sixpn, pop.name)
+  const gossipAddr = {host: pop.wireguardAddress, port: topology.gossip.port}
+  const host: HostModel = {
     cluster: topology.cluster,
     name: pop.name,
     region: pop.region,
@@ -69,7 +104,7 @@ export function popHostModel(topology: Topology, pop: TopologyPop, secrets: Clus
     generator: POP_GENERATOR,
     corrosion: {
       ...DEFAULT_CORROSION_PATHS,
-      gossipAddr: {host: pop.wireguardAddress, port: topology.gossip.port},
+      gossipAddr,
       bootstrap: seeds.map((s) => s.address),
       bootstrapNote:
         k === 0
@@ -79,7 +114,8 @@ export function popHostModel(topology: Topology, pop: TopologyPop, secrets: Clus
         topology.gossip.security === 'plaintext'
           ? {plaintext: true, reason: `Plaintext QUIC: gossip travels inside WireGuard (${topology.wireguard.interface}), which already encrypts and authenticates it.`}
           : {plaintext: false, tls: topology.gossip.tls},
-      maxMtu: gossipMaxMtuForTunnel(topology.wireguard.mtu, 'ipv4'),
+      // Sized for the family gossip is carried in, so moving gossip onto 6PN keeps it consistent.
+      maxMtu: gossipMaxMtuForTunnel(topology.wireguard.mtu, net.isIPv6(gossipAddr.host) ? 'ipv6' : 'ipv4'),
       apiAddr: corrosionApi,
       bearerToken: secrets.corrosionToken,
     },
@@ -106,10 +142,12 @@ export function popHostModel(topology: Topology, pop: TopologyPop, secrets: Clus
         {port: topology.ports.api, comment: 'edgeproxy Auto-Discovery API over WireGuard only'},
         {port: topology.ports.corrosionApi, comment: 'Corrosion API (bound to loopback) over WireGuard only'},
       ],
+      ...(sixpn ? {sixpn: {source: sixpn.network, destination: sixpn.subnet}} : {}),
     },
     wireguard: {
       interface: topology.wireguard.interface,
       address: `${pop.wireguardAddress}/${topology.wireguard.network.prefix}`,
+      ...(sixpn ? {ipv6Address: `${sixpn.wireguardAddress}/128`} : {}),
       listenPort: topology.wireguard.port,
       privateKey,
       publicKey: publicKeys.get(pop.name)!,
@@ -124,8 +162,10 @@ export function popHostModel(topology: Topology, pop: TopologyPop, secrets: Clus
           publicKey: publicKeys.get(p.name)!,
           endpoint: endpoint(p, topology.wireguard.port),
           allowedIp: `${p.wireguardAddress}/32`,
+          ...(secrets.sixpn ? {allowedIpv6: popAddresses(secrets.sixpn, p.name).subnet} : {}),
         })),
     },
+    ...(sixpn ? {sixpn} : {}),
     tunnelUnit: {name: `wg-quick@${topology.wireguard.interface}.service`, isRequired: true},
     bootstrapPeerNames: seeds.map((s) => s.name),
     shutdownTimeoutSecs: DEFAULT_SHUTDOWN_TIMEOUT_SECS,
@@ -141,6 +181,8 @@ export function popHostModel(topology: Topology, pop: TopologyPop, secrets: Clus
         }
       : {}),
   }
+  checkAllowedIps(pop.name, host.wireguard!, sixpn?.subnet)
+  return host
 }
 
 /** Every POP's folder. `secrets` comes from resolveClusterSecrets() with every POP name. */
@@ -160,6 +202,7 @@ export function planPopConfigs(topology: Topology, secrets: ClusterSecrets): Clu
       ...(pop.country ? {country: pop.country} : {}),
       publicAddress: pop.publicAddress,
       wireguardAddress: pop.wireguardAddress,
+      ...(host.sixpn ? {sixpn: host.sixpn} : {}),
       wireguardPublicKey: publicKeys.get(pop.name)!,
       bootstrap: [...host.corrosion.bootstrap],
       bootstrapPeers: host.bootstrapPeerNames,

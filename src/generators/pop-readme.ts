@@ -47,6 +47,7 @@ export function renderPopReadme(host: HostModel, headerLines: readonly string[])
       ['', ''],
       ['region', `${host.region}${host.country ? ` (country ${host.country})` : ''}`],
       ...(wg ? [['WireGuard', `${wg.interface} ${wg.address}, UDP ${wg.listenPort}, public key \`${wg.publicKey}\``]] : []),
+      ...(host.sixpn ? [['6PN', `${host.sixpn.subnet} (id ${host.sixpn.popId} of ${host.sixpn.network}): ${host.sixpn.wireguardAddress} on ${wg?.interface ?? 'the tunnel'}, ${host.sixpn.dnsAddress} for internal DNS`]] : []),
       ['Corrosion gossip', `${formatSocketAddress(a.gossipAddr)} (QUIC over UDP, ${gossipMode})`],
       ['bootstrap peers', peers],
       ['Corrosion API', `http://${formatSocketAddress(a.apiAddr)} (bearer token)`],
@@ -100,6 +101,19 @@ export function renderPopReadme(host: HostModel, headerLines: readonly string[])
   out.push('   `corrosion status` must report the agent reachable, the token accepted, the other members and the backends table;\n')
   out.push('   `/health` must answer `"status":"ok"`.\n')
   out.push('\nStopping or restarting corrosion.service also stops or restarts edgeproxy.service (`Requires=`).\n')
+  if (host.sixpn) {
+    const s = host.sixpn
+    out.push('\n## 6PN: IPv6 addresses for backends\n\n')
+    out.push(`Every POP routes ${s.subnet} to this host over WireGuard, so a backend here that binds an address inside it\n`)
+    out.push('is reachable from every POP without changing the mesh. Where the secrets file is (where pop generate-config ran),\n')
+    out.push(`derive one address per app and instance: \`edgeproxy pop address --pop ${host.name} --app myapp --instance 1\`. Then on this host:\n\n`)
+    out.push('```sh\n')
+    out.push('ip -6 addr add <address>/128 dev lo      # or on the bridge the backends sit on\n')
+    out.push(`set -a; . ${host.paths.edgeproxyEnv}; set +a\n`)
+    out.push(`edgeproxy backend register --api-url http://${formatSocketAddress(e.apiListen)} --id ${host.name}-myapp-1 --app myapp --region ${host.region} --ip <address> --port 9000\n`)
+    out.push('```\n\n')
+    out.push('The backend must listen on that address (or on `::`): one bound to 0.0.0.0 only is IPv4-only and unreachable over 6PN.\n')
+  }
   out.push('\n## docker compose instead of the units\n\n')
   out.push(`Do the steps up to the firewall, then \`docker compose up -d\` in this folder (with corrosion.toml and schema/ next to it).\n`)
   out.push('The same checks apply; `docker compose logs corrosion` replaces journalctl.\n')

@@ -1,9 +1,12 @@
-// The cluster's secrets file: WireGuard private keys per POP, the Corrosion bearer token and the
-// Auto-Discovery API token. Existing values are always reused, so regenerated configs stay
-// byte-identical; only missing ones are made. It never prints a secret; the writer sets mode 0600.
+// The cluster's secrets file: WireGuard private keys per POP, the Corrosion bearer token, the
+// Auto-Discovery API token, and the generated state that must never change (the 6PN network and
+// POP ids). Existing values are always reused, so regenerated configs stay byte-identical; only
+// missing ones are made. It never prints a secret; the writer sets mode 0600.
 import crypto from 'node:crypto'
 import fs from 'node:fs'
 
+import {parseSixpnNetwork, resolveSixpnState, sixpnStateProblems, type SixpnNetworkRequest, type SixpnState} from '../sixpn/address-plan.js'
+import {formatPrefix} from '../sixpn/ipv6.js'
 import {GeneratorInputError, SecretsFileError} from './errors.js'
 import {decodeWireguardKey, generateWireguardPrivateKey} from './wireguard-keys.js'
 
@@ -16,6 +19,8 @@ export interface ClusterSecrets {
   apiToken: string
   /** POP name → base64 private key. */
   wireguardPrivateKeys: Record<string, string>
+  /** The 6PN plan (`ipv6_network`, `pop_ids`); absent in files written before 6PN existed. */
+  sixpn?: SixpnState
 }
 
 /** Bearer tokens: printable, no spaces or quotes (they go into TOML, env files and headers). */
@@ -57,13 +62,26 @@ export function parseSecretsJson(text: string, file: string): ClusterSecrets {
     }
     wireguardPrivateKeys[pop] = key as string
   }
-  return {cluster: d.cluster, corrosionToken: d.corrosion_token as string, apiToken: d.api_token as string, wireguardPrivateKeys}
+  let sixpn: SixpnState | undefined
+  if (d.ipv6_network !== undefined || d.pop_ids !== undefined) {
+    const ids = d.pop_ids ?? {}
+    if (typeof ids !== 'object' || ids === null || Array.isArray(ids)) throw bad('"pop_ids" must be an object of POP name → 6PN id')
+    const problems = sixpnStateProblems({network: d.ipv6_network, popIds: ids as Record<string, unknown>})
+    if (problems.length > 0) throw bad(problems[0]!)
+    sixpn = {network: formatPrefix(parseSixpnNetwork(d.ipv6_network as string)), popIds: {...(ids as Record<string, number>)}}
+  }
+  return {cluster: d.cluster, corrosionToken: d.corrosion_token as string, apiToken: d.api_token as string, wireguardPrivateKeys, ...(sixpn ? {sixpn} : {})}
+}
+
+function sortedRecord<T>(record: Readonly<Record<string, T>>): Record<string, T> {
+  const out: Record<string, T> = {}
+  for (const key of Object.keys(record).sort()) out[key] = record[key]!
+  return out
 }
 
 /** The file's content: keys sorted, so the same secrets always give the same bytes. */
 export function renderSecretsJson(secrets: ClusterSecrets): string {
-  const keys: Record<string, string> = {}
-  for (const pop of Object.keys(secrets.wireguardPrivateKeys).sort()) keys[pop] = secrets.wireguardPrivateKeys[pop]!
+  const keys = sortedRecord(secrets.wireguardPrivateKeys)
   return (
     JSON.stringify(
       {
@@ -72,6 +90,7 @@ export function renderSecretsJson(secrets: ClusterSecrets): string {
         corrosion_token: secrets.corrosionToken,
         api_token: secrets.apiToken,
         wireguard_private_keys: keys,
+        ...(secrets.sixpn ? {ipv6_network: secrets.sixpn.network, pop_ids: sortedRecord(secrets.sixpn.popIds)} : {}),
       },
       null,
       2,
@@ -98,6 +117,10 @@ export interface SecretsRequest {
   /** Given by flag: replaces the stored value. */
   corrosionToken?: {value: string; flag: string}
   apiToken?: {value: string; flag: string}
+  /** The 6PN network the topology asks for; ids are made for `popNames`. Absent: the stored plan is kept as is. */
+  sixpn?: SixpnNetworkRequest
+  /** Makes a new ULA /48 (default: RFC 4193 from the clock and random bits). */
+  generateUla?: () => string
 }
 
 export interface SecretsResolution {
@@ -143,6 +166,14 @@ export function resolveClusterSecrets(existing: ClusterSecrets | undefined, requ
     if (secrets.wireguardPrivateKeys[pop] !== undefined) continue
     secrets.wireguardPrivateKeys[pop] = generateWireguardPrivateKey()
     created.push(`wireguard_private_keys.${pop}`)
+  }
+  if (request.sixpn !== undefined) {
+    const sixpn = resolveSixpnState(existing?.sixpn, {network: request.sixpn, popNames: request.popNames ?? []}, request.generateUla)
+    secrets.sixpn = sixpn.state
+    created.push(...sixpn.created)
+    replaced.push(...sixpn.replaced)
+  } else if (existing?.sixpn) {
+    secrets.sixpn = existing.sixpn
   }
   return {secrets, created, replaced, isChanged: existing === undefined || created.length > 0 || replaced.length > 0, warnings: []}
 }

@@ -6,8 +6,12 @@ export function renderWireguardConf(wg: WireguardModel, header: readonly string[
   const out: string[] = header.map((l) => `# ${l}\n`)
   out.push(`# Install as /etc/wireguard/${wg.interface}.conf (mode 0600: it holds this POP's private key), then: systemctl enable --now wg-quick@${wg.interface}\n`)
   out.push(`# This POP's public key: ${wg.publicKey}\n`)
+  if (wg.ipv6Address) {
+    out.push(`# Dual-stack mesh: Address holds the IPv4 address and the 6PN address (${wg.ipv6Address}); each peer's AllowedIPs hold\n`)
+    out.push("# its IPv4 /32 and its 6PN /64, and wg-quick routes each of them here, so whatever sits in a POP's /64 is reachable.\n")
+  }
   out.push('\n[Interface]\n')
-  out.push(`Address = ${wg.address}\n`)
+  out.push(`Address = ${[wg.address, wg.ipv6Address].filter(Boolean).join(', ')}\n`)
   out.push(`ListenPort = ${wg.listenPort}\n`)
   out.push(`PrivateKey = ${wg.privateKey}\n`)
   out.push(`MTU = ${wg.mtu}\n`)
@@ -17,7 +21,7 @@ export function renderWireguardConf(wg: WireguardModel, header: readonly string[
     out.push('[Peer]\n')
     out.push(`PublicKey = ${peer.publicKey}\n`)
     out.push(`Endpoint = ${peer.endpoint}\n`)
-    out.push(`AllowedIPs = ${peer.allowedIp}\n`)
+    out.push(`AllowedIPs = ${[peer.allowedIp, peer.allowedIpv6].filter(Boolean).join(', ')}\n`)
     if (wg.persistentKeepaliveSecs > 0) out.push(`PersistentKeepalive = ${wg.persistentKeepaliveSecs}\n`)
   }
   return out.join('')

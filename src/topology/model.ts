@@ -1,6 +1,7 @@
 // The typed, validated description of a multi-POP cluster and the defaults of every optional key.
 // It says what the operator asked for; how that becomes files is src/generators' business.
 import type {Region} from '../balancer/regions.js'
+import type {SixpnNetworkRequest} from '../sixpn/address-plan.js'
 import type {AnycastTopology, PopBgp} from './anycast.js'
 import type {Ipv4Network, PublicAddressKind} from './ipv4.js'
 
@@ -35,6 +36,8 @@ export interface Topology {
   wireguard: {
     port: number
     network: Ipv4Network
+    /** The 6PN /48: `auto` (an RFC 4193 ULA made once and stored with the secrets) or a given prefix. */
+    ipv6Network: SixpnNetworkRequest
     /** The tunnel interface's MTU, written into wg0.conf and used for gossip.max_mtu. */
     mtu: number
     /** Seconds; 0 leaves PersistentKeepalive out. */
@@ -63,7 +66,7 @@ export const TOPOLOGY_DEFAULTS = {
       ca_file: '/etc/corrosion/tls/ca_cert.pem',
     },
   },
-  wireguard: {port: 51820, network: '10.50.0.0/16', mtu: 1420, persistent_keepalive: 25, interface: 'wg0'},
+  wireguard: {port: 51820, network: '10.50.0.0/16', ipv6_network: 'auto', mtu: 1420, persistent_keepalive: 25, interface: 'wg0'},
   ports: {proxy: 8080, tls: 8443, api: 8081, corrosion_api: 8090},
 } as const
 
@@ -77,6 +80,7 @@ gossip:
 wireguard:
   port: 51820                 # UDP, open to the internet
   network: 10.50.0.0/16       # every wireguard_address lies inside it
+  ipv6_network: auto          # 6PN: an RFC 4193 /48 made once and kept in secrets.json, or fdXX:XXXX:XXXX::/48
   mtu: 1420                   # wg0 MTU; gossip.max_mtu is derived from it
   persistent_keepalive: 25    # seconds, 0 = off
   interface: wg0

@@ -17,6 +17,8 @@ import {
   parsePublicAddress,
   type Ipv4Network,
 } from './ipv4.js'
+import {parseSixpnNetwork, type SixpnNetworkRequest} from '../sixpn/address-plan.js'
+import {formatPrefix, parseIpv6, prefixContains, type IpPrefix} from '../sixpn/ipv6.js'
 import {TOPOLOGY_DEFAULTS, type GossipSecurity, type Topology, type TopologyPop} from './model.js'
 
 export interface ParsedTopology {
@@ -165,7 +167,7 @@ export function validateTopology(data: unknown, file: string): ParsedTopology {
   }
   if (security === 'plaintext' && g.tls !== undefined) c.warn('gossip.tls', 'is ignored because gossip.security is plaintext')
 
-  const w = c.mapping(root.wireguard, 'wireguard', ['port', 'network', 'mtu', 'persistent_keepalive', 'interface']) ?? {}
+  const w = c.mapping(root.wireguard, 'wireguard', ['port', 'network', 'ipv6_network', 'mtu', 'persistent_keepalive', 'interface']) ?? {}
   const wireguardPort = c.port(w, 'port', 'wireguard', TOPOLOGY_DEFAULTS.wireguard.port)
   let network: Ipv4Network | undefined
   const networkText = c.string(w, 'network', 'wireguard', TOPOLOGY_DEFAULTS.wireguard.network)
@@ -174,6 +176,20 @@ export function validateTopology(data: unknown, file: string): ParsedTopology {
       network = parseIpv4Network(networkText)
     } catch (error) {
       c.problem('wireguard.network', (error as Error).message)
+    }
+  }
+  let ipv6Network: SixpnNetworkRequest | undefined
+  let ipv6Prefix: IpPrefix | undefined
+  const ipv6Text = c.string(w, 'ipv6_network', 'wireguard', TOPOLOGY_DEFAULTS.wireguard.ipv6_network)
+  if (ipv6Text !== undefined) {
+    if (ipv6Text.toLowerCase() === 'auto') ipv6Network = 'auto'
+    else {
+      try {
+        ipv6Prefix = parseSixpnNetwork(ipv6Text)
+        ipv6Network = {prefix: formatPrefix(ipv6Prefix)}
+      } catch (error) {
+        c.problem('wireguard.ipv6_network', (error as Error).message)
+      }
     }
   }
   const mtu = c.integer(w, 'mtu', 'wireguard', {...WIREGUARD_MTU_RANGE, what: 'a WireGuard MTU'}, TOPOLOGY_DEFAULTS.wireguard.mtu)
@@ -276,6 +292,9 @@ export function validateTopology(data: unknown, file: string): ParsedTopology {
         if (network && publicAddress.kind === 'ipv4' && ipv4InNetwork(publicAddress.address, network)) {
           c.problem(join(path, 'public_address'), `${show(publicText)} lies inside wireguard.network ${network.text}; give the address the tunnel itself runs over`)
         }
+        if (ipv6Prefix && publicAddress.kind === 'ipv6' && prefixContains(ipv6Prefix, 6, parseIpv6(publicAddress.address)!)) {
+          c.problem(join(path, 'public_address'), `${show(publicText)} lies inside wireguard.ipv6_network ${formatPrefix(ipv6Prefix)}; give the address the tunnel itself runs over`)
+        }
       }
 
       let wireguardAddress: string | undefined
@@ -326,7 +345,7 @@ export function validateTopology(data: unknown, file: string): ParsedTopology {
   const topology: Topology = {
     cluster: cluster!,
     gossip: {port: gossipPort!, security: security!, tls: {certFile: tls.certFile!, keyFile: tls.keyFile!, caFile: tls.caFile!}},
-    wireguard: {port: wireguardPort!, network: network!, mtu: mtu!, persistentKeepaliveSecs: keepalive!, interface: iface!},
+    wireguard: {port: wireguardPort!, network: network!, ipv6Network: ipv6Network!, mtu: mtu!, persistentKeepaliveSecs: keepalive!, interface: iface!},
     ports: {proxy: ports.proxy!, tls: ports.tls!, api: ports.api!, corrosionApi: ports.corrosionApi!},
     pops,
     ...(anycast ? {anycast} : {}),

@@ -19,6 +19,7 @@ export function topologyToDocument(topology: Topology): Record<string, unknown> 
     wireguard: {
       port: topology.wireguard.port,
       network: topology.wireguard.network.text,
+      ipv6_network: topology.wireguard.ipv6Network === 'auto' ? 'auto' : topology.wireguard.ipv6Network.prefix,
       mtu: topology.wireguard.mtu,
       persistent_keepalive: topology.wireguard.persistentKeepaliveSecs,
       interface: topology.wireguard.interface,

@@ -3,6 +3,7 @@
 // bootstrap graph, reruns, --dry-run, --force, bad topologies and the secrets file's mode.
 // UPDATE_GOLDEN=1 rewrites test/fixtures/pop-three/expected/ from the current output.
 import assert from 'node:assert/strict'
+import {spawnSync} from 'node:child_process'
 import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
@@ -124,16 +125,17 @@ describe('pop generate-config on the three-POP fixture', () => {
     const w = workspace(t)
     const run = await runCli(['pop', 'generate-config', '--topology', w.topology, '--secrets', w.secrets, '--out', w.out])
     assert.equal(run.code, 0, run.stderr)
+    // 6PN ids are first-fit in name order (eu 1, sa 2, us 3) inside the fixture's stored /48.
     const expect = {
-      sa: {wg: '10.50.1.1', endpoint: '203.0.113.10:51820'},
-      us: {wg: '10.50.2.1', endpoint: '198.51.100.7:51820'},
-      eu: {wg: '10.50.3.1', endpoint: '[2001:db8::20]:51820'},
+      sa: {wg: '10.50.1.1', endpoint: '203.0.113.10:51820', subnet: 'fd57:a312:81a3:2::/64'},
+      us: {wg: '10.50.2.1', endpoint: '198.51.100.7:51820', subnet: 'fd57:a312:81a3:3::/64'},
+      eu: {wg: '10.50.3.1', endpoint: '[2001:db8::20]:51820', subnet: 'fd57:a312:81a3:1::/64'},
     }
     const confs = new Map(POPS.map((p) => [p, parseWgConf(fs.readFileSync(path.join(w.out, p, 'wg0.conf'), 'utf8'))]))
     for (const pop of POPS) {
       const conf = confs.get(pop)!
       assert.equal(conf.interface.PrivateKey, FIXTURE_SECRETS.wireguard_private_keys[pop])
-      assert.equal(conf.interface.Address, `${expect[pop].wg}/16`)
+      assert.equal(conf.interface.Address, `${expect[pop].wg}/16, ${expect[pop].subnet.replace('::/64', '::1/128')}`, 'dual-stack: IPv4 and the 6PN ::1 as a /128')
       assert.equal(conf.interface.ListenPort, '51820')
       assert.equal(conf.interface.MTU, '1420')
       assert.equal(conf.peers.length, POPS.length - 1, 'full mesh: one peer per other POP')
@@ -141,12 +143,35 @@ describe('pop generate-config on the three-POP fixture', () => {
         const publicKey = wireguardPublicKey(FIXTURE_SECRETS.wireguard_private_keys[other]!)
         const peer = conf.peers.find((p) => p.PublicKey === publicKey)
         assert.ok(peer, `${other}'s public key is a peer in ${pop}/wg0.conf`)
-        assert.equal(peer.AllowedIPs, `${expect[other].wg}/32`)
+        assert.equal(peer.AllowedIPs, `${expect[other].wg}/32, ${expect[other].subnet}`, "the peer's IPv4 /32 and its whole 6PN /64")
         assert.equal(peer.Endpoint, expect[other].endpoint)
         assert.equal(peer.PersistentKeepalive, '25')
       }
       const own = wireguardPublicKey(FIXTURE_SECRETS.wireguard_private_keys[pop]!)
       assert.ok(!conf.peers.some((p) => p.PublicKey === own), 'never a peer of itself')
+    }
+  })
+
+  test('wg-quick strip (wireguard-tools) accepts every generated wg0.conf and keeps both families', async (t) => {
+    const probe = spawnSync('wg-quick', ['--help'], {encoding: 'utf8'})
+    if (probe.error) {
+      t.skip(`wg-quick is not installed (${probe.error.message}); apt-get install wireguard-tools to run this check`)
+      return
+    }
+    const w = workspace(t)
+    const run = await runCli(['pop', 'generate-config', '--topology', w.topology, '--secrets', w.secrets, '--out', w.out])
+    assert.equal(run.code, 0, run.stderr)
+    for (const pop of POPS) {
+      const file = path.join(w.out, pop, 'wg0.conf')
+      const strip = spawnSync('wg-quick', ['strip', file], {encoding: 'utf8'})
+      assert.equal(strip.status, 0, `wg-quick strip ${pop}/wg0.conf: ${strip.stderr}`)
+      const stripped = parseWgConf(strip.stdout)
+      assert.equal(stripped.interface.Address, undefined, 'Address is a wg-quick key, stripped for wg setconf')
+      assert.equal(stripped.interface.MTU, undefined)
+      assert.equal(stripped.peers.length, POPS.length - 1)
+      for (const peer of stripped.peers) assert.match(peer.AllowedIPs!, /^10\.50\.\d\.1\/32, fd57:a312:81a3:[1-3]::\/64$/)
+      const again = spawnSync('wg-quick', ['strip', file], {encoding: 'utf8'})
+      assert.equal(again.stdout, strip.stdout, 'stripping is deterministic')
     }
   })
 
@@ -203,7 +228,17 @@ describe('pop generate-config runs', () => {
     const first = await runCli(['pop', 'generate-config', '--topology', w.topology, '--out', w.out, '--json'])
     assert.equal(first.code, 0, first.stderr)
     const created = (json(first.stdout).secrets as {created: string[]}).created
-    assert.deepEqual(created.sort(), ['api_token', 'corrosion_token', 'wireguard_private_keys.eu', 'wireguard_private_keys.sa', 'wireguard_private_keys.us'])
+    assert.deepEqual(created.sort(), [
+      'api_token',
+      'corrosion_token',
+      'ipv6_network',
+      'pop_ids.eu',
+      'pop_ids.sa',
+      'pop_ids.us',
+      'wireguard_private_keys.eu',
+      'wireguard_private_keys.sa',
+      'wireguard_private_keys.us',
+    ])
     const secretsFile = path.join(w.out, 'secrets.json')
     assert.equal((fs.statSync(secretsFile).mode & 0o777).toString(8), '600')
     for (const secret of Object.values(JSON.parse(fs.readFileSync(secretsFile, 'utf8')).wireguard_private_keys as Record<string, string>)) {

@@ -6,7 +6,8 @@ import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {describe, test} from 'node:test'
 
-import {parseSecretsJson, planPopConfigs, renderHostFiles, resolveClusterSecrets} from '../../../src/generators/index.js'
+import {checkAllowedIps, parseSecretsJson, planPopConfigs, renderHostFiles, resolveClusterSecrets} from '../../../src/generators/index.js'
+import {findPrefixOverlaps, parsePrefix} from '../../../src/sixpn/index.js'
 import {loadTopologyFile, parseTopologyText} from '../../../src/topology/index.js'
 import {checkCorrosionToml, isConnected, parseWgConf} from './config-checks.js'
 
@@ -110,5 +111,71 @@ pops:
         ['README.md', '644'],
       ],
     )
+  })
+})
+
+describe('planPopConfigs: 6PN', () => {
+  const fileOf = (plan: ReturnType<typeof planPopConfigs>, file: string) => plan.files.find((f) => f.path === file)!.content
+  const subnetOf = (plan: ReturnType<typeof planPopConfigs>) => new Map(plan.pops.map((p) => [p.name, p.sixpn!.subnet]))
+
+  test("dual-stack mesh: ::1/128 on the interface, each peer's /32 and /64, no AllowedIPs overlap; env, README and firewall agree", () => {
+    const plan = planPopConfigs(topology, secrets)
+    assert.deepEqual([...subnetOf(plan)], [
+      ['eu', 'fd57:a312:81a3:1::/64'],
+      ['sa', 'fd57:a312:81a3:2::/64'],
+      ['us', 'fd57:a312:81a3:3::/64'],
+    ])
+    for (const pop of plan.pops) {
+      const s = pop.sixpn!
+      assert.deepEqual([s.wireguardAddress, s.dnsAddress], [s.subnet.replace('::/64', '::1'), s.subnet.replace('::/64', '::3')])
+      const wg = parseWgConf(fileOf(plan, `${pop.name}/wg0.conf`))
+      assert.deepEqual(wg.interface.Address!.split(', '), [`${pop.wireguardAddress}/16`, `${s.wireguardAddress}/128`])
+      const allowed = wg.peers.flatMap((p) => p.AllowedIPs!.split(', '))
+      for (const other of plan.pops.filter((p) => p !== pop)) {
+        const peer = wg.peers.find((p) => p.PublicKey === other.wireguardPublicKey)!
+        assert.deepEqual(peer.AllowedIPs!.split(', '), [`${other.wireguardAddress}/32`, other.sixpn!.subnet])
+      }
+      const prefixes = [...allowed, s.subnet].map((cidr) => ({cidr, prefix: parsePrefix(cidr)}))
+      assert.deepEqual(findPrefixOverlaps(prefixes), [], `${pop.name}: AllowedIPs and its own /64 are disjoint`)
+      assert.equal(checkCorrosionToml(fileOf(plan, `${pop.name}/corrosion.toml`)).maxMtu, 1392, 'gossip stays on IPv4: 1420 - 20 - 8')
+      assert.match(fileOf(plan, `${pop.name}/edgeproxy.env`), new RegExp(`^# 6PN: this POP's /64 is ${s.subnet} \\(id ${s.popId}\\)`, 'm'))
+      assert.ok(fileOf(plan, `${pop.name}/edgeproxy.env`).includes(`${s.dnsAddress} (internal DNS)`))
+      assert.ok(fileOf(plan, `${pop.name}/README.md`).includes(`edgeproxy pop address --pop ${pop.name} --app myapp --instance 1`))
+      assert.match(fileOf(plan, `${pop.name}/firewall.sh`), new RegExp(`^ufw allow in on wg0 from fd57:a312:81a3::/48 to ${s.subnet} comment`, 'm'))
+      assert.match(fileOf(plan, `${pop.name}/firewall.sh`), new RegExp(`^ufw route allow in on wg0 from fd57:a312:81a3::/48 to ${s.subnet} comment`, 'm'))
+    }
+  })
+
+  test('adding and removing POPs leaves every other POP its 6PN addresses', () => {
+    const text = fs.readFileSync(path.join(FIXTURE, 'topology.yaml'), 'utf8')
+    const before = subnetOf(planPopConfigs(topology, secrets))
+    const grown = parseTopologyText(text + '  - { name: ap, region: ap, public_address: 192.0.2.40, wireguard_address: 10.50.4.1 }\n', 't.yaml').topology
+    const grownSecrets = resolveClusterSecrets(secrets, {cluster: 'edge', popNames: grown.pops.map((p) => p.name), sixpn: grown.wireguard.ipv6Network}, 's.json')
+    assert.deepEqual(grownSecrets.created.sort(), ['pop_ids.ap', 'wireguard_private_keys.ap'])
+    const after = subnetOf(planPopConfigs(grown, grownSecrets.secrets))
+    for (const [pop, subnet] of before) assert.equal(after.get(pop), subnet, pop)
+    assert.equal(after.get('ap'), 'fd57:a312:81a3:4::/64', 'ap sorts first but takes the next free id')
+
+    const shrunk = parseTopologyText(text.replace(/^.*name: sa,.*\n/m, ''), 't.yaml').topology
+    const shrunkSecrets = resolveClusterSecrets(grownSecrets.secrets, {cluster: 'edge', popNames: shrunk.pops.map((p) => p.name), sixpn: 'auto'}, 's.json')
+    assert.deepEqual(shrunkSecrets.created, [])
+    assert.deepEqual(shrunkSecrets.secrets.sixpn!.popIds, {ap: 4, eu: 1, sa: 2, us: 3}, "sa's id stays reserved")
+    const afterRemoval = subnetOf(planPopConfigs(shrunk, shrunkSecrets.secrets))
+    assert.deepEqual([...afterRemoval], [
+      ['eu', 'fd57:a312:81a3:1::/64'],
+      ['us', 'fd57:a312:81a3:3::/64'],
+    ])
+  })
+
+  test('checkAllowedIps refuses overlapping AllowedIPs, naming both sides', () => {
+    const host = planPopConfigs(topology, secrets).pops.find((p) => p.name === 'sa')!.host
+    const wg = host.wireguard!
+    assert.doesNotThrow(() => checkAllowedIps('sa', wg, host.sixpn!.subnet))
+    const peers = [wg.peers[0]!, {...wg.peers[1]!, allowedIpv6: 'fd57:a312:81a3::/56'}]
+    assert.throws(
+      () => checkAllowedIps('sa', {...wg, peers}, host.sixpn!.subnet),
+      (e: any) => e.code === 'EP_GENERATE_INVALID' && e.exitCode === 3 && /AllowedIPs fd57:a312:81a3::\/56 of peer us overlaps fd57:a312:81a3:2::\/64 of sa's own 6PN subnet/.test(e.message),
+    )
+    assert.throws(() => checkAllowedIps('sa', {...wg, peers: [wg.peers[0]!, {...wg.peers[1]!, allowedIp: wg.peers[0]!.allowedIp}]}), /10\.50\.3\.1\/32 of peer us overlaps 10\.50\.3\.1\/32 of peer eu/)
   })
 })

@@ -78,6 +78,52 @@ describe('cluster secrets', () => {
     }
   })
 
+  test('the 6PN plan is made once, stored after the keys, and reused byte for byte', () => {
+    const first = resolveClusterSecrets(undefined, {cluster: 'edge', popNames: ['us', 'sa'], sixpn: 'auto', generateUla: () => 'fd2d:198b:9d66::/48'}, 's.json')
+    assert.deepEqual(first.created.slice(-3), ['ipv6_network', 'pop_ids.sa', 'pop_ids.us'])
+    const text = renderSecretsJson(first.secrets)
+    const doc = JSON.parse(text)
+    assert.deepEqual(Object.keys(doc), ['format', 'cluster', 'corrosion_token', 'api_token', 'wireguard_private_keys', 'ipv6_network', 'pop_ids'])
+    assert.equal(doc.ipv6_network, 'fd2d:198b:9d66::/48')
+    assert.deepEqual(doc.pop_ids, {sa: 1, us: 2})
+    const second = resolveClusterSecrets(parseSecretsJson(text, 's.json'), {
+      cluster: 'edge',
+      popNames: ['sa', 'us'],
+      sixpn: 'auto',
+      generateUla: () => assert.fail('the stored network is reused'),
+    }, 's.json')
+    assert.deepEqual(second.created, [])
+    assert.equal(second.isChanged, false)
+    assert.equal(renderSecretsJson(second.secrets), text)
+  })
+
+  test('a file written before 6PN gets the plan added (and is rewritten); commands without 6PN keep a stored plan', () => {
+    const old = {cluster: 'edge', corrosionToken: generateToken(), apiToken: generateToken(), wireguardPrivateKeys: {sa: KEY}}
+    const upgraded = resolveClusterSecrets(old, {cluster: 'edge', popNames: ['sa'], sixpn: {prefix: 'fd12:3456:789a::/48'}}, 's.json')
+    assert.deepEqual(upgraded.created, ['ipv6_network', 'pop_ids.sa'])
+    assert.equal(upgraded.isChanged, true)
+    const kept = resolveClusterSecrets(upgraded.secrets, {cluster: 'edge'}, 's.json')
+    assert.deepEqual(kept.secrets.sixpn, {network: 'fd12:3456:789a::/48', popIds: {sa: 1}}, 'corrosion bootstrap leaves it alone')
+    assert.equal(kept.isChanged, false)
+  })
+
+  test('a stored 6PN plan is checked: colliding or bad ids and a bad network are refused, naming the key', () => {
+    const good = JSON.parse(renderSecretsJson({cluster: 'edge', corrosionToken: generateToken(), apiToken: generateToken(), wireguardPrivateKeys: {}, sixpn: {network: 'fd12:3456:789a::/48', popIds: {sa: 1, us: 2}}}))
+    assert.deepEqual(parseSecretsJson(JSON.stringify(good), 's.json').sixpn, {network: 'fd12:3456:789a::/48', popIds: {sa: 1, us: 2}})
+    assert.equal(parseSecretsJson(JSON.stringify({...good, ipv6_network: 'FD12:3456:789A:0::/48'}), 's.json').sixpn!.network, 'fd12:3456:789a::/48', 'canonical')
+    const cases: Array<[unknown, RegExp]> = [
+      [{...good, pop_ids: {sa: 1, us: 1}}, /"pop_ids\.us" is 1, already the id of POP "sa"/],
+      [{...good, pop_ids: {sa: 70000}}, /"pop_ids\.sa" is 70000, not a POP id/],
+      [{...good, pop_ids: []}, /"pop_ids" must be an object/],
+      [{...good, ipv6_network: 'fd12:3456:789a::/64'}, /"ipv6_network" "fd12:3456:789a::\/64" is a \/64/],
+      [{...good, ipv6_network: undefined}, /"ipv6_network" must be a string/],
+    ]
+    for (const [value, message] of cases) {
+      const text = JSON.stringify(value)
+      assert.throws(() => parseSecretsJson(text, 's.json'), (e: unknown) => e instanceof SecretsFileError && e.field === '--secrets' && e.exitCode === 3 && message.test(e.message), text)
+    }
+  })
+
   test('reading: absent is undefined; a loose mode is a warning', (t) => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'secrets-'))
     t.after(() => fs.rmSync(dir, {recursive: true, force: true}))

@@ -73,7 +73,7 @@ describe('parseTopologyText', () => {
     })
     assert.deepEqual(
       {...topology.wireguard, network: topology.wireguard.network.text},
-      {port: 51820, network: '10.50.0.0/16', mtu: 1420, persistentKeepaliveSecs: 25, interface: 'wg0'},
+      {port: 51820, network: '10.50.0.0/16', ipv6Network: 'auto', mtu: 1420, persistentKeepaliveSecs: 25, interface: 'wg0'},
     )
     assert.deepEqual(topology.ports, {proxy: 8080, tls: 8443, api: 8081, corrosionApi: 8090})
   })
@@ -82,6 +82,14 @@ describe('parseTopologyText', () => {
     const {topology} = parseTopologyText(EXAMPLE, 'example.yaml')
     const again = parseTopologyText(renderTopologyYaml(topology), 'again.yaml').topology
     assert.deepEqual(again, topology)
+  })
+
+  test('wireguard.ipv6_network: auto (any case) or an explicit ULA /48, kept in canonical form', () => {
+    assert.equal(parseTopologyText(minimal(POP_A, 'wireguard: {ipv6_network: AUTO}\n'), 't.yaml').topology.wireguard.ipv6Network, 'auto')
+    const explicit = parseTopologyText(minimal(POP_A + POP_B, 'wireguard: {ipv6_network: "FD12:3456:789A:0000::/48"}\n'), 't.yaml').topology
+    assert.deepEqual(explicit.wireguard.ipv6Network, {prefix: 'fd12:3456:789a::/48'})
+    assert.match(renderTopologyYaml(explicit), /ipv6_network: fd12:3456:789a::\/48/)
+    assert.deepEqual(parseTopologyText(renderTopologyYaml(explicit), 't.yaml').topology, explicit, 'rendered and parsed back')
   })
 
   test('JSON is accepted by file name', () => {
@@ -144,6 +152,18 @@ describe('validation names the file and the key path of every problem', () => {
     {name: 'gossip and WireGuard on one UDP port', text: minimal(POP_A + POP_B, 'gossip: {port: 51820}\n'), path: 'gossip.port', message: /51820 is already wireguard\.port/},
     {name: 'a network with host bits', text: minimal(POP_A + POP_B, 'wireguard: {network: 10.50.1.0/16}\n'), path: 'wireguard.network', message: /host bits set; the network is 10\.50\.0\.0\/16/},
     {name: 'a network too small', text: minimal(POP_A + POP_B, 'wireguard: {network: 10.50.1.0/31}\n'), path: 'wireguard.network', message: /\/31/},
+    {name: 'a 6PN network outside fd00::/8', text: minimal(POP_A + POP_B, 'wireguard: {ipv6_network: "2001:db8::/48"}\n'), path: 'wireguard.ipv6_network', message: /"2001:db8::\/48" is outside fd00::\/8 .*or auto/},
+    {name: 'a 6PN network in fc00::/8', text: minimal(POP_A + POP_B, 'wireguard: {ipv6_network: "fc12:3456:789a::/48"}\n'), path: 'wireguard.ipv6_network', message: /fc00::\/8 is reserved by RFC 4193/},
+    {name: 'a 6PN network that is not a /48', text: minimal(POP_A + POP_B, 'wireguard: {ipv6_network: "fd12:3456:789a::/56"}\n'), path: 'wireguard.ipv6_network', message: /is a \/56; 6PN needs exactly a \/48/},
+    {name: 'a 6PN /48 with bits set past it', text: minimal(POP_A + POP_B, 'wireguard: {ipv6_network: "fd12:3456:789a:1::/48"}\n'), path: 'wireguard.ipv6_network', message: /bits set past \/48; the prefix is fd12:3456:789a::\/48/},
+    {name: 'a 6PN network without a length', text: minimal(POP_A + POP_B, 'wireguard: {ipv6_network: "fd12:3456:789a::"}\n'), path: 'wireguard.ipv6_network', message: /not an address prefix in CIDR form/},
+    {name: 'a 6PN network that is IPv4', text: minimal(POP_A + POP_B, 'wireguard: {ipv6_network: 10.60.0.0/16}\n'), path: 'wireguard.ipv6_network', message: /is an IPv4 prefix/},
+    {
+      name: 'a public address inside the 6PN network',
+      text: minimal(POP_A + POP_B.replace('203.0.113.2', '"fd12:3456:789a:9::1"'), 'wireguard: {ipv6_network: "fd12:3456:789a::/48"}\n'),
+      path: 'pops[1].public_address',
+      message: /inside wireguard\.ipv6_network fd12:3456:789a::\/48/,
+    },
     {name: 'an MTU below what QUIC needs', text: minimal(POP_A + POP_B, 'wireguard: {mtu: 1200}\n'), path: 'wireguard.mtu', message: /1200 is out of range/},
     {name: 'an unknown gossip security', text: minimal(POP_A + POP_B, 'gossip: {security: wireguard}\n'), path: 'gossip.security', message: /plaintext .* or tls/},
     {name: 'a typo in a key', text: minimal(POP_A + POP_B.replace('wireguard_address', 'wireguard_adress')), path: 'pops[1].wireguard_adress', message: /unknown key; did you mean "wireguard_address"\?/},
