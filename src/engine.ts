@@ -6,6 +6,7 @@
 import {Router} from './balancer/router.js'
 import type {StartConfig} from './config/start-config.js'
 import {ApiServer} from './discovery/api-server.js'
+import {dnsService} from './dns/dns-service.js'
 import {BackendService} from './discovery/backend-service.js'
 import {openGeoResolver, type GeoResolver} from './geo/geo-resolver.js'
 import type {Logger} from './log/logger.js'
@@ -195,6 +196,7 @@ export class Engine implements EngineParts {
     if (c.tls && this.certificate) services.push(certificateService(this.certificate, c.tls.reloadMs))
     services.push(affinitySweepService(this.router, c.bindingGcIntervalMs, this.logger))
     services.push(...metricsServices(this))
+    if (c.dns) services.push(dnsService(this, c.dns))
     if (this.api && c.api) services.push(apiService(this.api, c.api.listen, (a) => (this.apiAddress = a)))
     return services
   }

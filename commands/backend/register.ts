@@ -14,6 +14,7 @@ export default class BackendRegister extends BackendCommand {
   static override examples = [
     '<%= config.bin %> backend register --id sa-node-1 --app myapp --region sa --ip 10.50.1.1 --port 9000',
     '<%= config.bin %> backend register --id eu-fr-1 --app myapp --region eu --country FR --ip fd00::12 --port 9000 --weight 4 --soft-limit 200 --hard-limit 300',
+    '<%= config.bin %> backend register --id us-1 --app myapp --region us --ip 10.50.2.7 --ip6 fd00:2::7 --port 9000',
     '<%= config.bin %> backend register --db ./routing.db --id dev-1 --app web --region sa --ip 127.0.0.1 --port 3000',
   ]
   static override enableJsonFlag = true
@@ -22,6 +23,7 @@ export default class BackendRegister extends BackendCommand {
     app: Flags.string({summary: 'Application the backend serves', helpValue: 'APP'}),
     region: Flags.string({summary: `Region: ${REGIONS.join(', ')}`, options: [...REGIONS]}),
     ip: Flags.string({summary: 'Address the proxy dials (IPv4 or IPv6 literal, usually a WireGuard address)', helpValue: 'IP'}),
+    ip6: Flags.string({summary: 'IPv6 address of a dual-stack backend, for DNS AAAA answers beside --ip (the proxy dials --ip)', helpValue: 'IP6'}),
     port: Flags.string({summary: 'TCP port the proxy dials', helpValue: 'PORT'}),
     country: Flags.string({summary: 'ISO 3166 alpha-2 country of the backend, e.g. FR [default: derived from the region]', helpValue: 'CC'}),
     weight: Flags.string({summary: 'Relative capacity, 0-1000 [default: 2]', helpValue: 'N'}),
@@ -48,6 +50,7 @@ export default class BackendRegister extends BackendCommand {
     }
     const body: Record<string, unknown> = {id: values.id, app: values.app, region: values.region, ip: values.ip, port: toNumber(values.port)}
     if (flags.country !== undefined) body.country = flags.country
+    if (flags.ip6 !== undefined) body.ip6 = flags.ip6
     if (flags.weight !== undefined) body.weight = toNumber(flags.weight)
     if (flags['soft-limit'] !== undefined) body.soft_limit = toNumber(flags['soft-limit'])
     if (flags['hard-limit'] !== undefined) body.hard_limit = toNumber(flags['hard-limit'])

@@ -10,6 +10,8 @@ export interface Backend {
   readonly country: string
   /** The address to dial (the seeds' `wg_ip`): an IPv4 or IPv6 literal, or a host name. */
   readonly host: string
+  /** A second address (`wg_ip6`, an IPv6 literal) a dual-stack backend has for DNS AAAA answers; '' or absent = none. The proxy dials `host`. */
+  readonly host6?: string
   readonly port: number
   readonly isHealthy: boolean
   readonly isDraining: boolean

@@ -56,6 +56,7 @@ export function backendDetail(b: BackendJson): string {
     ['region', b.region],
     ['country', b.country || '-'],
     ['address', address(b)],
+    ...(b.ip6 ? [['IPv6 (DNS)', b.ip6] as [string, string]] : []),
     ['state', colourState(b.state)],
     ['weight', String(b.weight)],
     ['connections', b.connections === null ? '- (read from the store, not a running proxy)' : String(b.connections)],
@@ -94,5 +95,22 @@ export function routeTable(r: RouteExplanation): string {
       c.skipped === null ? '' : chalk.yellow(c.skipped.replace(/_/g, ' ')),
     ])
   }
-  return lines.join('\n') + '\n' + (r.candidates.length > 0 ? table.toString() : '(no backends in the routing table)')
+  return lines.join('\n') + '\n' + (r.candidates.length > 0 ? table.toString() : '(no backends in the routing table)') + '\n' + dnsLines(r)
+}
+
+/** "DNS would answer": each app's name and its nearest name, as this client would get them. */
+function dnsLines(r: RouteExplanation): string {
+  if (r.dns === undefined) return 'DNS would answer: nothing, DNS is off on this POP (--dns / EDGEPROXY_DNS_ENABLED)'
+  if (r.dns.apps.length === 0) return `DNS would answer: NXDOMAIN for every <app>.${r.dns.domain} (no app in the routing table)`
+  const rows: [string, string][] = []
+  for (const app of r.dns.apps) {
+    if (app.rcode !== 'NOERROR') {
+      rows.push([app.name, chalk.yellow(`${app.rcode} (no routable backend)`)])
+      continue
+    }
+    rows.push([app.name, app.addresses.join(', ')])
+    rows.push([app.nearest_name, app.nearest.join(', ')])
+  }
+  const width = Math.max(...rows.map(([name]) => name.length))
+  return ['DNS would answer (this client asking this POP):', ...rows.map(([name, value]) => `  ${name.padEnd(width)}  ${value}`)].join('\n')
 }

@@ -5,6 +5,7 @@
 // exporting `<AREA>_SETTINGS` and a resolver from their values to its typed config); this file
 // spreads them into START_SETTINGS and calls the resolver, one line each.
 import {isRegion, REGIONS} from '../balancer/regions.js'
+import {DNS_SETTINGS, resolveDnsConfig, type DnsConfig} from '../dns/settings.js'
 import {ConfigError} from '../errors.js'
 import {formatHostPort, isLoopbackAddress, type CidrList, type HostPort} from '../net/address.js'
 import type {LogFormat} from '../log/logger.js'
@@ -279,6 +280,7 @@ export const START_SETTINGS = {
     summary: 'Polling interval used while the Corrosion subscription is down',
     group: CORROSION,
   }),
+  ...DNS_SETTINGS,
   logFormat: setting.enum<LogFormat>({
     flag: 'log-format',
     env: 'EDGEPROXY_LOG_FORMAT',
@@ -319,6 +321,8 @@ export interface StartConfig {
   heartbeatTtlMs: number
   corrosion?: {apiUrl: string; token?: string; pollMs: number}
   metrics: MetricsConfig
+  /** Internal DNS (`<app>.internal`); undefined when off. */
+  dns?: DnsConfig
   logFormat: LogFormat
   isDebug: boolean
   sources: Record<StartSettingKey, Source>
@@ -387,6 +391,7 @@ export function resolveStartConfig(flags: Raw, env: Env): StartConfig {
     heartbeatTtlMs: ms(v.heartbeatTtlSecs!),
     corrosion: v.corrosionEnabled ? {apiUrl: v.corrosionApiUrl!, token: v.corrosionToken, pollMs: ms(v.corrosionPollSecs!)} : undefined,
     metrics: resolveMetricsConfig(v, v.apiToken),
+    dns: resolveDnsConfig(v),
     logFormat: v.logFormat!,
     isDebug: v.debug!,
     sources,

@@ -72,6 +72,7 @@ const digest = (text: string) => createHash('sha256').update(text).digest()
 export class ApiServer {
   private readonly server: http.Server
   private readonly routes: ApiRoute[]
+  private readonly routeExplainers: ((ip: string) => Record<string, unknown>)[] = []
   private readonly tokenDigest?: Buffer
   private boundAddress?: HostPort
 
@@ -96,6 +97,11 @@ export class ApiServer {
   /** Adds endpoints of other services (metrics, status page); call before listen(). */
   addRoutes(routes: readonly ApiRoute[]): void {
     this.routes.push(...routes)
+  }
+
+  /** Adds fields to GET /api/v1/route's answer for a client IP (DNS adds what it would answer). */
+  addRouteExplainer(explain: (ip: string) => Record<string, unknown>): void {
+    this.routeExplainers.push(explain)
   }
 
   async close(): Promise<void> {
@@ -249,6 +255,7 @@ export class ApiServer {
                   eligible: r.skipped === null,
                   skipped: r.skipped,
                 })),
+                ...Object.assign({}, ...this.routeExplainers.map((explain) => explain(ip))),
               },
             }
           },

@@ -1,6 +1,7 @@
 // How the `backend` and `route` commands reach backends: through a running proxy's Auto-Discovery
 // API (undici), or straight into a SQLite routing store with `--db` when no proxy runs. Both give the
 // same results and the same errors, so a command does not care which one it holds.
+import type {DnsExplanation} from '../dns/explain.js'
 import {EdgeproxyError, ExitCode, InvalidInputError, UnavailableError} from '../errors.js'
 import type {BackendStore, StateChange} from '../store/backend-store.js'
 import {SqliteBackendStore} from '../store/sqlite-backend-store.js'
@@ -42,6 +43,8 @@ export interface RouteExplanation {
   chosen: string | null
   reason: string
   candidates: RouteCandidate[]
+  /** What the POP's DNS server would answer this client for each app; absent when DNS is off. */
+  dns?: DnsExplanation
 }
 
 export interface BackendClient {

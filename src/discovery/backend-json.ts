@@ -8,6 +8,8 @@ export interface BackendJson {
   region: string
   country: string
   ip: string
+  /** The IPv6 address of a dual-stack backend (`wg_ip6`, DNS AAAA); only present when it has one. */
+  ip6?: string
   port: number
   state: BackendState
   healthy: boolean
@@ -35,6 +37,7 @@ export function backendJson(b: Backend, nowMs: number, connections: number | nul
     region: b.region,
     country: b.country,
     ip: b.host,
+    ...(b.host6 ? {ip6: b.host6} : {}),
     port: b.port,
     state: backendState(b, nowMs),
     healthy: b.isHealthy,

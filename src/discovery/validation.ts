@@ -35,7 +35,7 @@ export const REGISTER_DEFAULTS = {weight: 2, softLimit: 100, hardLimit: 150} as 
 /** The representative country of a region, used when a registration names none (as the reference does). */
 export const REGION_DEFAULT_COUNTRY: Readonly<Record<string, string>> = {sa: 'BR', us: 'US', eu: 'DE', ap: 'JP'}
 
-const REGISTER_FIELDS = new Set(['id', 'app', 'region', 'country', 'ip', 'port', 'weight', 'soft_limit', 'hard_limit'])
+const REGISTER_FIELDS = new Set(['id', 'app', 'region', 'country', 'ip', 'ip6', 'port', 'weight', 'soft_limit', 'hard_limit'])
 
 const quote = (value: unknown) => {
   const text = JSON.stringify(value) ?? String(value)
@@ -106,6 +106,9 @@ export function validateRegister(body: unknown): RegisterInput & {countryDerived
   const region = validateRegion(text(b, 'region'))
   const ip = text(b, 'ip')
   if (net.isIP(ip) === 0) throw new ValidationError('invalid_field', `ip ${quote(ip)} must be an IPv4 or IPv6 address literal`, 400, 'ip')
+  // Optional second address of a dual-stack backend (DNS answers AAAA with it); the proxy dials `ip`.
+  const ip6 = b.ip6 === undefined || b.ip6 === null || b.ip6 === '' ? '' : text(b, 'ip6')
+  if (ip6 !== '' && !net.isIPv6(ip6)) throw new ValidationError('invalid_field', `ip6 ${quote(ip6)} must be an IPv6 address literal, without brackets`, 400, 'ip6')
   if (b.port === undefined) throw new ValidationError('missing_field', 'port is required', 400, 'port')
   const port = integer(b, 'port', 1, 65_535)
   const countryDerived = b.country === undefined || b.country === null || b.country === ''
@@ -121,7 +124,7 @@ export function validateRegister(body: unknown): RegisterInput & {countryDerived
       'soft_limit',
     )
   }
-  return {id, app, region, country, ip, port, weight, softLimit, hardLimit, countryDerived}
+  return {id, app, region, country, ip, ...(ip6 === '' ? {} : {ip6}), port, weight, softLimit, hardLimit, countryDerived}
 }
 
 export function validateState(value: string): BackendState {

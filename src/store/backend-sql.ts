@@ -17,10 +17,10 @@ export const SELECT_BACKENDS: string = 'SELECT * FROM backends ORDER BY id'
 export function registerStatement(input: RegisterInput, nowMs: number, leaseMs: number): BoundStatement {
   return {
     sql: `INSERT INTO backends (id, app, region, country, wg_ip, port, weight, soft_limit, hard_limit,
-        healthy, draining, deleted, lease_expires_at_ms, heartbeat_at_ms, registered_at_ms, updated_at_ms)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, 0, ?, ?, ?, ?)
+        healthy, draining, deleted, lease_expires_at_ms, heartbeat_at_ms, registered_at_ms, updated_at_ms, wg_ip6)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, 0, ?, ?, ?, ?, ?)
       ON CONFLICT (id) DO UPDATE SET
-        app = excluded.app, region = excluded.region, country = excluded.country, wg_ip = excluded.wg_ip,
+        app = excluded.app, region = excluded.region, country = excluded.country, wg_ip = excluded.wg_ip, wg_ip6 = excluded.wg_ip6,
         port = excluded.port, weight = excluded.weight, soft_limit = excluded.soft_limit, hard_limit = excluded.hard_limit,
         healthy = CASE WHEN backends.deleted = 1 THEN 1 ELSE backends.healthy END,
         draining = CASE WHEN backends.deleted = 1 THEN 0 ELSE backends.draining END,
@@ -42,6 +42,7 @@ export function registerStatement(input: RegisterInput, nowMs: number, leaseMs: 
       nowMs,
       nowMs,
       nowMs,
+      input.ip6 ?? '',
     ],
   }
 }

@@ -10,6 +10,8 @@ export interface RegisterInput {
   country: string
   /** The address the proxy dials; stored in `wg_ip`. */
   ip: string
+  /** A second, IPv6 address of a dual-stack backend, for DNS AAAA answers; stored in `wg_ip6`. '' or absent = none. */
+  ip6?: string
   port: number
   weight: number
   softLimit: number

@@ -31,6 +31,7 @@ export const BACKEND_COLUMNS: readonly Column[] = [
   {name: 'heartbeat_at_ms', definition: 'INTEGER NOT NULL DEFAULT 0', doc: 'unix ms of the last stored heartbeat; 0 = never'},
   {name: 'registered_at_ms', definition: 'INTEGER NOT NULL DEFAULT 0', doc: 'unix ms of the first registration; 0 = inserted by SQL'},
   {name: 'updated_at_ms', definition: 'INTEGER NOT NULL DEFAULT 0', doc: 'unix ms of the last change made by edgeproxy'},
+  {name: 'wg_ip6', definition: "TEXT NOT NULL DEFAULT ''", doc: "IPv6 address of a dual-stack backend, for DNS AAAA answers beside wg_ip's; '' = none (the proxy dials wg_ip)"},
 ]
 
 export const BACKEND_COLUMN_NAMES: readonly string[] = BACKEND_COLUMNS.map((c) => c.name)
@@ -57,6 +58,8 @@ function text(value: unknown): string {
   return ''
 }
 
+const unbracket = (host: string) => (host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host)
+
 export type RowResult = {backend: Backend; problem?: undefined} | {backend?: undefined; problem: string}
 
 /** Maps a stored row to a Backend, or says why the row cannot be routed to. */
@@ -73,7 +76,9 @@ export function rowToBackend(row: BackendRow): RowResult {
       app: text(row.app),
       region: text(row.region).toLowerCase(),
       country: text(row.country).toUpperCase(),
-      host: host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host,
+      host: unbracket(host),
+      // Only when set, so single-address backends keep the shape they always had.
+      ...(text(row.wg_ip6) === '' ? {} : {host6: unbracket(text(row.wg_ip6))}),
       port,
       isHealthy: int(row.healthy) === 1,
       isDraining: int(row.draining) === 1,

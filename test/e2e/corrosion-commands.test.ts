@@ -56,7 +56,7 @@ describe('edgeproxy corrosion init-schema and status', () => {
 
     const again = await runCli(['corrosion', 'init-schema', '--schema-dir', schemaDir, '--admin-socket', socket], {env: env()})
     assert.equal(again.code, 0, again.stderr)
-    assert.match(again.stdout, /backends is up to date on http:\/\/127\.0\.0\.1:\d+ \(16 columns, replicated\)/)
+    assert.match(again.stdout, /backends is up to date on http:\/\/127\.0\.0\.1:\d+ \(\d+ columns, replicated\)/)
   })
 
   it('status is healthy (exit 0) on an idle agent with the schema, and counts the backends', async () => {
@@ -122,7 +122,7 @@ describe('edgeproxy corrosion init-schema on an agent that still has /v1/migrati
       env: {PATH: '/usr/bin:/bin'},
     })
     assert.equal(r.code, 0, r.stderr)
-    assert.match(r.stdout, /created backends on http:\/\/127\.0\.0\.1:\d+ via migrations \(16 columns, replicated\)/)
+    assert.match(r.stdout, /created backends on http:\/\/127\.0\.0\.1:\d+ via migrations \(\d+ columns, replicated\)/)
     assert.equal(agent.requests.filter((q) => q.url === '/v1/migrations').length, 1)
     assert.ok(fs.existsSync(path.join(tmp.dir, 'schema', 'backends.sql')))
   })

@@ -16,6 +16,7 @@ export interface Row {
   draining?: number
   deleted?: number
   lease_expires_at_ms?: number
+  wg_ip6?: string
 }
 
 export class RoutingDb {
@@ -27,10 +28,12 @@ export class RoutingDb {
   }
 
   insert(row: Row): void {
+    // wg_ip6 only when given: tables made by older schemas lack the column.
+    const extra = row.wg_ip6 === undefined ? '' : ', wg_ip6'
     this.db
       .prepare(
-        `INSERT INTO backends (id, app, region, wg_ip, port, healthy, weight, soft_limit, hard_limit, country, draining, deleted, lease_expires_at_ms)
-         VALUES (@id, @app, @region, @wg_ip, @port, @healthy, @weight, @soft_limit, @hard_limit, @country, @draining, @deleted, @lease_expires_at_ms)`,
+        `INSERT INTO backends (id, app, region, wg_ip, port, healthy, weight, soft_limit, hard_limit, country, draining, deleted, lease_expires_at_ms${extra})
+         VALUES (@id, @app, @region, @wg_ip, @port, @healthy, @weight, @soft_limit, @hard_limit, @country, @draining, @deleted, @lease_expires_at_ms${extra.replace(', ', ', @')})`,
       )
       .run({
         app: 'web',
@@ -49,7 +52,7 @@ export class RoutingDb {
 
   update(id: string, changes: Partial<Omit<Row, 'id'>>): void {
     const keys = Object.keys(changes)
-    const allowed = new Set(['app', 'region', 'country', 'wg_ip', 'port', 'healthy', 'weight', 'soft_limit', 'hard_limit', 'draining', 'deleted', 'lease_expires_at_ms'])
+    const allowed = new Set(['app', 'region', 'country', 'wg_ip', 'port', 'healthy', 'weight', 'soft_limit', 'hard_limit', 'draining', 'deleted', 'lease_expires_at_ms', 'wg_ip6'])
     for (const k of keys) if (!allowed.has(k)) throw new Error(`unknown column ${k}`)
     this.db.prepare(`UPDATE backends SET ${keys.map((k) => `${k} = @${k}`).join(', ')} WHERE id = @id`).run({...changes, id})
   }
