@@ -6,6 +6,7 @@
 import {Router} from './balancer/router.js'
 import type {StartConfig} from './config/start-config.js'
 import {ApiServer} from './discovery/api-server.js'
+import {DnsCounters} from './dns/dns-counters.js'
 import {dnsService} from './dns/dns-service.js'
 import {BackendService} from './discovery/backend-service.js'
 import {openGeoResolver, type GeoResolver} from './geo/geo-resolver.js'
@@ -75,6 +76,8 @@ export interface EngineParts {
   readonly connections: OpenConnections
   /** The TLS listener's certificate; undefined without TLS. */
   readonly certificate?: TlsCertificate
+  /** DNS queries by type and rcode (the DNS service counts, metrics read); all zero while DNS is off. */
+  readonly dnsCounters: DnsCounters
   /** The API, to add endpoints to before it listens; undefined when the API is off. */
   readonly api?: ApiServer
   readonly startedAtMs: number
@@ -84,6 +87,7 @@ export class Engine implements EngineParts {
   readonly stats = new ProxyStats()
   readonly listenerStats = {tcp: new ListenerStats(), tls: new ListenerStats()}
   readonly connections = new OpenConnections()
+  readonly dnsCounters = new DnsCounters()
   readonly startedAtMs = Date.now()
   readonly service: BackendService
   readonly api?: ApiServer

@@ -16,15 +16,13 @@ import {DNS_LISTEN_SETTING, type DnsConfig} from './settings.js'
 export class DnsService implements Service {
   readonly name = 'dns'
   readonly server: DnsServer
-  /** Plain numbers, read at scrape time: `${qtype} ${rcode}` → queries (e.g. `A NOERROR`), and truncated UDP replies. */
-  readonly counters: {byTypeAndRcode: Map<string, number>; truncated: number} = {byTypeAndRcode: new Map(), truncated: 0}
   private table?: RecordTable
   private tableSnapshot?: readonly Backend[]
   private lastNotes = ''
   private serial = 0
 
   constructor(
-    private readonly parts: Pick<EngineParts, 'router' | 'geo' | 'logger'>,
+    private readonly parts: Pick<EngineParts, 'router' | 'geo' | 'logger' | 'dnsCounters'>,
     private readonly config: DnsConfig,
     private readonly now: () => number = Date.now,
   ) {
@@ -86,10 +84,8 @@ export class DnsService implements Service {
 
   private handle(message: Buffer, transport: Transport, remoteAddress: string, localAddress: string): Buffer | null {
     const handled = handleMessage(message, transport, this.currentTable(), this.context(remoteAddress, localAddress))
-    const key = `${handled.qtype} ${handled.rcode}`
-    const counts = this.counters.byTypeAndRcode
-    counts.set(key, (counts.get(key) ?? 0) + 1)
-    if (handled.isTruncated) this.counters.truncated++
+    this.parts.dnsCounters.count(handled.qtype, handled.rcode)
+    if (handled.isTruncated) this.parts.dnsCounters.truncated++
     if (this.parts.logger.isDebug) {
       this.parts.logger.debug('dns_query', `${transport} ${remoteAddress} ${handled.qtype} ${handled.rcode}`, {
         transport,
@@ -122,9 +118,8 @@ export class DnsService implements Service {
   health(): {fields: Record<string, unknown>} {
     let queries = 0
     const rcodes: Record<string, number> = {}
-    for (const [key, n] of this.counters.byTypeAndRcode) {
+    for (const {rcode, queries: n} of this.parts.dnsCounters.entries()) {
       queries += n
-      const rcode = key.slice(key.indexOf(' ') + 1)
       rcodes[rcode] = (rcodes[rcode] ?? 0) + n
     }
     return {
@@ -134,7 +129,7 @@ export class DnsService implements Service {
         apps: this.currentTable().apps.size,
         queries,
         rcodes,
-        truncated: this.counters.truncated,
+        truncated: this.parts.dnsCounters.truncated,
         tcp_connections: this.server.openConnections,
       },
     }

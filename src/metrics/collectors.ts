@@ -14,6 +14,7 @@ import {collectDefaultMetrics, Counter, Gauge, Histogram, Registry} from 'prom-c
 import {backendState, type Backend} from '../balancer/backend.js'
 import {CONNECT_TIME_BUCKETS_MS, type BackendCounters} from '../balancer/backend-counters.js'
 import {ROUTING_TIERS, type Router} from '../balancer/router.js'
+import type {DnsCounters} from '../dns/dns-counters.js'
 import type {ListenerStats, ProxyStats} from '../proxy/stats.js'
 import type {FeedStatus} from '../store/routing-feed.js'
 
@@ -28,6 +29,8 @@ export interface MetricsSources {
   /** The TLS certificate's expiry (unix ms), read at scrape time; undefined without TLS. */
   certificateNotAfterMs?: () => number
   geoBuiltAtMs: number
+  /** DNS query counters; undefined while DNS is off (no series then). */
+  dns?: DnsCounters
   /** Wall clock (unix ms). */
   now?: () => number
 }
@@ -216,5 +219,14 @@ export function createMetricsRegistry(s: MetricsSources): Registry {
     gauge('edgeproxy_tls_certificate_expiry_timestamp_seconds', 'When the served TLS certificate expires (unix seconds)', [], (set) => set({}, notAfter() / 1000))
   }
   gauge('edgeproxy_geoip_build_timestamp_seconds', 'When the GeoIP database was built (unix seconds)', [], (set) => set({}, s.geoBuiltAtMs / 1000))
+
+  // ---- internal DNS ----------------------------------------------------------------------------
+  if (s.dns) {
+    const dns = s.dns
+    counter('edgeproxy_dns_queries_total', 'DNS queries by type (A, AAAA, SRV, …, OTHER) and rcode (NOERROR, NXDOMAIN, …; DROPPED when unanswered)', ['qtype', 'rcode'], (inc) => {
+      for (const {qtype, rcode, queries} of dns.entries()) inc({qtype, rcode}, queries)
+    })
+    counter('edgeproxy_dns_truncated_total', 'UDP DNS replies cut to fit the client (TC set; it retries over TCP)', [], (inc) => inc({}, dns.truncated))
+  }
   return registry
 }

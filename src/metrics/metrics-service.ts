@@ -45,6 +45,7 @@ function metricsService(parts: EngineParts): Service {
         listeners: config.tls ? {...parts.listenerStats} : {tcp: parts.listenerStats.tcp},
         certificateNotAfterMs: certificate ? () => Date.parse(certificate.info.notAfter) : undefined,
         geoBuiltAtMs: parts.geo.builtAtMs,
+        dns: config.dns ? parts.dnsCounters : undefined,
       })
       render = async () => ({contentType: registry.contentType, body: await registry.metrics()})
       if (settings.listen === undefined) return

@@ -3,11 +3,13 @@
 // on an IPv4 and an [::1] listener; a disabled backend leaves DNS within one reload; 200 backends
 // truncate over UDP and come whole over TCP; hostile datagrams and TCP frames leave it answering.
 import assert from 'node:assert/strict'
+import {spawnSync} from 'node:child_process'
 import dgram from 'node:dgram'
 import net from 'node:net'
 import path from 'node:path'
 import {after, before, describe, test} from 'node:test'
 
+import {parseExposition, sampleValue, type Sample} from '../../src/metrics/exposition.js'
 import {RoutingDb} from '../support/routing-db.js'
 import {runCli, startProxy, tempDir, type ProxyProcess} from '../support/proxy-process.js'
 import {encodeQuery, frame, resolveError, resolver, tcpExchange, ttlsOf, udpExchange} from '../support/dns.js'
@@ -185,6 +187,28 @@ describe('internal DNS: three apps over several regions', () => {
     assert.match(cli.stdout, /web\.internal\s.*10\.1\.0\.1, 10\.1\.0\.2, 10\.2\.0\.1, fd00:1::1, fd00:3::1/)
     assert.match(cli.stdout, /top1\.nearest\.of\.web\.internal\s.*10\.2\.0\.1/)
     assert.match(cli.stdout, /db\.internal\s.*NXDOMAIN/)
+  })
+
+  test('metrics: edgeproxy_dns_queries_total{qtype,rcode} counts each query once; the scrape passes promtool', async (t) => {
+    const started = await proxy.waitFor('started')
+    const scrape = async () => parseExposition(await (await fetch(`http://${String(started.api)}/metrics`)).text())
+    const count = (samples: Sample[], qtype: string, rcode: string) => sampleValue(samples, 'edgeproxy_dns_queries_total', {qtype, rcode}) ?? 0
+    const before = await scrape()
+    await udpExchange('127.0.0.1', ports.v4, encodeQuery('web.internal', 'AAAA'))
+    await udpExchange('127.0.0.1', ports.v4, encodeQuery('web.internal', 'AAAA'))
+    await udpExchange('127.0.0.1', ports.v4, encodeQuery('nope.internal', 'SRV'))
+    await udpExchange('127.0.0.1', ports.v4, encodeQuery('example.com', 'TXT'))
+    const after = await scrape()
+    assert.equal(count(after, 'AAAA', 'NOERROR') - count(before, 'AAAA', 'NOERROR'), 2)
+    assert.equal(count(after, 'SRV', 'NXDOMAIN') - count(before, 'SRV', 'NXDOMAIN'), 1)
+    assert.equal(count(after, 'TXT', 'REFUSED') - count(before, 'TXT', 'REFUSED'), 1)
+    const text = await (await fetch(`http://${String(started.api)}/metrics`)).text()
+    const result = spawnSync('promtool', ['check', 'metrics'], {input: text, encoding: 'utf8'})
+    if ((result.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
+      t.skip('promtool is not installed (Debian package prometheus; .ci/run installs it)')
+      return
+    }
+    assert.equal(result.status, 0, `promtool check metrics:\n${result.stdout}${result.stderr}`)
   })
 
   test('backend disable: the record is gone within one reload, and back after enable', async () => {

@@ -8,6 +8,7 @@ import net from 'node:net'
 import {after, describe, test} from 'node:test'
 
 import {Router} from '../../../src/balancer/router.js'
+import {DnsCounters} from '../../../src/dns/dns-counters.js'
 import {DnsServer} from '../../../src/dns/dns-server.js'
 import {DnsService} from '../../../src/dns/dns-service.js'
 import {DNS_LISTEN_SETTING, parseDnsDomain, parseDnsListen} from '../../../src/dns/settings.js'
@@ -138,8 +139,9 @@ describe('DnsService', () => {
   test('answers from the router; a new snapshot gives a new table (and serial), the same snapshot does not', async () => {
     const router = new Router({localRegion: 'sa', bindingTtlMs: 1000, bindingMaxEntries: 10, failureCooldownMs: 1000})
     router.setBackends([makeBackend('a', {app: 'web', host: '10.0.0.1'})])
-    const geo = {source: 'test', country: () => null}
-    const service = new DnsService({router, geo, logger}, {listen: [{host: '127.0.0.1', port: 0}], domain: 'internal', ttlSecs: 5, negativeTtlSecs: 5, maxAnswers: 0})
+    const geo = {source: 'test', builtAtMs: 0, isEmbedded: false, country: () => null}
+    const dnsCounters = new DnsCounters()
+    const service = new DnsService({router, geo, logger, dnsCounters}, {listen: [{host: '127.0.0.1', port: 0}], domain: 'internal', ttlSecs: 5, negativeTtlSecs: 5, maxAnswers: 0})
     await service.start()
     after(() => service.close())
     const port = service.server.addresses[0].port
@@ -158,6 +160,7 @@ describe('DnsService', () => {
     const health = service.health().fields
     assert.equal(health.queries, 5)
     assert.deepEqual(health.rcodes, {NOERROR: 3, NXDOMAIN: 1, REFUSED: 1})
-    assert.equal(service.counters.byTypeAndRcode.get('A NOERROR'), 2)
+    assert.equal(dnsCounters.get('A', 'NOERROR'), 2)
+    assert.equal(dnsCounters.get('SOA', 'NOERROR'), 1)
   })
 })
