@@ -70,6 +70,8 @@ export class Subscription {
   private hasSnapshot = false
   private wakeUp?: () => void
   private delivered = false
+  /** The agent answered a resume with 404: start the fresh subscription at once, not after a backoff. */
+  private isLost = false
   private resolveReady!: (s: SubscriptionSnapshot) => void
   private rejectReady!: (e: Error) => void
   private readonly loop: Promise<void>
@@ -105,6 +107,14 @@ export class Subscription {
 
   error(): EdgeproxyError | undefined {
     return this.lastError
+  }
+
+  /**
+   * Ends a wait between attempts now (the caller knows the agent answers again, e.g. a poll just
+   * succeeded), so a recovered agent is not left idle for the rest of a backoff.
+   */
+  retryNow(): void {
+    this.wakeUp?.()
   }
 
   /** Drops the current stream and rebuilds state from a fresh snapshot (SIGHUP, tests). */
@@ -184,7 +194,8 @@ export class Subscription {
       } finally {
         abort.abort(new Resync('done'))
       }
-      const isStable = this.delivered || this.now() - openedAt >= this.stableAfterMs
+      const isStable = this.delivered || this.isLost || this.now() - openedAt >= this.stableAfterMs
+      this.isLost = false
       failures = isStable ? 0 : failures + 1
     }
   }
@@ -204,8 +215,10 @@ export class Subscription {
     if (stream.status !== 200) {
       const failure = await this.client.subscriptionError(stream)
       if (isResume && stream.status === 404) {
-        // The agent lost the subscription (unused for 10 min, or a new agent): start over.
+        // The agent lost the subscription (unused for 10 min, a restart that could not restore it,
+        // a new agent): it answers, so start over at once; this is not a failed attempt.
         this.id = undefined
+        this.isLost = true
         throw new Resync(failure.message)
       }
       if (failure.isSqlError && stream.status === 400) throw new CorrosionSqlError(failure.message, 400)

@@ -36,6 +36,14 @@ export const BACKEND_COLUMNS: readonly Column[] = [
 
 export const BACKEND_COLUMN_NAMES: readonly string[] = BACKEND_COLUMNS.map((c) => c.name)
 
+/** The value SQLite gives a row that lacks the column (its `DEFAULT` literal; null when it has none). */
+export function columnDefault(column: Column): string | number | null {
+  const m = /\bDEFAULT\s+('(?:[^']|'')*'|-?\d+)/i.exec(column.definition)
+  if (!m) return null
+  const literal = m[1]!
+  return literal.startsWith("'") ? literal.slice(1, -1).replaceAll("''", "'") : Number(literal)
+}
+
 /** `CREATE TABLE backends (...)`; with `ifNotExists` for the local SQLite store. */
 export function backendsTableDdl(options: {ifNotExists?: boolean} = {}): string {
   const cols = BACKEND_COLUMNS.map((c) => `    ${c.name} ${c.definition}`).join(',\n')

@@ -13,7 +13,7 @@ import Database from 'better-sqlite3'
 
 import {JsonSyntaxError, parseJson, position, toJson, type JsonValue} from './json.js'
 import {applySchema, CHANGES_TABLE, ensureBookkeeping, installTriggers, loadSchema, readSchemaPaths, SchemaRefused, type EmuSchema} from './schema.js'
-import {expand, kw, lex, meaningful, params as paramInfo, quoteIdent, selectShape, statements} from './sql.js'
+import {expand, expandStars, kw, lex, meaningful, params as paramInfo, quoteIdent, selectShape, statements} from './sql.js'
 
 export interface EmulatorOptions {
   /** `host:port` of the HTTP API; port 0 picks one (kept across stop()/start()). */
@@ -34,6 +34,12 @@ export interface EmulatorOptions {
   purgeIntervalMs?: number
   /** Window of replication lag samples for /v1/health (default 120 s). */
   lagWindowMs?: number
+  /**
+   * The subscription tick: committed changes wait for the next tick (or 1000 changed rows) before
+   * a subscription re-reads them, like the agent's 600 ms PROCESS_BUFFER_DEADLINE, so several quick
+   * writes to one row become one change event. Default 600; 0 matches after every commit.
+   */
+  subscriptionTickMs?: number
   /** Stream events are coalesced and flushed after this delay (default 5 ms; the agent uses ~10). */
   flushDelayMs?: number
   /** Split some flushes in two writes mid-line, to exercise clients (default true). */
@@ -42,6 +48,8 @@ export interface EmulatorOptions {
 }
 
 export interface RecordedRequest {
+  /** Date.now() when the request arrived. */
+  at: number
   method: string
   url: string
   authorization?: string
@@ -78,6 +86,7 @@ interface Sub {
   sql: string
   hash: string
   table: string
+  /** The query with `*` expanded into the columns the table had when the subscription was made. */
   query: string
   pkCount: number
   columns: string[]
@@ -263,7 +272,7 @@ function locate(message: string, sql: string): number {
 }
 
 export class EmulatorAgent {
-  readonly options: Required<Pick<EmulatorOptions, 'subscriptionRetention' | 'purgeIntervalMs' | 'lagWindowMs' | 'flushDelayMs' | 'splitChunks'>> & EmulatorOptions
+  readonly options: Required<Pick<EmulatorOptions, 'subscriptionRetention' | 'purgeIntervalMs' | 'lagWindowMs' | 'flushDelayMs' | 'splitChunks' | 'subscriptionTickMs'>> & EmulatorOptions
   readonly dbPath: string
   readonly subscriptionsPath: string
   readonly requests: RecordedRequest[] = []
@@ -284,6 +293,11 @@ export class EmulatorAgent {
   private pending: Changeset[] = []
   private openStreams = new Set<http.ServerResponse>()
   private purgeTimer?: NodeJS.Timeout
+  private tickTimer?: NodeJS.Timeout
+  /** Subscriptions with committed changes waiting for the next tick, with the primary keys changed. */
+  private candidates = new Map<Sub, Set<string>>()
+  /** Every change event a subscription emitted (for latency assertions): when, which, change id. */
+  readonly emitted: {at: number; subscription: string; changeId: number}[] = []
   private shedding: {remaining: number; routes?: string[]} = {remaining: 0}
   private isRunning = false
   migrationsEnabled: boolean
@@ -291,7 +305,7 @@ export class EmulatorAgent {
   gaps = 0
 
   constructor(options: EmulatorOptions = {}) {
-    this.options = {subscriptionRetention: 500, purgeIntervalMs: 300_000, lagWindowMs: 120_000, flushDelayMs: 5, splitChunks: true, ...options}
+    this.options = {subscriptionRetention: 500, purgeIntervalMs: 300_000, lagWindowMs: 120_000, flushDelayMs: 5, splitChunks: true, subscriptionTickMs: 600, ...options}
     if (options.dbPath) this.dbPath = options.dbPath
     else {
       this.tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'corro-emu-'))
@@ -349,6 +363,7 @@ export class EmulatorAgent {
     const queued = this.pending
     this.pending = []
     for (const changeset of queued) this.applyRemote(changeset)
+    this.tick()
     this.server = http.createServer((req, res) => {
       this.handle(req, res).catch((error) => {
         this.log(`handler failed: ${(error as Error).stack}`)
@@ -367,6 +382,10 @@ export class EmulatorAgent {
       this.purgeTimer = setInterval(() => this.purgeSubscriptionChanges(), this.options.purgeIntervalMs)
       this.purgeTimer.unref()
     }
+    if (this.options.subscriptionTickMs > 0) {
+      this.tickTimer = setInterval(() => this.tick(), this.options.subscriptionTickMs)
+      this.tickTimer.unref()
+    }
     return this
   }
 
@@ -375,6 +394,8 @@ export class EmulatorAgent {
     if (!this.isRunning) return
     this.isRunning = false
     if (this.purgeTimer) clearInterval(this.purgeTimer)
+    if (this.tickTimer) clearInterval(this.tickTimer)
+    this.candidates.clear()
     for (const res of this.openStreams) res.destroy()
     this.openStreams.clear()
     for (const sub of this.subs.values()) sub.listeners.clear()
@@ -438,10 +459,8 @@ export class EmulatorAgent {
     for (const l of sub.listeners) l.end()
     this.subs.delete(id)
     this.subsBySql.delete(sub.sql)
-    const db = this.subsDb!
-    db.prepare('DELETE FROM subs WHERE id = ?').run(id)
-    db.prepare('DELETE FROM sub_rows WHERE sub_id = ?').run(id)
-    db.prepare('DELETE FROM sub_changes WHERE sub_id = ?').run(id)
+    this.candidates.delete(sub)
+    this.deleteSubscription(id)
   }
 
   /** Corrosion's purge_old_changes for every subscription. */
@@ -497,6 +516,7 @@ export class EmulatorAgent {
     const body = Buffer.concat(chunks).toString('utf8')
     const url = new URL(req.url ?? '/', 'http://emulator')
     const record: RecordedRequest = {
+      at: Date.now(),
       method: req.method ?? '',
       url: req.url ?? '',
       body,
@@ -837,8 +857,22 @@ export class EmulatorAgent {
   }
 
   private afterCommit(changes: RemoteChange[]): void {
-    const tables = new Set(changes.map((c) => c.table))
-    for (const sub of this.subs.values()) if (tables.has(sub.table)) this.match(sub)
+    for (const sub of this.subs.values()) {
+      const pks = changes.filter((c) => c.table === sub.table).map((c) => c.pk)
+      if (pks.length === 0) continue
+      if (this.options.subscriptionTickMs === 0) {
+        this.match(sub)
+        continue
+      }
+      const pending = this.candidates.get(sub) ?? new Set<string>()
+      for (const pk of pks) pending.add(pk)
+      this.candidates.set(sub, pending)
+      // pubsub.rs cmd_loop: PROCESS_CHANGES_THRESHOLD candidates are processed without waiting.
+      if (pending.size >= 1000) {
+        this.candidates.delete(sub)
+        this.match(sub)
+      }
+    }
     for (const change of changes) {
       const handle = this.updates.get(change.table)
       if (!handle) continue
@@ -950,17 +984,24 @@ export class EmulatorAgent {
       last_change_id: number
     }[]
     for (const r of rows) {
-      const shape = selectShape(r.sql)
-      if ('error' in shape || !this.schema.has(shape.table)) continue
-      const table = this.schema.get(shape.table)!
+      const fixed = this.fixedQuery(r.sql)
+      const columns = JSON.parse(r.columns) as string[]
+      if ('error' in fixed || fixed.columns.join('\n') !== columns.join('\n')) {
+        // The agent re-parses the SQL against today's schema on restore; a `*` that now expands to
+        // other columns no longer fits the subscription's stored `query` table, the restore fails
+        // and the subscription is cleaned up (a resume then gets 404).
+        this.log(`could not restore subscription ${r.id}: ${'error' in fixed ? fixed.error : 'its columns changed'}`)
+        this.deleteSubscription(r.id)
+        continue
+      }
       const sub: Sub = {
         id: r.id,
         sql: r.sql,
         hash: r.hash,
-        table: shape.table,
-        query: augmented(shape, table.pk),
-        pkCount: table.pk.length,
-        columns: JSON.parse(r.columns) as string[],
+        table: fixed.table,
+        query: fixed.query,
+        pkCount: fixed.pkCount,
+        columns,
         rows: new Map(),
         nextRowid: r.next_rowid,
         lastChangeId: r.last_change_id,
@@ -974,6 +1015,39 @@ export class EmulatorAgent {
       // Catch up with anything the DB gained while the matcher was not running.
       this.match(sub)
     }
+  }
+
+  /**
+   * A subscription's SQL as the matcher runs it: `*` expanded into the table's columns of now,
+   * the primary key prepended. A string is the refusal text (400).
+   */
+  private fixedQuery(sql: string): {table: string; query: string; columns: string[]; pkCount: number} | {error: string} {
+    const shape = selectShape(sql)
+    if ('error' in shape) return shape
+    const table = this.schema.get(shape.table)
+    if (!table) return {error: `table not found in schema: ${shape.table}`}
+    try {
+      this.prepare(sql) // the agent's prepare errors, with the SQL as it was sent
+    } catch (error) {
+      return {error: (error as Error).message}
+    }
+    const live = (this.db!.prepare('SELECT name FROM pragma_table_info(?)').pluck().all(shape.table) as string[]).map(String)
+    const fixed = {...shape, columnsText: ` ${expandStars(shape.columnsText, shape.qualifier, live).trim()} `}
+    try {
+      const columns = this.db!.prepare(`SELECT${fixed.columnsText}${fixed.fromText}`).columns().map((c) => c.name)
+      const query = augmented(fixed, table.pk)
+      this.db!.prepare(query)
+      return {table: shape.table, query, columns, pkCount: table.pk.length}
+    } catch (error) {
+      return {error: (error as Error).message}
+    }
+  }
+
+  private deleteSubscription(id: string): void {
+    const db = this.subsDb!
+    db.prepare('DELETE FROM subs WHERE id = ?').run(id)
+    db.prepare('DELETE FROM sub_rows WHERE sub_id = ?').run(id)
+    db.prepare('DELETE FROM sub_changes WHERE sub_id = ?').run(id)
   }
 
   private subscribe(s: ParsedStatement, opts: {from?: number; skipRows: boolean}, res: http.ServerResponse, record: RecordedRequest): void {
@@ -999,27 +1073,17 @@ export class EmulatorAgent {
     // The agent creates the matcher first (its SQL errors win), then upsert_sub refuses `from`.
     const toks = meaningful(lex(sql))
     if (!kw(toks[0], 'SELECT')) return fail(400, 'unsupported statement')
-    const shape = selectShape(sql)
-    if ('error' in shape) return fail(400, shape.error)
-    const table = this.schema.get(shape.table)
-    if (!table) return fail(400, `table not found in schema: ${shape.table}`)
-    let columns: string[]
-    try {
-      const stmt = this.prepare(sql)
-      columns = stmt.columns().map((c) => c.name)
-      this.db!.prepare(augmented(shape, table.pk))
-    } catch (error) {
-      return fail(400, (error as Error).message)
-    }
+    const fixed = this.fixedQuery(sql)
+    if ('error' in fixed) return fail(400, fixed.error)
     if (opts.from !== undefined) return fail(400, 'a `from` query param was supplied, but no existing subscription found')
     const sub: Sub = {
       id: crypto.randomUUID(),
       sql,
       hash: crypto.createHash('sha256').update(sql).digest('hex').slice(0, 16),
-      table: shape.table,
-      query: augmented(shape, table.pk),
-      pkCount: table.pk.length,
-      columns,
+      table: fixed.table,
+      query: fixed.query,
+      pkCount: fixed.pkCount,
+      columns: fixed.columns,
       rows: new Map(),
       nextRowid: 1,
       lastChangeId: 0,
@@ -1030,7 +1094,7 @@ export class EmulatorAgent {
       sub.rows.set(row.pk, {rowid: sub.nextRowid++, cells: row.cells})
     }
     db.transaction(() => {
-      db.prepare('INSERT INTO subs (id, sql, hash, columns, next_rowid, last_change_id) VALUES (?, ?, ?, ?, ?, 0)').run(sub.id, sub.sql, sub.hash, JSON.stringify(columns), sub.nextRowid)
+      db.prepare('INSERT INTO subs (id, sql, hash, columns, next_rowid, last_change_id) VALUES (?, ?, ?, ?, ?, 0)').run(sub.id, sub.sql, sub.hash, JSON.stringify(sub.columns), sub.nextRowid)
       const insert = db.prepare('INSERT INTO sub_rows (sub_id, pk, rowid_, cells) VALUES (?, ?, ?, ?)')
       for (const [pk, r] of sub.rows) insert.run(sub.id, pk, r.rowid, r.cells)
     })()
@@ -1066,6 +1130,14 @@ export class EmulatorAgent {
     }
     sub.listeners.add(out)
     res.on('close', () => sub.listeners.delete(out))
+  }
+
+  /** The subscription tick: every subscription with waiting changes re-reads them, once. */
+  private tick(): void {
+    if (this.candidates.size === 0) return
+    const due = [...this.candidates.keys()]
+    this.candidates.clear()
+    for (const sub of due) if (this.subs.get(sub.id) === sub) this.match(sub)
   }
 
   private runSubQuery(sub: Sub): {pk: string; cells: string}[] {
@@ -1113,6 +1185,8 @@ export class EmulatorAgent {
       db.prepare('UPDATE subs SET next_rowid = ?, last_change_id = ? WHERE id = ?').run(sub.nextRowid, sub.lastChangeId, sub.id)
     })()
     if (this.options.purgeIntervalMs === 0) this.purgeSubscriptionChanges()
+    const at = Date.now()
+    for (let id = sub.lastChangeId - lines.length + 1; id <= sub.lastChangeId; id++) this.emitted.push({at, subscription: sub.id, changeId: id})
     for (const l of sub.listeners) for (const line of lines) l.push(line)
   }
 

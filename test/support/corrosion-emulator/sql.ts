@@ -202,3 +202,38 @@ export function selectShape(sql: string): SelectShape | {error: string} {
   const selectEnd = toks[0]!.at + toks[0]!.s.length
   return {table, qualifier, columnsText: sql.slice(selectEnd, toks[fromAt]!.at), fromText: sql.slice(toks[fromAt]!.at).replace(/;\s*$/, '')}
 }
+
+/**
+ * The result columns with every `*` and `<qualifier>.*` item replaced by the table's columns as
+ * they are now, as the agent's matcher does when it creates a subscription (pubsub.rs
+ * extract_columns): the subscription keeps serving exactly those columns until it is restored.
+ */
+export function expandStars(columnsText: string, qualifier: string, columns: readonly string[]): string {
+  const toks = lex(columnsText)
+  const q = quoteIdent(qualifier)
+  const list = columns.map((c) => `${q}.${quoteIdent(c)}`).join(', ')
+  let out = ''
+  let depth = 0
+  let previous: Tok | undefined
+  for (let i = 0; i < toks.length; i++) {
+    const k = toks[i]!
+    if (k.s === '(') depth++
+    if (k.s === ')') depth--
+    const isItemStart = previous === undefined || previous.s === ','
+    if (depth === 0 && k.t === 'op' && k.s === '*' && isItemStart) {
+      out += list
+    } else if (depth === 0 && (k.t === 'word' || k.t === 'qid') && isItemStart) {
+      // `t.*`: the qualifier, a dot and a star (whitespace between them allowed).
+      const rest = meaningful(toks.slice(i + 1))
+      if (rest[0]?.s === '.' && rest[1]?.s === '*') {
+        out += list
+        i = toks.indexOf(rest[1])
+        previous = rest[1]
+        continue
+      }
+      out += k.s
+    } else out += k.s
+    if (k.t !== 'ws' && k.t !== 'comment') previous = k
+  }
+  return out
+}

@@ -1,15 +1,19 @@
-// The Corrosion routing feed of `edgeproxy start`: first table, changes within 100 ms, bursts
+// The Corrosion routing feed of `edgeproxy start`: first table, changes within 100 ms of the agent
+// releasing them (it batches subscription changes on a 600 ms tick), bursts
 // coalesced, resume after an agent restart with nothing lost or duplicated, a fresh snapshot after
 // the retention error, polling when subscriptions fail, and the last good table while unreachable.
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import {setTimeout as delay} from 'node:timers/promises'
 import {after, before, describe, it} from 'node:test'
 
 import type {Backend} from '../../../src/balancer/backend.js'
 import {CorrosionClient} from '../../../src/corrosion/client.js'
-import {CorrosionFeed} from '../../../src/corrosion/corrosion-feed.js'
+import {backendsSelectSql, CorrosionFeed} from '../../../src/corrosion/corrosion-feed.js'
 import {createLogger, type Logger} from '../../../src/log/logger.js'
+import {BACKEND_COLUMNS, backendsTableDdl} from '../../../src/store/schema.js'
 import {createCluster, type EmulatorAgent} from '../../support/corrosion-emulator/index.js'
 import {backendsSchemaDir, emulatorTarget, eventually, targets, type Target} from '../../support/corrosion-emulator/targets.js'
 
@@ -27,13 +31,22 @@ function captureLogger(): {logger: Logger; lines: LogLine[]} {
   return {logger: createLogger({format: 'json', isDebug: true, write: (l) => lines.push(JSON.parse(l) as LogLine)}), lines}
 }
 
+interface Call {
+  atMs: number
+  wallMs: number
+  backends: Backend[]
+}
+
+/** The agent's subscription tick (pubsub.rs PROCESS_BUFFER_DEADLINE): a change waits up to this long. */
+const AGENT_TICK_MS = 600
+
 /** Collects onChange calls and lets a test await the first table that satisfies a predicate. */
 class Tables {
-  readonly calls: {atMs: number; backends: Backend[]}[] = []
-  private waiters: {check: (b: Backend[]) => boolean; resolve: (c: {atMs: number; backends: Backend[]}) => void}[] = []
+  readonly calls: Call[] = []
+  private waiters: {check: (b: Backend[]) => boolean; resolve: (c: Call) => void}[] = []
 
   readonly onChange = (backends: Backend[]) => {
-    const call = {atMs: performance.now(), backends}
+    const call = {atMs: performance.now(), wallMs: Date.now(), backends}
     this.calls.push(call)
     for (const w of [...this.waiters]) {
       if (w.check(backends)) {
@@ -44,7 +57,7 @@ class Tables {
   }
 
   /** Resolves with the current table if it already matches, else with the next matching one. */
-  until(check: (b: Backend[]) => boolean, timeoutMs = 5000): Promise<{atMs: number; backends: Backend[]}> {
+  until(check: (b: Backend[]) => boolean, timeoutMs = 5000): Promise<Call> {
     const latest = this.calls.at(-1)
     if (latest && check(latest.backends)) return Promise.resolve(latest)
     return new Promise((resolve, reject) => {
@@ -79,7 +92,7 @@ for (const factory of targets()) {
       await target.close()
     })
 
-    it('starts on the current table and hands every change to onChange within 100 ms', async () => {
+    it('starts on the current table and hands every change to onChange within 100 ms of the agent releasing it', async () => {
       const p = target.prefix
       await client.execute([[INSERT, [`${p}a`, 'web', 'eu', '10.0.0.1', 8080]]])
       feed = new CorrosionFeed({client, logger: createLogger({write: () => {}}), pollMs: 1000})
@@ -91,11 +104,17 @@ for (const factory of targets()) {
       assert.equal(feed.describe(), `corrosion:${target.url}`)
 
       for (const [i, id] of [`${p}b`, `${p}c`, `${p}d`].entries()) {
+        const mark = target.emulator?.emitted.length ?? 0
         await client.execute([[INSERT, [id, 'web', 'us', `10.0.1.${i}`, 9000 + i]]])
         const committedAt = performance.now()
         const call = await tables.until((b) => b.some((x) => x.id === id))
-        const latencyMs = call.atMs - committedAt
-        assert.ok(latencyMs < 100, `change reached onChange after ${latencyMs.toFixed(1)} ms`)
+        const sinceCommitMs = call.atMs - committedAt
+        assert.ok(sinceCommitMs < AGENT_TICK_MS + 100, `change reached onChange ${sinceCommitMs.toFixed(1)} ms after the commit`)
+        if (target.emulator) {
+          // From the agent's change event to the table: the feed's own latency.
+          const released = target.emulator.emitted.slice(mark).find(() => true)!
+          assert.ok(call.wallMs - released.at < 100, `change reached onChange ${call.wallMs - released.at} ms after the agent released it`)
+        }
       }
       await client.execute([['UPDATE backends SET healthy = 0 WHERE id = ?', [`${p}b`]], ['DELETE FROM backends WHERE id = ?', [`${p}c`]]])
       const last = await tables.until((b) => !b.some((x) => x.id === `${p}c`))
@@ -254,5 +273,106 @@ describe('CorrosionFeed across agent restarts (emulated cluster)', () => {
     const final = await tables.until((x) => x.length === 7)
     assert.deepEqual(ids(final.backends), ['s0', 's1', 's2', 's3', 's4', 's5', 's6'])
     await eventually(() => (lines.some((l) => l.event === 'corrosion_resynced') ? true : undefined), 2000, 'resync log')
+  })
+})
+
+describe('CorrosionFeed and the agent schema (emulator)', () => {
+  // The agent's table as an older edgeproxy declared it: without the last four columns.
+  const OLDER = BACKEND_COLUMNS.slice(0, BACKEND_COLUMNS.findIndex((c) => c.name === 'lease_expires_at_ms'))
+  const olderDdl = `CREATE TABLE backends (\n${OLDER.map((c) => `    ${c.name} ${c.definition}`).join(',\n')}\n);\n`
+
+  it('subscribes to the columns the agent has, reads the others as their defaults, and picks up columns init-schema adds', async (t) => {
+    const schemaDir = fs.mkdtempSync(path.join(os.tmpdir(), 'corro-older-'))
+    fs.writeFileSync(path.join(schemaDir, 'backends.sql'), olderDdl)
+    const target = await emulatorTarget({schemaPaths: [schemaDir]})
+    const client = new CorrosionClient({url: target.url})
+    const {logger, lines} = captureLogger()
+    const feed = new CorrosionFeed({client, logger, pollMs: 1000, schemaCheckMs: 50})
+    t.after(async () => {
+      await feed.close()
+      await client.close()
+      await target.close()
+      fs.rmSync(schemaDir, {recursive: true, force: true})
+    })
+    target.emulator.transact([[INSERT, ['o1', 'web', 'eu', '10.0.0.1', 80]]])
+    const tables = new Tables()
+    const initial = await feed.start(tables.onChange)
+    assert.deepEqual(ids(initial), ['o1'])
+    assert.equal(initial[0]!.isHealthy, true, 'healthy reads as its DEFAULT 1')
+    assert.equal(initial[0]!.leaseExpiresAtMs, 0, 'a column the agent lacks reads as its DEFAULT')
+    assert.deepEqual(feed.lacksColumns(), ['lease_expires_at_ms', 'heartbeat_at_ms', 'registered_at_ms', 'updated_at_ms'])
+    assert.ok(lines.some((l) => l.event === 'corrosion_schema_behind'))
+    assert.equal(feed.status().isCurrent, true)
+
+    // init-schema: the schema file gains the columns and the agent reloads it.
+    fs.writeFileSync(path.join(schemaDir, 'backends.sql'), backendsTableDdl())
+    assert.deepEqual(target.emulator.reload(), {ok: true})
+    target.emulator.transact([[`${INSERT.replace('port)', 'port, lease_expires_at_ms)').replace('?)', '?, ?)')}`, ['o2', 'web', 'eu', '10.0.0.2', 80, 1]]])
+    const upgraded = await tables.until((b) => b.find((x) => x.id === 'o2')?.leaseExpiresAtMs === 1, 3000)
+    assert.equal(upgraded.backends.length, 2)
+    assert.deepEqual(feed.lacksColumns(), [])
+    const posts = target.emulator.requests.filter((r) => r.method === 'POST' && r.url === '/v1/subscriptions').map((r) => JSON.parse(r.body) as string)
+    assert.ok(posts.every((sql) => !sql.includes('*')), 'never SELECT *')
+    assert.equal(posts.at(-1), backendsSelectSql(BACKEND_COLUMNS.map((c) => c.name)))
+    assert.equal(target.emulator.subscriptionIds().length, 2, 'a new SQL text, so a new subscription on the agent')
+  })
+})
+
+describe('CorrosionFeed: back at once when the agent is (emulator, production timings)', () => {
+  it('uses a recovered agent within a second, not after the poll interval or a long backoff', async (t) => {
+    const target = await emulatorTarget()
+    const client = new CorrosionClient({url: target.url})
+    const {logger, lines} = captureLogger()
+    // Production settings (EDGEPROXY_CORROSION_POLL_SECS=5, the feed's own backoff), with the
+    // backoff's jitter pinned to its longest so the test is deterministic.
+    const feed = new CorrosionFeed({client, logger, pollMs: 5000, subscription: {random: () => 1}})
+    t.after(async () => {
+      await feed.close()
+      await client.close()
+      await target.close()
+    })
+    target.emulator.transact([[INSERT, ['b1', 'web', 'eu', '10.0.0.1', 80]]])
+    const tables = new Tables()
+    await feed.start(tables.onChange)
+    await target.emulator.stop()
+    await eventually(() => (feed.status().isCurrent ? undefined : true), 5000, 'the outage noticed')
+    await delay(3300)
+    const mark = target.emulator.requests.length
+    await target.emulator.start()
+    const back = Date.now()
+    await eventually(() => (lines.some((l) => l.event === 'corrosion_recovered') ? true : undefined), 10_000, 'recovery')
+    const downAfterBackMs = Date.now() - back
+    console.log(`# 3.3 s agent outage: feed current again ${downAfterBackMs} ms after the agent was back`)
+    assert.ok(downAfterBackMs < 1300, `current ${downAfterBackMs} ms after the agent was back`)
+    target.emulator.transact([[INSERT, ['b2', 'web', 'eu', '10.0.0.2', 80]]])
+    await tables.until((b) => ids(b).join() === 'b1,b2')
+    assert.ok(target.emulator.requests.slice(mark).some((r) => r.method === 'GET' && r.url.includes('?from=')), 'resumed by id')
+  })
+
+  it('starts a fresh subscription at once when the restarted agent no longer knows it (404)', async (t) => {
+    const target = await emulatorTarget()
+    const client = new CorrosionClient({url: target.url})
+    const {logger, lines} = captureLogger()
+    const feed = new CorrosionFeed({client, logger, pollMs: 5000, subscription: {random: () => 1}})
+    t.after(async () => {
+      await feed.close()
+      await client.close()
+      await target.close()
+    })
+    target.emulator.transact([[INSERT, ['n1', 'web', 'eu', '10.0.0.1', 80]]])
+    const tables = new Tables()
+    await feed.start(tables.onChange)
+    await target.emulator.stop()
+    fs.rmSync(target.emulator.subscriptionsPath, {recursive: true, force: true}) // lost with the restart
+    await delay(2000) // failed reconnects pile up meanwhile
+    const mark = target.emulator.requests.length
+    await target.emulator.start()
+    await eventually(() => (lines.some((l) => l.event === 'corrosion_resynced') ? true : undefined), 10_000, 'a fresh snapshot')
+    const after = target.emulator.requests.slice(mark)
+    const lost = after.find((r) => r.method === 'GET' && r.status === 404)!
+    assert.ok(lost, 'the resume was answered 404')
+    const fresh = after.find((r) => r.method === 'POST' && r.url === '/v1/subscriptions' && r.at >= lost.at)!
+    assert.ok(fresh.at - lost.at < 100, `fresh subscription ${fresh.at - lost.at} ms after the 404`)
+    assert.equal(feed.status().isCurrent, true)
   })
 })

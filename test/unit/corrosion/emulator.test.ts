@@ -2,12 +2,13 @@
 // status codes, text vs JSON bodies and exact texts, checked with raw HTTP requests.
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
+import os from 'node:os'
 import {after, before, describe, it} from 'node:test'
 
 import {request} from 'undici'
 
 import {readNdjson, type QueryEvent} from '../../../src/corrosion/ndjson.js'
-import {createCluster, startEmulator, type EmulatorAgent} from '../../support/corrosion-emulator/index.js'
+import {createCluster, EmulatorAgent, startEmulator} from '../../support/corrosion-emulator/index.js'
 import {backendsSchemaDir} from '../../support/corrosion-emulator/targets.js'
 
 interface Reply {
@@ -323,5 +324,107 @@ describe('emulator: a replicating cluster', () => {
     assert.equal(JSON.parse((await call(`${b.url}/v1/health`, 'GET')).text).response.members, 1)
     await c.start()
     assert.deepEqual(c.rows('SELECT port FROM backends'), [{port: 81}], 'caught up at start')
+  })
+})
+
+/** Opens a subscription stream and collects its events until close(). */
+async function collect(url: string, method: 'GET' | 'POST', body?: string): Promise<{status: number; id: string; events: QueryEvent[]; close: () => Promise<void>}> {
+  const controller = new AbortController()
+  const r = await request(url, {method, body, headers: body ? {'content-type': 'application/json'} : {}, signal: controller.signal, reset: true})
+  const events: QueryEvent[] = []
+  const reading = (async () => {
+    if (r.statusCode !== 200) return
+    try {
+      for await (const e of readNdjson(r.body)) events.push(e)
+    } catch {
+      // aborted
+    }
+  })()
+  if (r.statusCode !== 200) await r.body.dump()
+  return {
+    status: r.statusCode,
+    id: String(r.headers['corro-query-id'] ?? ''),
+    events,
+    close: async () => {
+      controller.abort()
+      await reading
+    },
+  }
+}
+
+async function until<T>(check: () => T | undefined, timeoutMs = 3000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const v = check()
+    if (v !== undefined) return v
+    if (Date.now() > deadline) throw new Error('timed out')
+    await new Promise((r) => setTimeout(r, 5))
+  }
+}
+
+describe("emulator: the agent's subscription matcher", () => {
+  it('releases committed changes on its tick: quick writes to one row become one change event', async (t) => {
+    const schemaDir = backendsSchemaDir()
+    const agent = await startEmulator({schemaPaths: [schemaDir], subscriptionTickMs: 300})
+    t.after(async () => {
+      await agent.close()
+      fs.rmSync(schemaDir, {recursive: true, force: true})
+    })
+    assert.equal(new EmulatorAgent().options.subscriptionTickMs, 600, "the agent's PROCESS_BUFFER_DEADLINE is the default")
+    agent.transact([['INSERT INTO backends (id, port) VALUES (?, ?)', ['t1', 80]]])
+    const sub = await collect(`${agent.url}/v1/subscriptions`, 'POST', '"SELECT id, port FROM backends"')
+    t.after(() => sub.close())
+    await until(() => (sub.events.some((e) => e.type === 'eoq') ? true : undefined))
+    const committedAt = Date.now()
+    for (const port of [81, 82, 83]) agent.transact([['UPDATE backends SET port = ? WHERE id = ?', [port, 't1']]])
+    const change = await until(() => sub.events.find((e) => e.type === 'change'))
+    const releasedAt = agent.emitted.at(-1)!.at
+    assert.ok(releasedAt - committedAt <= 300 + 50, `released ${releasedAt - committedAt} ms after the commits`)
+    await new Promise((r) => setTimeout(r, 400)) // one more tick: nothing else comes
+    const changes = sub.events.filter((e) => e.type === 'change')
+    assert.equal(changes.length, 1, 'one event for three writes')
+    assert.deepEqual(change.type === 'change' ? [change.changeType, change.cells, change.changeId] : null, ['update', ['t1', 83], 1])
+  })
+
+  it("fixes a subscription's `*` at creation: later subscribers get the same columns until a restart drops it", async (t) => {
+    const schemaDir = fs.mkdtempSync(`${os.tmpdir()}/corro-star-`)
+    const file = `${schemaDir}/t.sql`
+    fs.writeFileSync(file, 'CREATE TABLE t (id TEXT NOT NULL PRIMARY KEY, a INTEGER NOT NULL DEFAULT 0);')
+    const agent = await startEmulator({schemaPaths: [schemaDir], subscriptionTickMs: 0})
+    t.after(async () => {
+      await agent.close()
+      fs.rmSync(schemaDir, {recursive: true, force: true})
+    })
+    agent.transact(["INSERT INTO t (id, a) VALUES ('r', 1)"])
+    const first = await collect(`${agent.url}/v1/subscriptions`, 'POST', '"SELECT * FROM t"')
+    await until(() => (first.events.some((e) => e.type === 'eoq') ? true : undefined))
+    assert.deepEqual(first.events[0], {type: 'columns', columns: ['id', 'a']})
+
+    fs.writeFileSync(file, "CREATE TABLE t (id TEXT NOT NULL PRIMARY KEY, a INTEGER NOT NULL DEFAULT 0, b TEXT NOT NULL DEFAULT 'new');")
+    assert.deepEqual(agent.reload(), {ok: true})
+    agent.transact(["UPDATE t SET a = 2, b = 'x' WHERE id = 'r'"])
+    const change = await until(() => first.events.find((e) => e.type === 'change'))
+    assert.deepEqual(change.type === 'change' ? change.cells : null, ['r', 2], 'the live stream keeps its two columns')
+    const later = await collect(`${agent.url}/v1/subscriptions`, 'POST', '"SELECT * FROM t"')
+    await until(() => (later.events.some((e) => e.type === 'eoq') ? true : undefined))
+    assert.equal(later.id, first.id, 'the same SQL text is the same subscription')
+    assert.deepEqual(later.events[0], {type: 'columns', columns: ['id', 'a']}, 'a later subscriber still gets the columns of creation')
+    const named = await collect(`${agent.url}/v1/subscriptions`, 'POST', '"SELECT id, a, b FROM t"')
+    await until(() => (named.events.some((e) => e.type === 'eoq') ? true : undefined))
+    assert.notEqual(named.id, first.id)
+    assert.deepEqual(named.events[0], {type: 'columns', columns: ['id', 'a', 'b']})
+    for (const s of [first, later, named]) await s.close()
+
+    await agent.stop()
+    await agent.start()
+    const resumed = await call(`${agent.url}/v1/subscriptions/${first.id}?from=1`, 'GET')
+    assert.equal(resumed.status, 404, 'a `*` that now expands to other columns is not restored')
+    const fresh = await collect(`${agent.url}/v1/subscriptions`, 'POST', '"SELECT * FROM t"')
+    await until(() => (fresh.events.some((e) => e.type === 'eoq') ? true : undefined))
+    assert.deepEqual(fresh.events[0], {type: 'columns', columns: ['id', 'a', 'b']})
+    const kept = await collect(`${agent.url}/v1/subscriptions/${named.id}`, 'GET')
+    assert.equal(kept.status, 200, 'named columns survive the restart')
+    await kept.close()
+    await fresh.close()
   })
 })
