@@ -73,6 +73,8 @@ export class CorrosionFeed implements RoutingFeed {
   private isClosed = false
   private emitScheduled?: NodeJS.Timeout
   private lastFlushAt = -Infinity
+  /** When the oldest event not yet in the routing table arrived (performance.now()). */
+  private pendingSince?: number
   private source?: Source
   private pollRows: BackendRow[] = []
   private current: Backend[] = []
@@ -200,6 +202,7 @@ export class CorrosionFeed implements RoutingFeed {
   }
 
   private useSubscription(): void {
+    this.pendingSince ??= performance.now()
     this.source = 'subscription'
     this.lastSyncAtMs = this.now()
     this.stopPolling()
@@ -369,11 +372,14 @@ export class CorrosionFeed implements RoutingFeed {
     this.current = backends
     this.hasTable = true
     this.firstTable?.resolve()
+    const pendingMs = this.pendingSince === undefined ? null : Math.round(performance.now() - this.pendingSince)
+    this.pendingSince = undefined
     const serialized = JSON.stringify(backends)
     if (serialized === this.lastEmitted) return
     this.lastEmitted = serialized
     if (this.onChange) {
-      this.logger.debug('store_reloaded', 'routing table updated', {backends: backends.length, via: this.source})
+      // pending_ms: from the agent's first event in this table reaching the feed to the table.
+      this.logger.debug('store_reloaded', 'routing table updated', {backends: backends.length, via: this.source, pending_ms: pendingMs})
       this.onChange(backends)
     }
   }

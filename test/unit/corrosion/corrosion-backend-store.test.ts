@@ -312,7 +312,7 @@ describe('CorrosionBackendStore: wire shape, replication and errors (emulator)',
 
   it('a write on one agent is readable through another agent\'s own store after replication', async (t) => {
     const schemaDir = backendsSchemaDir()
-    const cluster = await createCluster(2, {delayMs: 20, schemaPaths: [schemaDir]})
+    const cluster = await createCluster(2, {delayMs: 400, schemaPaths: [schemaDir]})
     const [a, b] = cluster.agents.map((agent) => CorrosionBackendStore.open({url: agent.url}))
     t.after(async () => {
       await a!.close()
