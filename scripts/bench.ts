@@ -1,10 +1,12 @@
 // Side-by-side benchmark of the data path, run by hand (not a test):
 //
-//   npm run build && node --import tsx scripts/bench.ts [--duration 10] [--connections 50] [--rounds 4]
+//   npm run build && node --import tsx scripts/bench.ts [--duration 10] [--connections 50] [--rounds N (default: one per target)]
 //
 // Starts a real HTTP backend (nginx when installed, else a small Node server) and an iperf3 server,
 // then measures, in one run and under the same conditions: direct to the backend, through
-// `edgeproxy start`, through a bare Node `socket.pipe` proxy (the baseline), and through HAProxy in
+// `edgeproxy start`, through `edgeproxy start` whose GET /metrics is scraped every second (as
+// Prometheus would; the metrics must cost the data path nothing), through a bare Node `socket.pipe`
+// proxy (the baseline), and through HAProxy in
 // `mode tcp` (one thread, like Node) when it is installed. wrk gives keep-alive requests/s and
 // new-connection requests/s (`Connection: close`); iperf3 gives bulk throughput. It prints every
 // figure and the ratios. Tools: apt-get install wrk iperf3 nginx-light haproxy.
@@ -35,7 +37,8 @@ function arg(name: string, fallback: number): number {
 }
 const DURATION = arg('duration', 10)
 const CONNECTIONS = arg('connections', 50)
-const ROUNDS = arg('rounds', 4)
+/** 0: one round per target, so each target runs once in every position of the rotation. */
+const ROUNDS_ARG = arg('rounds', 0)
 
 const has = (bin: string) => spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0
 for (const tool of ['wrk', 'iperf3']) {
@@ -140,8 +143,10 @@ interface Proxy {
   pid?: number
 }
 
-async function startEdgeproxy(backendPort: number): Promise<Proxy> {
+/** `scrapeEveryMs`: a scraper process GETs the proxy's /metrics at that interval for the whole run. */
+async function startEdgeproxy(backendPort: number, scrapeEveryMs?: number): Promise<Proxy> {
   const port = await freePort()
+  const apiPort = await freePort()
   const dir = fs.mkdtempSync(path.join(work, 'edge-'))
   const dbPath = path.join(dir, 'routing.db')
   const child = run(
@@ -150,7 +155,7 @@ async function startEdgeproxy(backendPort: number): Promise<Proxy> {
     {
     ...process.env,
     EDGEPROXY_LISTEN_ADDR: `127.0.0.1:${port}`,
-    EDGEPROXY_API_LISTEN_ADDR: '127.0.0.1:0',
+    EDGEPROXY_API_LISTEN_ADDR: `127.0.0.1:${apiPort}`,
     EDGEPROXY_DB_PATH: dbPath,
     EDGEPROXY_DB_RELOAD_SECS: '0.2',
     EDGEPROXY_LOG_FORMAT: 'json',
@@ -170,8 +175,21 @@ async function startEdgeproxy(backendPort: number): Promise<Proxy> {
   for (const t = Date.now(); !log.includes('"backends":1'); await new Promise((r) => setTimeout(r, 50))) {
     if (Date.now() - t > 10_000) throw new Error(`edgeproxy did not load the backend:\n${log}`)
   }
+  if (scrapeEveryMs !== undefined) {
+    const scraper = run(process.execPath, [path.join(ROOT, 'scripts/bench-scrape.mjs'), `http://127.0.0.1:${apiPort}/metrics`, String(scrapeEveryMs)])
+    let report = ''
+    scraper.stderr!.on('data', (c) => (report += c))
+    scrapers.push(async () => {
+      const exited = once(scraper, 'exit')
+      scraper.kill('SIGTERM')
+      await exited
+      return report.trim()
+    })
+  }
   return {port, pid: child.pid}
 }
+/** Stops each /metrics scraper and returns what it did (scrapes, failures, bytes). */
+const scrapers: (() => Promise<string>)[] = []
 
 /**
  * The runtime settings bin/run.js starts Node with (its shebang's VAR=value assignments and node
@@ -292,9 +310,11 @@ async function main() {
   const iperfPort = await startIperfServer()
   const targets: Target[] = [{name: 'direct', http: {port: backend.port}, bulk: {port: iperfPort}}]
   targets.push({name: 'edgeproxy', http: await startEdgeproxy(backend.port), bulk: await startEdgeproxy(iperfPort)})
+  targets.push({name: 'ep scraped', http: await startEdgeproxy(backend.port, 1000), bulk: await startEdgeproxy(iperfPort, 1000)})
   targets.push({name: 'node pipe', http: await startPipeProxy(backend.port), bulk: await startPipeProxy(iperfPort)})
   const hp = await startHaproxy(backend.port)
   if (hp !== null) targets.push({name: 'haproxy tcp', http: hp, bulk: (await startHaproxy(iperfPort))!})
+  const ROUNDS = ROUNDS_ARG > 0 ? ROUNDS_ARG : targets.length
 
   console.log(`edgeproxy benchmark: ${os.cpus().length} cores (${os.cpus()[0]?.model}), node ${process.version}`)
   console.log(
@@ -308,7 +328,7 @@ async function main() {
   // Rounds are interleaved (every target once per round) so drift in the machine hits all alike.
   // Each round starts with a different target (a rotation): thousands of connections per second
   // leave tens of thousands of sockets in TIME_WAIT, which slows the kernel's connect() for whoever
-  // runs next, so a fixed order would favour the first target. Use --rounds 4 (one per position).
+  // runs next, so a fixed order would favour the first target. The default is one round per position.
   const fmtCpu = (v: number | null, scale: number) => (v === null ? '-' : (v * scale).toFixed(1))
   for (let r = 0; r < ROUNDS; r++) {
     for (const t of [...targets.slice(r % targets.length), ...targets.slice(0, r % targets.length)]) {
@@ -362,11 +382,13 @@ async function main() {
     console.log(`  ${(a + ' / ' + b).padEnd(26)} ${cells.join('  ')}`)
   }
   console.log('\nthroughput ratios (higher is better for the first):')
-  for (const [a, b] of [['edgeproxy', 'node pipe'], ['edgeproxy', 'direct'], ['edgeproxy', 'haproxy tcp'], ['node pipe', 'haproxy tcp']]) ratio(a, b, 'rate')
+  for (const [a, b] of [['edgeproxy', 'node pipe'], ['edgeproxy', 'direct'], ['edgeproxy', 'haproxy tcp'], ['node pipe', 'haproxy tcp'], ['ep scraped', 'edgeproxy']]) ratio(a, b, 'rate')
   if (hasCpu) {
     console.log('proxy CPU per unit of work (lower is better for the first):')
-    for (const [a, b] of [['edgeproxy', 'node pipe'], ['edgeproxy', 'haproxy tcp']]) ratio(a, b, 'cpu')
+    for (const [a, b] of [['edgeproxy', 'node pipe'], ['edgeproxy', 'haproxy tcp'], ['ep scraped', 'edgeproxy']]) ratio(a, b, 'cpu')
   }
+  const scraped = await Promise.all(scrapers.map((stop) => stop()))
+  console.log(`ep scraped: GET /metrics every second during the runs (http, bulk): ${scraped.join('; ')}`)
   stopping = true
 }
 

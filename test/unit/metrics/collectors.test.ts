@@ -103,6 +103,15 @@ describe('metrics registry', () => {
     assert.equal(sampleValue(s, 'edgeproxy_store_subscription_state', {state: 'connected'}), undefined)
   })
 
+  test('label values with quotes, backslashes and newlines (an app name written with SQL) are escaped and read back', async () => {
+    const {router, registry, scrape} = setup()
+    const app = 'we"b\\x\ny'
+    router.setBackends([makeBackend('a', {app})])
+    const text = await registry.metrics()
+    assert.match(text, /app="we\\"b\\\\x\\ny"/)
+    assert.equal(sampleValue(await scrape(), 'edgeproxy_backend_weight', {backend: 'a', app}), 2)
+  })
+
   test('no label carries a client address', async () => {
     const {router, scrape} = setup()
     router.setBackends([makeBackend('a')])
