@@ -1,8 +1,9 @@
 // End to end: `bin/run.js start` with TCP and TLS listeners (PROXY headers, a short-lived certificate
 // made here with openssl), real backends, and real connections: exact counter deltas per listener,
 // per backend and per routing tier on GET /metrics; active gauges back to 0; a deleted backend's
-// series gone; promtool's verdict on a real scrape; the token rules of both endpoints; and the
-// certificate expiry warning in the log, /health and the metrics.
+// series gone; promtool's verdict on a real scrape; the token rules of both endpoints; the
+// certificate expiry warning in the log, /health and the metrics; and, on an emulated Corrosion
+// agent, the store kind and the subscription state.
 import assert from 'node:assert/strict'
 import {execFileSync, spawnSync} from 'node:child_process'
 import {X509Certificate} from 'node:crypto'
@@ -16,6 +17,8 @@ import tls from 'node:tls'
 import {parseExposition, sampleValue, type Sample} from '../../src/metrics/exposition.js'
 import {encodeProxyV1} from '../../src/proxy/proxy-protocol.js'
 import {closedPort, readUntil, startBackend, type TestBackend} from '../support/backends.js'
+import {emulatorTarget} from '../support/corrosion-emulator/targets.js'
+import {startPop} from '../support/multi-pop.js'
 import {RoutingDb} from '../support/routing-db.js'
 import {startProxy, tempDir, type ProxyProcess} from '../support/proxy-process.js'
 
@@ -277,5 +280,28 @@ describe('metrics of a running POP', () => {
     assert.equal(health.status, 'ok', 'expiring is a warning, not degraded')
     assert.ok(health.warnings?.some((w) => /TLS certificate short-lived\.test expires in 2 days/.test(w)), JSON.stringify(health.warnings))
     assert.equal(sampleValue(await scrape(), 'edgeproxy_tls_certificate_expiry_timestamp_seconds'), notAfterMs / 1000)
+  })
+})
+
+describe('metrics of a POP on Corrosion', () => {
+  test('the store kind and the subscription state follow the agent: connected, then down when it stops', async (t) => {
+    const target = await emulatorTarget()
+    t.after(() => target.close())
+    const pop = await startPop({region: 'sa', corrosionUrl: target.url, pollSecs: 0.2})
+    t.after(() => pop.proxy.stop())
+    const scrapeText = async () => parseExposition(await (await fetch(`${pop.api}/metrics`)).text())
+    const connected = await eventually(async () => {
+      const s = await scrapeText()
+      return sampleValue(s, 'edgeproxy_store_subscription_state', {state: 'connected'}) === 1 ? s : undefined
+    }, 'subscription connected')
+    assert.equal(sampleValue(connected, 'edgeproxy_build_info', {store: 'corrosion', region: 'sa'}), 1)
+    assert.equal(sampleValue(connected, 'edgeproxy_store_current'), 1)
+    await target.emulator.stop()
+    const down = await eventually(async () => {
+      const s = await scrapeText()
+      return sampleValue(s, 'edgeproxy_store_current') === 0 ? s : undefined
+    }, 'store_current 0 once the agent is gone', 10_000)
+    const state = down.find((x) => x.name === 'edgeproxy_store_subscription_state')
+    assert.ok(state !== undefined && state.labels.state !== 'connected' && state.value === 1, JSON.stringify(state))
   })
 })
