@@ -69,6 +69,9 @@ function relay(from: Owned, to: net.Socket): void {
   from.on('drain', onRelayDrain)
   // A paused socket (after a PROXY header) stays paused when a 'data' listener is added.
   from.resume()
+  // A client that half-closed while the backend connect was under way has already emitted 'end'
+  // (a probe that connects and closes at once): pass it on, or both sides would wait forever.
+  if (from.readableEnded) onRelayEnd.call(from as Owned)
 }
 function onClientError(this: Owned, error: Error): void {
   this[kConnection].clientError(error)

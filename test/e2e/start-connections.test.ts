@@ -54,6 +54,28 @@ describe('one connection', () => {
     assert.equal(reply, 'got 100000 bytes')
   })
 
+  test('a client that closes before the backend connect completes is passed on and finished (no leak)', async () => {
+    // What a health checker does (anycast watch's listener probe): connect, then close at once.
+    const open = new Set<net.Socket>()
+    let sawEof = 0
+    await useBackend('probed', (socket) => {
+      open.add(socket)
+      socket.on('end', () => {
+        sawEof++
+        socket.end()
+      })
+      socket.on('close', () => open.delete(socket))
+    })
+    for (let i = 0; i < 5; i++) {
+      const client = net.connect({port: proxy.tcpPort, host: '127.0.0.1'})
+      await once(client, 'connect')
+      client.destroy()
+    }
+    await waitUntil(() => sawEof === 5 && open.size === 0, 5000)
+    const health = (await (await fetch(`http://${String(proxy.events.find((e) => e.event === 'started')!.api)}/health`)).json()) as {connections: {active: number}}
+    assert.equal(health.connections.active, 0, 'the proxy holds no connection either')
+  })
+
   test('backend half-close: the client sees EOF and can still send', async () => {
     let lateData = ''
     let resolveEof!: () => void
