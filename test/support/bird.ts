@@ -36,9 +36,16 @@ export function birdParse(file: string): {code: number; output: string} {
   return {code: r.status ?? -1, output: `${r.stdout}${r.stderr}`.trim()}
 }
 
+/** birdc's answer. It exits 1 on BIRD's errors too ("Network not found"): their text is returned. */
 export async function birdc(socket: string, ...args: string[]): Promise<string> {
-  const {stdout} = await run(BIRDC, ['-s', socket, ...args], {timeout: 5000})
-  return stdout
+  try {
+    const {stdout} = await run(BIRDC, ['-s', socket, ...args], {timeout: 5000})
+    return stdout
+  } catch (error) {
+    const stdout = (error as {stdout?: string}).stdout ?? ''
+    if (stdout.includes('BIRD 2') && !stdout.includes('Unable to connect')) return stdout
+    throw error
+  }
 }
 
 export interface BirdDaemon {

@@ -1,0 +1,13 @@
+// Public exports of src/anycast (the commands import from here).
+export {ANYCAST_SETTINGS, anycastSettings, assertProbeTiming, resolveAnycastConfig, type AnycastConfig} from './settings.js'
+export {AnycastWatcher, type TickResult, type WatcherOptions} from './watcher.js'
+export {BirdControl, parseBirdReplies, parseExportedRoutes, parseProtocols, type BirdProtocol, type ExportedRoute} from './bird-control.js'
+export {GateFiles, type WatcherStatusFile} from './gate-files.js'
+export {probeOnce, ANNOUNCING_HEALTH, type ProbeReport, type ProbeResult} from './probes.js'
+export {applyPhase, check, drain, prepare, resume, status, withdraw} from './operations.js'
+export type {CheckResult, DrainResult, GateChange, PrepareResult, ResumeResult, StatusResult, WithdrawResult} from './operations.js'
+export {decidePhase, initialHealth, nextDelayMs, recordProbe, worstWithdrawMs, JITTER, type HealthState, type Maintenance} from './gate-machine.js'
+export {GATE_PHASES, parseGateFile, renderGateFile, type GatePhase} from './gate.js'
+export {DEFAULT_ANYCAST_PATHS} from './paths.js'
+export {AnycastFileError, BgpPasswordError, BirdRefusedError, BirdUnavailableError} from './errors.js'
+export {formatHostPort} from '../net/address.js'
