@@ -211,6 +211,42 @@ describe('internal DNS: three apps over several regions', () => {
     assert.equal(result.status, 0, `promtool check metrics:\n${result.stdout}${result.stderr}`)
   })
 
+  test('edgeproxy dns query: rcode, flags, TTLs and sections, --json, over IPv4 and [::1]', async () => {
+    const json = await runCli(['dns', 'query', 'web.internal', '--server', `127.0.0.1:${ports.v4}`, '--json'])
+    assert.equal(json.code, 0, json.stderr)
+    const result = JSON.parse(json.stdout) as {rcode: string; transport: string; flags: {aa: boolean; ra: boolean}; answers: {type: string; ttl: number; data: string}[]}
+    assert.equal(result.rcode, 'NOERROR')
+    assert.equal(result.transport, 'udp')
+    assert.deepEqual(result.flags, {aa: true, tc: false, rd: true, ra: false})
+    assert.deepEqual(sorted(result.answers.map((a) => `${a.type} ${a.ttl} ${a.data}`)), ['A 5 10.1.0.1', 'A 5 10.1.0.2', 'A 5 10.2.0.1'])
+
+    const srv = await runCli(['dns', 'query', '_api._tcp.internal', '--type', 'SRV', '--server', `[::1]:${ports.v6}`])
+    assert.equal(srv.code, 0, srv.stderr)
+    assert.match(srv.stdout, /_api\._tcp\.internal SRV: NOERROR \[aa rd\] from \[::1\]:\d+ over udp/)
+    assert.match(srv.stdout, /_api\._tcp\.internal\s+5\s+SRV\s+3 2 8000 api-eu-1\.vm\.api\.internal/)
+    assert.match(srv.stdout, /additional\n(.*\n)*\s+api-ap-1\.vm\.api\.internal\s+5\s+A\s+10\.4\.1\.1/)
+
+    const missing = await runCli(['dns', 'query', 'nope.internal', '--server', `127.0.0.1:${ports.v4}`, '--tcp'])
+    assert.equal(missing.code, 0, 'a negative answer is a result')
+    assert.match(missing.stdout, /nope\.internal A: NXDOMAIN \[aa rd\] from 127\.0\.0\.1:\d+ over tcp/)
+    assert.match(missing.stdout, /authority\n\s+internal\s+5\s+SOA\s+ns\.internal hostmaster\.internal \d+ 3600 600 86400 5/)
+
+    const nodata = await runCli(['dns', 'query', 'api.internal', '--type', 'AAAA', '--server', `127.0.0.1:${ports.v4}`])
+    assert.match(nodata.stdout, /no AAAA record for this name \(try --type A\)/)
+  })
+
+  test('edgeproxy dns query: no server exits 4, a bad --server or name exits 3', async () => {
+    const down = await runCli(['dns', 'query', 'web.internal', '--server', '127.0.0.1:1', '--json'])
+    assert.equal(down.code, 4)
+    assert.equal((JSON.parse(down.stdout) as {error: {code: string}}).error.code, 'EP_DNS_UNREACHABLE')
+    const bad = await runCli(['dns', 'query', 'web.internal', '--server', 'dns.example:53'])
+    assert.equal(bad.code, 3)
+    assert.match(bad.stderr, /Code: EP_INVALID_SERVER/)
+    const badName = await runCli(['dns', 'query', 'a..internal', '--server', `127.0.0.1:${ports.v4}`])
+    assert.equal(badName.code, 3)
+    assert.match(badName.stderr, /Code: EP_INVALID_NAME/)
+  })
+
   test('backend disable: the record is gone within one reload, and back after enable', async () => {
     const disabled = proxy.next('store_reloaded')
     const out = await runCli(['backend', 'disable', 'web-eu-1', '--db', dbPath])
@@ -359,5 +395,9 @@ describe('internal DNS: 200 backends, TC over UDP, the full set over TCP, TTL se
     assert.equal(replies[2].answers!.length, 200)
     assert.equal(replies[2].additionals!.length, 200, 'SRV targets with their addresses')
     assert.equal((await resolver('127.0.0.1', port).resolve4('big.internal')).length, 200)
+    const cli = await runCli(['dns', 'query', 'big.internal', '--server', `127.0.0.1:${port}`, '--json'])
+    const result = JSON.parse(cli.stdout) as {transport: string; answers: {ttl: number}[]}
+    assert.equal(result.transport, 'tcp', 'the command retries over TCP after a truncated UDP answer')
+    assert.equal(result.answers.length, 200)
   })
 })
