@@ -27,7 +27,8 @@ function render(r: StatusResult): string {
   const phaseText = phase === 'announced' ? chalk.green('announced') : phase === 'draining' ? chalk.yellow('draining (65535:0)') : phase === 'withdrawn' ? chalk.red('withdrawn') : chalk.red('missing or unreadable')
   const lines: string[] = [`gate         ${phaseText}  ${r.gate.file}`]
   if (r.maintenance) {
-    const until = r.maintenance.drainUntilMs ? `, draining until ${new Date(r.maintenance.drainUntilMs).toISOString()}` : ''
+    const drainEnd = r.maintenance.drainUntilMs
+    const until = drainEnd === undefined ? '' : `, ${drainEnd > Date.now() ? 'draining until' : 'drained, withdrawn since'} ${new Date(drainEnd).toISOString()}`
     lines.push(`maintenance  ${chalk.yellow(`held by ${r.maintenance.reason} since ${new Date(r.maintenance.sinceMs).toISOString()}${until}`)}  (edgeproxy anycast resume)`)
   } else lines.push('maintenance  none')
   const w = r.watcher
