@@ -34,11 +34,22 @@ export interface Pick {
 export const ROUTING_TIERS = ['country', 'region', 'pop', 'other', 'affinity'] as const
 const AFFINITY_TIER = 4
 
+/**
+ * The longest a local write overrides the store's tables: the local agent releases it within its
+ * 600 ms tick; the bound only matters when the store never shows a row as new (clock skew between
+ * POPs, a concurrent write elsewhere that won the merge).
+ */
+const LOCAL_WRITE_HOLD_MS = 5000
+
 export class Router {
   readonly localRegion: string
   readonly app?: string
   readonly affinity: AffinityTable
   private backends: readonly Backend[] = []
+  /** The last table from the store, before local writes. */
+  private fromStore: readonly Backend[] = []
+  /** Local writes not yet shown by the store's table: id → the row written (null: deleted). */
+  private readonly localWrites = new Map<string, {backend: Backend | null; updatedAtMs: number; holdUntil: number}>()
   private byId = new Map<string, Backend>()
   private readonly active = new Map<string, number>()
   private readonly lastPickSeq = new Map<string, number>()
@@ -65,8 +76,56 @@ export class Router {
     })
   }
 
-  /** Swaps in a new snapshot. Counts, bindings and cooldowns are keyed by id and carry over. */
+  /**
+   * Swaps in a new table from the store. Counts, bindings and cooldowns are keyed by id and carry
+   * over. Local writes the table does not show yet stay in force (see upsertBackend).
+   */
   setBackends(all: readonly Backend[]): void {
+    this.fromStore = all
+    this.install(this.withLocalWrites(all))
+  }
+
+  /**
+   * A local API write (register, renewal, drain, enable, disable, weight): routable at once, and
+   * kept over tables from the store until one shows the row at least as new (its updated_at_ms).
+   * A store table can predate the write: Corrosion releases subscription changes on a tick of up to
+   * 600 ms, and any other row's change hands the feed a whole table still holding the old row.
+   */
+  upsertBackend(backend: Backend): void {
+    if (this.app !== undefined && backend.app !== this.app) return
+    this.localWrites.set(backend.id, {backend, updatedAtMs: backend.updatedAtMs, holdUntil: this.monotonicNow() + LOCAL_WRITE_HOLD_MS})
+    this.install(this.withLocalWrites(this.fromStore))
+  }
+
+  /** A local deregistration (a DELETE): gone at once, and kept gone until the store's table agrees or shows a newer row. */
+  removeBackend(id: string, atMs: number): void {
+    this.localWrites.set(id, {backend: null, updatedAtMs: atMs, holdUntil: this.monotonicNow() + LOCAL_WRITE_HOLD_MS})
+    this.install(this.withLocalWrites(this.fromStore))
+  }
+
+  /** The store's table with the local writes it does not show yet; drops the writes it shows (or that aged out). */
+  private withLocalWrites(all: readonly Backend[]): readonly Backend[] {
+    if (this.localWrites.size === 0) return all
+    const now = this.monotonicNow()
+    const stored = new Map(all.map((b) => [b.id, b]))
+    let out: Backend[] | undefined
+    for (const [id, write] of this.localWrites) {
+      const row = stored.get(id)
+      const isCaughtUp = row === undefined ? write.backend === null : row.updatedAtMs >= write.updatedAtMs
+      if (isCaughtUp || now > write.holdUntil) {
+        this.localWrites.delete(id)
+        continue
+      }
+      out ??= [...all]
+      const at = row === undefined ? -1 : out.indexOf(row)
+      if (write.backend === null) out.splice(at, 1)
+      else if (at >= 0) out[at] = write.backend
+      else out.push(write.backend)
+    }
+    return out ?? all
+  }
+
+  private install(all: readonly Backend[]): void {
     const mine = this.app === undefined ? all : all.filter((b) => b.app === this.app)
     const previous = this.byId
     attachCounters(mine, (id) => {
@@ -75,14 +134,6 @@ export class Router {
     })
     this.backends = mine
     this.byId = new Map(mine.map((b) => [b.id, b]))
-  }
-
-  /** Replaces or adds one backend (a local API write), without waiting for the next reload. */
-  upsertBackend(backend: Backend): void {
-    if (this.app !== undefined && backend.app !== this.app) return
-    const next = this.backends.filter((b) => b.id !== backend.id)
-    next.push(backend)
-    this.setBackends(next)
   }
 
   get snapshot(): readonly Backend[] {

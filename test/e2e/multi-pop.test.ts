@@ -14,7 +14,7 @@ import {CorrosionClient} from '../../src/corrosion/client.js'
 import {CorrosionBackendStore} from '../../src/corrosion/corrosion-backend-store.js'
 import {BACKEND_COLUMNS, backendsTableDdl, rowToBackend, type BackendRow} from '../../src/store/schema.js'
 import {closedPort, connectAndGreet, readUntil, startBackend, type TestBackend} from '../support/backends.js'
-import {createCluster, type EmulatorAgent, type EmulatorCluster} from '../support/corrosion-emulator/index.js'
+import {createCluster, startEmulator, type EmulatorAgent, type EmulatorCluster} from '../support/corrosion-emulator/index.js'
 import {targets, type Target} from '../support/corrosion-emulator/targets.js'
 import {
   apiCall,
@@ -356,6 +356,79 @@ describe('a schema upgrade reaches running POPs: init-schema adds columns while 
       await pop.proxy.waitFor('corrosion_schema_current')
       assert.deepEqual(eligible(await routeView(pop)), ['old'])
     }
+  })
+})
+
+describe('a local write is not undone by an older feed update', () => {
+  const tmp = tempDir('edgeproxy-localwrite-')
+  let agent: EmulatorAgent
+  let pop: Pop
+  let server: TestBackend
+  let weight = 2 // y's stored weight; every stale table bumps it
+
+  before(async () => {
+    const schemaDir = path.join(tmp.dir, 'schema')
+    fs.mkdirSync(schemaDir)
+    fs.writeFileSync(path.join(schemaDir, 'backends.sql'), backendsTableDdl())
+    agent = await startEmulator({schemaPaths: [schemaDir]})
+    server = await startBackend('x')
+    pop = await startPop({region: 'sa', corrosionUrl: agent.url, env: {EDGEPROXY_DB_PATH: path.join(tmp.dir, 'ignored.db'), EDGEPROXY_HEARTBEAT_TTL_SECS: '3'}})
+    agent.transact([['INSERT INTO backends (id, app, region, wg_ip, port) VALUES (?, ?, ?, ?, ?)', ['y', 'web', 'us', '127.0.0.1', server.port]]])
+  })
+  after(async () => {
+    await pop?.proxy.stop()
+    await agent?.close()
+    await server?.close()
+    tmp.cleanup()
+  })
+
+  /**
+   * Another row changes (a busy cluster: leases renewing) and the agent's tick releases it, but the
+   * event reaches the POP only after `write` answered: the POP gets a whole table that predates the
+   * write. Resolves once that table has been handed to the router.
+   */
+  async function staleTableAfter(write: () => Promise<void>): Promise<void> {
+    agent.hold()
+    try {
+      agent.transact([['UPDATE backends SET weight = ? WHERE id = ?', [++weight, 'y']]])
+      agent.tick()
+      await write()
+    } finally {
+      const mark = pop.proxy.events.length
+      agent.release()
+      await eventSince(pop, mark, 'store_reloaded')
+    }
+  }
+
+  test('a drain at this POP stays in its routing view until the agent releases it', async () => {
+    const r = await apiCall(pop, 'POST', '/api/v1/register', {id: 'x', app: 'web', region: 'sa', ip: '127.0.0.1', port: server.port})
+    assert.equal(r.status, 201, JSON.stringify(r.body))
+    await untilView(pop, (v) => eligible(v).join() === 'x,y', 5000, 'x and y eligible')
+    await staleTableAfter(async () => {
+      const drained = await apiCall(pop, 'POST', '/api/v1/backends/x/drain')
+      assert.equal(drained.status, 200, JSON.stringify(drained.body))
+      assert.equal(states(await routeView(pop)).x, 'draining', 'routable as drained at once')
+    })
+    const mark = pop.proxy.events.length
+    assert.equal(states(await routeView(pop)).x, 'draining', 'not undone by the older table')
+    // The agent's next tick brings the drain itself; the view stays the same.
+    await eventSince(pop, mark, 'store_reloaded', () => true, 2000)
+    assert.equal(states(await routeView(pop)).x, 'draining')
+  })
+
+  test('a heartbeat after an older table is still coalesced: no extra renewal', async () => {
+    const r = await apiCall(pop, 'POST', '/api/v1/register', {id: 'h', app: 'web', region: 'sa', ip: '127.0.0.1', port: server.port})
+    assert.equal(r.status, 201, JSON.stringify(r.body))
+    await untilView(pop, (v) => v.some((c) => c.id === 'h'), 5000, 'h in the view')
+    // TTL 3 s: after a second, less than two thirds of the lease is left, so a heartbeat renews.
+    await new Promise((resolve) => setTimeout(resolve, 1100))
+    await staleTableAfter(async () => {
+      const renewed = await apiCall(pop, 'POST', '/api/v1/heartbeat/h')
+      assert.equal(renewed.body.stored, true, 'the due renewal is written')
+    })
+    const again = await apiCall(pop, 'POST', '/api/v1/heartbeat/h')
+    assert.equal(again.status, 200, JSON.stringify(again.body))
+    assert.equal(again.body.stored, false, 'the POP still sees the lease it just wrote')
   })
 })
 

@@ -294,6 +294,9 @@ export class EmulatorAgent {
   private openStreams = new Set<http.ServerResponse>()
   private purgeTimer?: NodeJS.Timeout
   private tickTimer?: NodeJS.Timeout
+  private isHeld = false
+  /** Streams with lines waiting for release(). */
+  private heldFlushes = new Set<() => void>()
   /** Subscriptions with committed changes waiting for the next tick, with the primary keys changed. */
   private candidates = new Map<Sub, Set<string>>()
   /** Every change event a subscription emitted (for latency assertions): when, which, change id. */
@@ -363,7 +366,7 @@ export class EmulatorAgent {
     const queued = this.pending
     this.pending = []
     for (const changeset of queued) this.applyRemote(changeset)
-    this.tick()
+    this.runTick()
     this.server = http.createServer((req, res) => {
       this.handle(req, res).catch((error) => {
         this.log(`handler failed: ${(error as Error).stack}`)
@@ -383,7 +386,9 @@ export class EmulatorAgent {
       this.purgeTimer.unref()
     }
     if (this.options.subscriptionTickMs > 0) {
-      this.tickTimer = setInterval(() => this.tick(), this.options.subscriptionTickMs)
+      this.tickTimer = setInterval(() => {
+        if (!this.isHeld) this.runTick()
+      }, this.options.subscriptionTickMs)
       this.tickTimer.unref()
     }
     return this
@@ -926,8 +931,8 @@ export class EmulatorAgent {
     out.end()
   }
 
-  /** A coalescing NDJSON writer: events are buffered and flushed together, sometimes split mid-line. */
-  private stream(res: http.ServerResponse): Listener {
+  /** A coalescing NDJSON writer: events are buffered and flushed together, sometimes split mid-line; hold() keeps a subscription's. */
+  private stream(res: http.ServerResponse, isSubscription = false): Listener {
     // The agent's headers go out as soon as the handler returns, before any event.
     res.flushHeaders()
     this.openStreams.add(res)
@@ -951,14 +956,19 @@ export class EmulatorAgent {
       }
       if (isEnding) res.end()
     }
+    const arm = () => {
+      if (this.isHeld && isSubscription) this.heldFlushes.add(arm)
+      else timer ??= setTimeout(flush, this.options.flushDelayMs)
+    }
+    res.on('close', () => this.heldFlushes.delete(arm))
     return {
       push: (line: string) => {
         buffer += `${line}\n`
-        timer ??= setTimeout(flush, this.options.flushDelayMs)
+        arm()
       },
       end: () => {
         isEnding = true
-        timer ??= setTimeout(flush, this.options.flushDelayMs)
+        arm()
       },
     }
   }
@@ -1107,7 +1117,7 @@ export class EmulatorAgent {
   private attach(sub: Sub, opts: {from?: number; skipRows: boolean}, res: http.ServerResponse, record: RecordedRequest): void {
     record.status = 200
     res.writeHead(200, {'corro-query-id': sub.id, 'corro-query-hash': sub.hash})
-    const out = this.stream(res)
+    const out = this.stream(res, true)
     if (opts.from !== undefined && opts.from > 0) {
       const min = Number(this.subsDb!.prepare('SELECT COALESCE(MIN(id), 0) FROM sub_changes WHERE sub_id = ?').pluck().get(sub.id))
       if (opts.from + 1 < min) {
@@ -1132,8 +1142,28 @@ export class EmulatorAgent {
     res.on('close', () => sub.listeners.delete(out))
   }
 
-  /** The subscription tick: every subscription with waiting changes re-reads them, once. */
-  private tick(): void {
+  /**
+   * Holds the agent's subscription output: ticks wait and stream lines stay buffered until
+   * release(). With tick() a test places a change event exactly where it wants it (for example,
+   * released before a write but delivered after it).
+   */
+  hold(): void {
+    this.isHeld = true
+  }
+
+  release(): void {
+    this.isHeld = false
+    const waiting = [...this.heldFlushes]
+    this.heldFlushes.clear()
+    for (const arm of waiting) arm()
+  }
+
+  /** The subscription tick, now: every subscription with waiting changes re-reads them, once. */
+  tick(): void {
+    this.runTick()
+  }
+
+  private runTick(): void {
     if (this.candidates.size === 0) return
     const due = [...this.candidates.keys()]
     this.candidates.clear()
