@@ -35,9 +35,10 @@ export const ROUTING_TIERS = ['country', 'region', 'pop', 'other', 'affinity'] a
 const AFFINITY_TIER = 4
 
 /**
- * The longest a local write overrides the store's tables: the local agent releases it within its
- * 600 ms tick; the bound only matters when the store never shows a row as new (clock skew between
- * POPs, a concurrent write elsewhere that won the merge).
+ * How long a local write overrides tables from the store that do not show it: the local agent
+ * releases it within its 600 ms tick. The bound only matters when the store never shows the row as
+ * new (clock skew between POPs, a concurrent write elsewhere that won the merge); it is judged when
+ * a table arrives, so a store read rarely (SQLite every EDGEPROXY_DB_RELOAD_SECS) loses nothing.
  */
 const LOCAL_WRITE_HOLD_MS = 5000
 
@@ -82,7 +83,7 @@ export class Router {
    */
   setBackends(all: readonly Backend[]): void {
     this.fromStore = all
-    this.install(this.withLocalWrites(all))
+    this.install(this.withLocalWrites(all, true))
   }
 
   /**
@@ -94,17 +95,20 @@ export class Router {
   upsertBackend(backend: Backend): void {
     if (this.app !== undefined && backend.app !== this.app) return
     this.localWrites.set(backend.id, {backend, updatedAtMs: backend.updatedAtMs, holdUntil: this.monotonicNow() + LOCAL_WRITE_HOLD_MS})
-    this.install(this.withLocalWrites(this.fromStore))
+    this.install(this.withLocalWrites(this.fromStore, false))
   }
 
   /** A local deregistration (a DELETE): gone at once, and kept gone until the store's table agrees or shows a newer row. */
   removeBackend(id: string, atMs: number): void {
     this.localWrites.set(id, {backend: null, updatedAtMs: atMs, holdUntil: this.monotonicNow() + LOCAL_WRITE_HOLD_MS})
-    this.install(this.withLocalWrites(this.fromStore))
+    this.install(this.withLocalWrites(this.fromStore, false))
   }
 
-  /** The store's table with the local writes it does not show yet; drops the writes it shows (or that aged out). */
-  private withLocalWrites(all: readonly Backend[]): readonly Backend[] {
+  /**
+   * The store's table with the local writes it does not show yet; drops the writes it shows, and
+   * (`isNewTable`: a table that arrived after the hold) the ones it never will.
+   */
+  private withLocalWrites(all: readonly Backend[], isNewTable: boolean): readonly Backend[] {
     if (this.localWrites.size === 0) return all
     const now = this.monotonicNow()
     const stored = new Map(all.map((b) => [b.id, b]))
@@ -112,7 +116,7 @@ export class Router {
     for (const [id, write] of this.localWrites) {
       const row = stored.get(id)
       const isCaughtUp = row === undefined ? write.backend === null : row.updatedAtMs >= write.updatedAtMs
-      if (isCaughtUp || now > write.holdUntil) {
+      if (isCaughtUp || (isNewTable && now > write.holdUntil)) {
         this.localWrites.delete(id)
         continue
       }

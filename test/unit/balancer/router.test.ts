@@ -190,6 +190,17 @@ describe('Router', () => {
     assert.equal(r.get('a')?.updatedAtMs, 400, 'registered again later (elsewhere): the store\'s row is shown')
   })
 
+  test('local writes accumulate while no table comes from the store (a SQLite store read every minute)', () => {
+    const {r, c} = router()
+    r.setBackends([backend('a', {updatedAtMs: 100})])
+    r.upsertBackend(backend('n1', {updatedAtMs: 200}))
+    c.advance(30_000)
+    r.upsertBackend(backend('n2', {updatedAtMs: 300}))
+    assert.deepEqual(r.snapshot.map((b) => b.id).sort(), ['a', 'n1', 'n2'], 'an older write is not dropped by a later one')
+    r.setBackends([backend('a', {updatedAtMs: 100}), backend('n1', {updatedAtMs: 200}), backend('n2', {updatedAtMs: 300})])
+    assert.equal(r.snapshot.length, 3)
+  })
+
   test('a local write the store never shows as new stops overriding after a few seconds', () => {
     const {r, c} = router()
     r.setBackends([backend('a', {updatedAtMs: 100})])

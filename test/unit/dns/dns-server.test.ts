@@ -149,7 +149,7 @@ describe('DnsService', () => {
     assert.deepEqual(await r.resolve4('web.internal'), ['10.0.0.1'])
     const first = service.currentTable()
     assert.equal(service.currentTable(), first, 'no rebuild while the snapshot is the same')
-    router.upsertBackend(makeBackend('b', {app: 'web', host: '10.0.0.2'}))
+    router.setBackends([makeBackend('a', {app: 'web', host: '10.0.0.1'}), makeBackend('b', {app: 'web', host: '10.0.0.2'})])
     assert.deepEqual((await r.resolve4('web.internal')).sort(), ['10.0.0.1', '10.0.0.2'])
     assert.ok(service.currentTable().serial > first.serial)
     router.setBackends([])
