@@ -56,16 +56,6 @@ export const ANYCAST_DEFAULTS = {
   peer: {port: 179},
 } as const
 
-/** Commented example of the section, for the topology example and the README. */
-export const ANYCAST_EXAMPLE_YAML = `anycast:                      # optional: one address announced by BGP from every POP that has bgp
-  asn: 65010                  # private 64512-65534 / 4200000000-4294967294, or your public ASN
-  addresses: [198.51.100.10, "2001:db8:100::10"]     # on the dummy interface, never removed on withdraw
-  announce: [198.51.100.0/24, "2001:db8:100::/48"]   # what BGP exports; covers the addresses (/24, /48 at most)
-  check: { interval: 2s, timeout: 1s, rise: 3, fall: 2 }
-  drain_secs: 30              # graceful-shutdown community (65535:0) this long before the withdraw
-  interface: edge-anycast
-`
-
 /** The subset of the topology checker this section uses (the main parser hands its own). */
 export interface TopologyChecker {
   readonly problems: readonly unknown[]
@@ -244,6 +234,10 @@ export function parsePopBgp(c: TopologyChecker, value: unknown, path: string, co
       } catch (error) {
         c.problem(`${key}.address`, (error as Error).message)
       }
+    }
+    if (host?.family === 6 && /^fe[89ab]/i.test(host.address)) {
+      c.problem(`${key}.address`, `"${host.address}" is link-local: a session to it needs an interface name; give the peer's global address`)
+      host = undefined
     }
     const first = host ? peers.findIndex((q) => q.address === host!.address) : -1
     if (host && first >= 0) c.problem(`${key}.address`, `"${host.address}" is already ${path}.peers[${first}]`)

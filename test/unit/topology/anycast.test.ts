@@ -188,6 +188,10 @@ describe('topology anycast section', () => {
       assert.match(problemAt(yaml({us: PEERS_US.replace('port: 1179', 'prot: 1179')}), 'pops[1].bgp.peers[1].prot'), /did you mean "port"/)
     })
 
+    test('a link-local IPv6 peer', () => {
+      assert.match(problemAt(yaml({us: PEERS_US.replace('"2001:db8:ffff::1"', '"fe80::1"')}), 'pops[1].bgp.peers[1].address'), /link-local/)
+    })
+
     test('a password variable that is not a variable name, and duplicate peers', () => {
       assert.match(problemAt(yaml({sa: PEERS_SA.replace('password_env: EDGEPROXY_BGP_PASSWORD }', 'password_env: "hunter2!" }')}), 'pops[0].bgp.peers[0].password_env'), /not an environment variable name/)
       assert.match(problemAt(yaml({us: PEERS_US.replace('192.0.2.1', '"2001:db8:ffff::1"')}), 'pops[1].bgp.peers[1].address'), /already pops\[1\]\.bgp\.peers\[0\]/)
