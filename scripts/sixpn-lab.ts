@@ -437,7 +437,7 @@ export async function runSixpnLab(options: LabOptions): Promise<LabReport> {
       `${p.name} wireguard-go`,
       'ip',
       ['netns', 'exec', p.ns, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c', `mount -t tmpfs lab-wireguard /run/wireguard && exec wireguard-go -f ${p.iface}`],
-      {...process.env, WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD: '1', LOG_LEVEL: 'verbose'},
+      {env: {...process.env, WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD: '1', LOG_LEVEL: 'verbose'}, log},
     )
     p.wg = wg
     await wg.waitForLine(/UAPI listener started/)
@@ -462,7 +462,7 @@ export async function runSixpnLab(options: LabOptions): Promise<LabReport> {
   }
 
   async function startAgent(ns: string, label: string): Promise<NsAgent> {
-    const agent = startTracked(teardown, `${label} ns-agent`, 'ip', ['netns', 'exec', ns, process.execPath, NS_AGENT])
+    const agent = startTracked(teardown, `${label} ns-agent`, 'ip', ['netns', 'exec', ns, process.execPath, NS_AGENT], {log})
     await agent.waitForLine(/"ready":true/)
     return new NsAgent(agent)
   }
@@ -476,13 +476,12 @@ export async function runSixpnLab(options: LabOptions): Promise<LabReport> {
       `${p.name} corrosion`,
       'ip',
       ['netns', 'exec', p.ns, process.execPath, '--import', 'tsx', PEER_CLI, '--api', p.corrosionApi, '--db', path.join(work, p.name, 'state.db'), '--schema-dir', path.join(p.dir, 'schema'), '--token', p.corrosionToken, '--gossip', p.gossipAddr, ...peers.flat()],
-      process.env,
-      ROOT,
+      {cwd: ROOT, log},
     )
     await p.emulator.waitForLine(/corrosion emulator listening/, 30_000)
     const env: NodeJS.ProcessEnv = {}
     for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('EDGEPROXY_') && k !== 'DEBUG' && k !== 'NODE_OPTIONS') env[k] = v
-    p.proxy = startTracked(teardown, `${p.name} edgeproxy`, 'ip', ['netns', 'exec', p.ns, process.execPath, BIN, 'start'], {...env, ...p.env, ...LAB_ENV_ADJUSTMENTS, NO_COLOR: '1'})
+    p.proxy = startTracked(teardown, `${p.name} edgeproxy`, 'ip', ['netns', 'exec', p.ns, process.execPath, BIN, 'start'], {env: {...env, ...p.env, ...LAB_ENV_ADJUSTMENTS, NO_COLOR: '1'}, log})
     await p.proxy.waitForLine((l) => l.includes('"event":"started"'), 30_000)
   }
 

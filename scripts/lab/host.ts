@@ -159,9 +159,16 @@ export class Teardown {
 }
 
 /** Starts a process and registers its stop with the teardown before anything can fail. */
-export function startTracked(teardown: Teardown, name: string, cmd: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env, cwd?: string): Tracked {
+export function startTracked(
+  teardown: Teardown,
+  name: string,
+  cmd: string,
+  args: readonly string[],
+  options: {env?: NodeJS.ProcessEnv; cwd?: string; log?: (line: string) => void} = {},
+): Tracked {
   if (teardown.isClosing) throw new Error(`the lab is being torn down; not starting ${name}`)
-  const child = spawn(cmd, args, {env, cwd, stdio: ['pipe', 'pipe', 'pipe']})
+  const child = spawn(cmd, args, {env: options.env ?? process.env, cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe']})
+  options.log?.(`started ${name} (pid ${child.pid})`)
   const tracked = new Tracked(name, child)
   child.on('error', () => {})
   child.stdin?.on('error', () => {})
