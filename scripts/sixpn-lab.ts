@@ -9,6 +9,7 @@
 // Everything it made is removed at the end, also on failure or Ctrl-C.
 //
 //   sudo node --import tsx scripts/sixpn-lab.ts [--topology FILE] [--json] [--prefix NAME] [--fail-after STEP]
+// (LAB_DEBUG=1 prints each teardown step.)
 //
 // Needs root, iproute2 (ip netns, veth, bridge), wireguard-go, wireguard-tools (wg, wg-quick),
 // util-linux (unshare, nsenter), and a built dist/ (npm run build).
@@ -21,6 +22,7 @@ import {parseArgs} from 'node:util'
 
 import {parse as parseToml} from 'smol-toml'
 
+import {parseIpv6, parsePrefix, prefixContains} from '../src/sixpn/index.js'
 import {loadTopologyFile} from '../src/topology/index.js'
 import {hasCommand, netnsList, run, startTracked, Teardown, type Tracked} from './lab/host.js'
 
@@ -44,6 +46,8 @@ export const LAB_ENV_ADJUSTMENTS: Record<string, string> = {
 }
 
 const BACKEND_PORT = 9000
+/** The client's addresses on the lab's internet (RFC 6598 shared space, and a ULA). */
+const CLIENT_ADDRESSES = ['100.64.0.254', 'fdff:1ab::fe']
 const LAB_APP = 'lab'
 
 export interface LabOptions {
@@ -308,6 +312,13 @@ export async function runSixpnLab(options: LabOptions): Promise<LabReport> {
       }
     })
     const byKey = new Map(pops.map((p) => [p.publicKey, p]))
+    const sixpnNetwork = parsePrefix(generated.pops[0]!.sixpn.network)
+    for (const a of [...pops.map((p) => p.labAddress), ...CLIENT_ADDRESSES]) {
+      const clash = pops.find((p) => p.publicAddress === a)
+      if (clash || (a.includes(':') && prefixContains(sixpnNetwork, 6, parseIpv6(a)!))) {
+        throw new Error(`the lab's own address ${a} clashes with ${clash ? `POP ${clash.name}'s public_address` : `the 6PN network ${generated.pops[0]!.sixpn.network}`}; change the topology`)
+      }
+    }
 
     // 2. The internet: a bridge in its own namespace; POPs and the client hang off it.
     const net = `${prefix}-net`
@@ -317,7 +328,7 @@ export async function runSixpnLab(options: LabOptions): Promise<LabReport> {
     // No multicast snooping: IPv6 neighbour discovery must flood before any MLD report is seen.
     await run('ip', ['-n', net, 'link', 'set', 'br0', 'type', 'bridge', 'mcast_snooping', '0'], {allowFail: true})
     await run('ip', ['-n', net, 'link', 'set', 'br0', 'up'])
-    const hosts = [...pops.map((p) => ({ns: p.ns, addresses: [p.publicAddress, p.labAddress], port: `p${p.index}`})), {ns: clientNs, addresses: ['100.64.0.254', 'fdff:1ab::fe'], port: 'cl'}]
+    const hosts = [...pops.map((p) => ({ns: p.ns, addresses: [p.publicAddress, p.labAddress], port: `p${p.index}`})), {ns: clientNs, addresses: CLIENT_ADDRESSES, port: 'cl'}]
     for (const h of hosts) {
       await addNamespace(h.ns)
       await run('ip', ['link', 'add', 'eth0', 'netns', h.ns, 'type', 'veth', 'peer', 'name', h.port, 'netns', net])
