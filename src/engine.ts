@@ -10,6 +10,7 @@ import {DnsCounters} from './dns/dns-counters.js'
 import {dnsService} from './dns/dns-service.js'
 import {BackendService} from './discovery/backend-service.js'
 import {openGeoResolver, type GeoResolver} from './geo/geo-resolver.js'
+import {healthService} from './health/health-service.js'
 import type {Logger} from './log/logger.js'
 import {throttledWarning} from './log/throttle.js'
 import {metricsServices} from './metrics/metrics-service.js'
@@ -133,6 +134,8 @@ export class Engine implements EngineParts {
       bindingTtlMs: config.bindingTtlMs,
       bindingMaxEntries: config.bindingMaxEntries,
       failureCooldownMs: config.failureCooldownMs,
+      checks: config.health.isEnabled ? config.health.thresholds : undefined,
+      circuit: config.health.circuit,
     })
     const engine = new Engine(config, router, feed, writer, geo, certificate, logger, options.version)
     engine.services = engine.buildServices(options.dial ?? defaultDial)
@@ -201,6 +204,7 @@ export class Engine implements EngineParts {
     services.push(affinitySweepService(this.router, c.bindingGcIntervalMs, this.logger))
     services.push(...metricsServices(this))
     if (c.dns) services.push(dnsService(this, c.dns))
+    services.push(healthService(this))
     if (this.api && c.api) services.push(apiService(this.api, c.api.listen, (a) => (this.apiAddress = a)))
     return services
   }

@@ -16,6 +16,7 @@ export {
   LocalBackendClient,
   BackendNotFoundError,
   type BackendClient,
+  type CheckNowResult,
   type RegisterOutcome,
   type RouteExplanation,
 } from './discovery/backend-client.js'

@@ -16,6 +16,7 @@ export default class BackendRegister extends BackendCommand {
     '<%= config.bin %> backend register --id eu-fr-1 --app myapp --region eu --country FR --ip fd00::12 --port 9000 --weight 4 --soft-limit 200 --hard-limit 300',
     '<%= config.bin %> backend register --id us-1 --app myapp --region us --ip 10.50.2.7 --ip6 fd00:2::7 --port 9000',
     '<%= config.bin %> backend register --db ./routing.db --id dev-1 --app web --region sa --ip 127.0.0.1 --port 3000',
+    '<%= config.bin %> backend register --id sa-node-2 --app myapp --region sa --ip 10.50.1.2 --port 9000 --check-type http --check-port 9001 --check-path /healthz',
   ]
   static override enableJsonFlag = true
   static override flags = {
@@ -29,6 +30,21 @@ export default class BackendRegister extends BackendCommand {
     weight: Flags.string({summary: 'Relative capacity, 0-1000 [default: 2]', helpValue: 'N'}),
     'soft-limit': Flags.string({summary: 'Connections at which the backend counts as fully loaded [default: 100]', helpValue: 'N'}),
     'hard-limit': Flags.string({summary: 'Connections per POP never exceeded; 0 = no limit [default: 150]', helpValue: 'N'}),
+    'check-type': Flags.string({
+      summary: "Active check of this backend: tcp, tls, http, or none (never checked) [default: the proxy's EDGEPROXY_HEALTH_CHECK_TYPE]",
+      helpValue: 'TYPE',
+      helpGroup: 'HEALTH CHECK',
+    }),
+    'check-port': Flags.string({
+      summary: "Port the active check connects to, when it is not the data port [default: the proxy's EDGEPROXY_HEALTH_CHECK_PORT, else --port]",
+      helpValue: 'PORT',
+      helpGroup: 'HEALTH CHECK',
+    }),
+    'check-path': Flags.string({
+      summary: "Path of an http check, e.g. /healthz [default: the proxy's EDGEPROXY_HEALTH_CHECK_PATH]",
+      helpValue: 'PATH',
+      helpGroup: 'HEALTH CHECK',
+    }),
     ...storeFlags,
   }
 
@@ -54,6 +70,11 @@ export default class BackendRegister extends BackendCommand {
     if (flags.weight !== undefined) body.weight = toNumber(flags.weight)
     if (flags['soft-limit'] !== undefined) body.soft_limit = toNumber(flags['soft-limit'])
     if (flags['hard-limit'] !== undefined) body.hard_limit = toNumber(flags['hard-limit'])
+    const check: Record<string, unknown> = {}
+    if (flags['check-type'] !== undefined) check.type = flags['check-type']
+    if (flags['check-port'] !== undefined) check.port = toNumber(flags['check-port'])
+    if (flags['check-path'] !== undefined) check.path = flags['check-path']
+    if (Object.keys(check).length > 0) body.check = check
     const client = (await this.client(flags))
     const outcome = await client.register(body)
     this.log(`${outcome.created ? 'Registered' : 'Updated'} backend ${outcome.backend.id} at ${client.target}${outcome.country_derived ? ` (country ${outcome.backend.country} derived from region ${outcome.backend.region}; pass --country to set it)` : ''}`)

@@ -24,7 +24,16 @@ export interface Backend {
   readonly heartbeatAtMs: number
   readonly registeredAtMs: number
   readonly updatedAtMs: number
+  /** Active check override: '' = the POP's EDGEPROXY_HEALTH_CHECK_TYPE; `none` = never checked. */
+  readonly checkType: CheckType | ''
+  /** Port the active check connects to; 0 = EDGEPROXY_HEALTH_CHECK_PORT, else the data port. */
+  readonly checkPort: number
+  /** Path of an http check; '' = EDGEPROXY_HEALTH_CHECK_PATH. */
+  readonly checkPath: string
 }
+
+export const CHECK_TYPES = ['tcp', 'tls', 'http', 'none'] as const
+export type CheckType = (typeof CHECK_TYPES)[number]
 
 export type BackendState = 'healthy' | 'expired' | 'unhealthy' | 'draining' | 'deleted'
 

@@ -1,7 +1,11 @@
 // The routing state of one POP: the current backend snapshot, live connection counts, affinity
-// bindings and the short "avoid" list of backends that just failed a connect. Synchronous and
-// free of I/O: a pick and its connection-count increment happen in one turn of the event loop,
-// so a burst of connects can never push a backend past its hard limit.
+// bindings, and what this POP learnt of each backend's health (active checks, circuits, the cooldown
+// after a failed connect: src/health/health-table.ts). Synchronous and free of I/O: a pick and its
+// connection-count increment happen in one turn of the event loop, so a burst of connects can never
+// push a backend past its hard limit.
+import type {CheckThresholds} from '../health/check-state.js'
+import type {CircuitOptions} from '../health/circuit.js'
+import {HealthTable} from '../health/health-table.js'
 import {AffinityTable} from './affinity.js'
 import {backendState, type Backend} from './backend.js'
 import {attachCounters, BackendCounters, countersOf} from './backend-counters.js'
@@ -14,8 +18,13 @@ export interface RouterOptions {
   app?: string
   bindingTtlMs: number
   bindingMaxEntries: number
-  /** How long a backend that refused or timed out a connect is left out of new picks. */
+  /** How long a backend that refused or timed out a connect is left out of new picks (circuit breaker off). */
   failureCooldownMs: number
+  /** Active checks on: their rise/fall thresholds (the checker itself is a service). */
+  checks?: CheckThresholds
+  /** Circuit breaker on: it replaces the cooldown. */
+  circuit?: CircuitOptions
+  random?: () => number
   /** Wall clock (unix ms): judges leases, which are stored as absolute times. */
   now?: () => number
   /** Monotonic clock (ms): binding ages and cooldowns. */
@@ -46,6 +55,8 @@ export class Router {
   readonly localRegion: string
   readonly app?: string
   readonly affinity: AffinityTable
+  /** Check states, circuits and cooldowns, in memory and local to this POP. */
+  readonly health: HealthTable
   private backends: readonly Backend[] = []
   /** The last table from the store, before local writes. */
   private fromStore: readonly Backend[] = []
@@ -54,11 +65,10 @@ export class Router {
   private byId = new Map<string, Backend>()
   private readonly active = new Map<string, number>()
   private readonly lastPickSeq = new Map<string, number>()
-  private readonly coolingUntil = new Map<string, number>()
   private pickSeq = 0
   /** Picks per tier of ROUTING_TIERS (0-3 the geo score, 4 an affinity binding); read by metrics. */
   readonly decisions = new Float64Array(ROUTING_TIERS.length)
-  private readonly failureCooldownMs: number
+  private readonly listeners: ((backends: readonly Backend[]) => void)[] = []
   private readonly now: () => number
   private readonly monotonicNow: () => number
   private readonly activeOf = (id: string): number => this.active.get(id) ?? 0
@@ -67,7 +77,6 @@ export class Router {
   constructor(options: RouterOptions) {
     this.localRegion = options.localRegion
     this.app = options.app
-    this.failureCooldownMs = options.failureCooldownMs
     this.now = options.now ?? Date.now
     this.monotonicNow = options.monotonicNow ?? (() => performance.now())
     this.affinity = new AffinityTable({
@@ -75,6 +84,18 @@ export class Router {
       maxEntries: options.bindingMaxEntries,
       now: this.monotonicNow,
     })
+    this.health = new HealthTable({
+      cooldownMs: options.failureCooldownMs,
+      checks: options.checks,
+      circuit: options.circuit,
+      now: this.monotonicNow,
+      random: options.random,
+    })
+  }
+
+  /** Called with every new snapshot (the health checker follows the backends this way). */
+  onBackends(listener: (backends: readonly Backend[]) => void): void {
+    this.listeners.push(listener)
   }
 
   /**
@@ -138,6 +159,8 @@ export class Router {
     })
     this.backends = mine
     this.byId = new Map(mine.map((b) => [b.id, b]))
+    this.health.setBackends(mine)
+    for (const listener of this.listeners) listener(mine)
   }
 
   get snapshot(): readonly Backend[] {
@@ -155,8 +178,8 @@ export class Router {
   // One context object, refilled per pick: acquire() runs once per connection, so it allocates nothing.
   private tried?: ReadonlySet<string>
   private monotonicAtPick = 0
-  private readonly isExcludedNow = (id: string): boolean =>
-    (this.tried !== undefined && this.tried.has(id)) || (this.coolingUntil.size > 0 && this.isCoolingDown(id, this.monotonicAtPick))
+  private readonly isExcludedNow = (id: string): boolean => this.tried !== undefined && this.tried.has(id)
+  private readonly healthSkipNow = (id: string) => this.health.skipReason(id, this.monotonicAtPick)
   private readonly pickContext: SelectContext = {
     client: {country: null, region: null},
     localRegion: '',
@@ -164,6 +187,7 @@ export class Router {
     activeConnections: this.activeOf,
     lastPicked: this.lastPickedOf,
     isExcluded: this.isExcludedNow,
+    healthSkip: this.healthSkipNow,
   }
 
   private context(country: string | null, tried?: ReadonlySet<string>): SelectContext {
@@ -175,14 +199,6 @@ export class Router {
     this.tried = tried
     this.monotonicAtPick = this.monotonicNow()
     return ctx
-  }
-
-  private isCoolingDown(id: string, now: number): boolean {
-    const until = this.coolingUntil.get(id)
-    if (until === undefined) return false
-    if (until > now) return true
-    this.coolingUntil.delete(id)
-    return false
   }
 
   /**
@@ -212,6 +228,7 @@ export class Router {
     this.active.set(backend.id, this.activeOf(backend.id) + 1)
     this.lastPickSeq.set(backend.id, ++this.pickSeq)
     this.decisions[isAffinity ? AFFINITY_TIER : geoScore(backend, ctx.client, ctx.localRegion)]++
+    this.health.picked(backend.id)
     const counters = countersOf(backend)!
     counters.connections++
     return {backend, isAffinity, counters}
@@ -228,9 +245,23 @@ export class Router {
     else this.active.delete(id)
   }
 
-  /** A connect to this backend failed: leave it out of new picks for the cooldown. */
-  markFailed(id: string): void {
-    this.coolingUntil.set(id, this.monotonicNow() + this.failureCooldownMs)
+  /**
+   * A connect to this backend failed (`why`: ECONNREFUSED, timeout …): a failed sample for its
+   * checks, and a failure for its circuit, or with the breaker off, the cooldown.
+   */
+  markFailed(id: string, why = 'failed'): void {
+    const b = this.byId.get(id)
+    this.health.connectFailed(id, b?.app ?? '', b?.region ?? '', why)
+  }
+
+  /** A connect to this backend succeeded (closes a half-open circuit after enough of them). */
+  markConnected(id: string): void {
+    this.health.connectSucceeded(id)
+  }
+
+  /** A pick ended before its connect succeeded or failed (the client left first). */
+  abandonConnect(id: string): void {
+    this.health.abandoned(id)
   }
 
   activeConnections(id: string): number {
@@ -243,15 +274,18 @@ export class Router {
   }
 
   isCooling(id: string): boolean {
-    return this.isCoolingDown(id, this.monotonicNow())
+    return this.health.isCooling(id)
   }
 
   /**
    * Whether this POP would send new traffic to the backend at all (healthy, not draining, deleted
-   * or expired, not cooling down), load aside. DNS answers and `/health`'s routable count use it;
-   * every new signal (active checks, circuits) belongs here too, so there is one answer.
+   * or expired, not DOWN by active check, circuit not open, not cooling down), load aside. DNS
+   * answers and `/health`'s routable count use it. A half-open circuit counts as routable: it takes
+   * trial connections.
    */
   isRoutable(backend: Backend): boolean {
-    return backendState(backend, this.now()) === 'healthy' && !this.isCooling(backend.id)
+    if (backendState(backend, this.now()) !== 'healthy') return false
+    const skip = this.health.skipReason(backend.id, this.monotonicNow())
+    return skip === null || skip === 'circuit_half_open'
   }
 }

@@ -7,6 +7,7 @@
 //
 // Ties break to the backend this POP picked least recently, then to the smaller id, so equal
 // backends share new connections round-robin and the outcome is still deterministic.
+import type {HealthSkip} from '../health/health-table.js'
 import {backendState, type Backend, type BackendState} from './backend.js'
 
 export interface ClientGeo {
@@ -23,11 +24,18 @@ export interface SelectContext {
   activeConnections: (id: string) => number
   /** Sequence number of this POP's last pick of the backend; 0 when never picked. */
   lastPicked?: (id: string) => number
-  /** Backends to leave out: already tried for this connection, or cooling down after a failure. */
+  /** Backends to leave out: already tried for this connection. */
   isExcluded?: (id: string) => boolean
+  /** What this POP learnt of the backend's health (active checks, circuit, cooldown), or null. */
+  healthSkip?: (id: string) => HealthSkip | null
 }
 
-export type SkipReason = BackendState | 'at_hard_limit' | 'excluded'
+/**
+ * Why a backend takes no new connection: its stored state, DOWN by active check, its circuit
+ * (open, or half-open with its one trial in flight), the cooldown after a failed connect, its hard
+ * limit, or already tried for this connection.
+ */
+export type SkipReason = BackendState | HealthSkip | 'at_hard_limit' | 'excluded'
 
 export function geoScore(b: Backend, client: ClientGeo, localRegion: string): 0 | 1 | 2 | 3 {
   if (client.country !== null && b.country === client.country) return 0
@@ -52,6 +60,8 @@ export function score(geo: number, load: number, weight: number): number {
 export function skipReason(b: Backend, ctx: SelectContext, active: number): SkipReason | null {
   const state = backendState(b, ctx.nowMs)
   if (state !== 'healthy') return state
+  const health = ctx.healthSkip?.(b.id) ?? null
+  if (health !== null) return health
   if (b.hardLimit > 0 && active >= b.hardLimit) return 'at_hard_limit'
   if (ctx.isExcluded?.(b.id)) return 'excluded'
   return null

@@ -4,7 +4,8 @@ import chalk from 'chalk'
 import Table from 'cli-table3'
 
 import type {BackendJson} from '../discovery/backend-json.js'
-import type {RouteExplanation} from '../discovery/backend-client.js'
+import type {CheckNowResult, RouteExplanation} from '../discovery/backend-client.js'
+import type {CheckJson, CircuitJson} from '../health/health-json.js'
 
 const STATE_COLOUR: Record<string, (s: string) => string> = {
   healthy: chalk.green,
@@ -31,8 +32,21 @@ export function address(b: {ip: string; port: number}): string {
 
 const plain = {chars: {mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': ''}, style: {head: [] as string[], border: [] as string[]}}
 
+/** `UP`, `UP 1/3↓`, `DOWN 2/2↑`; `-` when not checked (checks off, `none`, or no running proxy). */
+export function checkCell(check: CheckJson | null | undefined): string {
+  if (!check) return '-'
+  return check.state === 'UP' ? (check.label === 'UP' ? chalk.green(check.label) : chalk.yellow(check.label)) : chalk.red(check.label)
+}
+
+/** `closed`, `open 27s`, `half-open 1/3`, `cooling 7s`; `-` when read from the store. */
+export function circuitCell(circuit: CircuitJson | null | undefined): string {
+  if (!circuit) return '-'
+  if (circuit.state === 'closed') return circuit.label
+  return circuit.state === 'half_open' ? chalk.yellow(circuit.label) : chalk.red(circuit.label)
+}
+
 export function backendTable(backends: readonly BackendJson[]): string {
-  const table = new Table({head: ['ID', 'APP', 'REGION', 'COUNTRY', 'ADDRESS', 'STATE', 'WEIGHT', 'CONN/SOFT/HARD', 'HEARTBEAT'].map((h) => chalk.bold(h)), ...plain})
+  const table = new Table({head: ['ID', 'APP', 'REGION', 'COUNTRY', 'ADDRESS', 'STATE', 'CHECK', 'CIRCUIT', 'WEIGHT', 'CONN/SOFT/HARD', 'HEARTBEAT'].map((h) => chalk.bold(h)), ...plain})
   for (const b of backends) {
     table.push([
       b.id,
@@ -41,6 +55,8 @@ export function backendTable(backends: readonly BackendJson[]): string {
       b.country || '-',
       address(b),
       colourState(b.state),
+      checkCell(b.check),
+      circuitCell(b.circuit),
       String(b.weight),
       `${b.connections ?? '-'}/${b.soft_limit}/${b.hard_limit === 0 ? '∞' : b.hard_limit}`,
       age(b.heartbeat_age_secs),
@@ -61,6 +77,9 @@ export function backendDetail(b: BackendJson): string {
     ['weight', String(b.weight)],
     ['connections', b.connections === null ? '- (read from the store, not a running proxy)' : String(b.connections)],
     ['soft / hard limit', `${b.soft_limit} / ${b.hard_limit === 0 ? 'no limit' : b.hard_limit}`],
+    ['check', b.check ? `${checkCell(b.check)} (${b.check.type} port ${b.check.port}${b.check.path ?? ''})` : '- (not checked by the proxy that answered)'],
+    ['last check', b.check?.last_check ? `${b.check.last_check}, ${b.check.latency_ms} ms${b.check.last_error ? `, ${b.check.last_error}` : ''}` : '-'],
+    ['circuit', circuitCell(b.circuit)],
     ['lease expires', b.lease_expires_at ?? 'never (no lease)'],
     ['last heartbeat', age(b.heartbeat_age_secs)],
     ['registered', b.registered_at ?? '- (inserted by SQL)'],
@@ -92,7 +111,7 @@ export function routeTable(r: RouteExplanation): string {
       String(c.weight),
       c.score.toFixed(3),
       `${c.connections}/${c.hard_limit === 0 ? '∞' : c.hard_limit}`,
-      c.skipped === null ? '' : chalk.yellow(c.skipped.replace(/_/g, ' ')),
+      c.skipped === null ? '' : chalk.yellow(c.skipped_detail ?? c.skipped.replace(/_/g, ' ')),
     ])
   }
   return lines.join('\n') + '\n' + (r.candidates.length > 0 ? table.toString() : '(no backends in the routing table)') + '\n' + dnsLines(r)
@@ -113,4 +132,11 @@ function dnsLines(r: RouteExplanation): string {
   }
   const width = Math.max(...rows.map(([name]) => name.length))
   return ['DNS would answer (this client asking this POP):', ...rows.map(([name, value]) => `  ${name.padEnd(width)}  ${value}`)].join('\n')
+}
+
+export function checkNowLine(r: CheckNowResult): string {
+  const what = `${r.type} check of ${r.id} at ${r.address}${r.path ?? ''}`
+  const outcome = r.passed ? chalk.green(`passed in ${r.latency_ms} ms`) : chalk.red(`failed after ${r.latency_ms} ms: ${r.error}`)
+  const state = r.state === null ? 'scheduled checks: off for this backend' : `scheduled checks: ${r.state}`
+  return `${what} ${outcome}\n${state}${r.opted_out ? ' (the backend opts out with check type none; this one check used the global type)' : ''}`
 }

@@ -10,6 +10,7 @@ import {ConfigError} from '../errors.js'
 import {formatHostPort, isLoopbackAddress, type CidrList, type HostPort} from '../net/address.js'
 import type {LogFormat} from '../log/logger.js'
 import {METRICS_SETTINGS, resolveMetricsConfig, type MetricsConfig} from '../metrics/settings.js'
+import {HEALTH_SETTINGS, resolveHealthConfig, type HealthConfig} from '../health/settings.js'
 import {resolveSettings, setting, type Env, type Raw, type Setting, type Source} from './settings.js'
 
 const CORE = 'CORE'
@@ -116,6 +117,7 @@ export const START_SETTINGS = {
     summary: 'On SIGTERM/SIGINT, how long open connections may finish before they are cut',
     group: CONNECTIONS,
   }),
+  ...HEALTH_SETTINGS,
   tlsEnabled: setting.boolean({
     flag: 'tls',
     env: 'EDGEPROXY_TLS_ENABLED',
@@ -312,6 +314,8 @@ export interface StartConfig {
   failureCooldownMs: number
   handshakeTimeoutMs: number
   shutdownTimeoutMs: number
+  /** Active checks and the circuit breaker (src/health/settings.ts). */
+  health: HealthConfig
   tls?: {listen: HostPort; certPath: string; keyPath: string; reloadMs: number}
   proxyProtocol?: {trusted: CidrList}
   bindingTtlMs: number
@@ -382,6 +386,7 @@ export function resolveStartConfig(flags: Raw, env: Env): StartConfig {
     failureCooldownMs: ms(v.failureCooldownSecs!),
     handshakeTimeoutMs: ms(v.handshakeTimeoutSecs!),
     shutdownTimeoutMs: ms(v.shutdownTimeoutSecs!),
+    health: resolveHealthConfig(v),
     tls,
     proxyProtocol: v.proxyProtocol ? {trusted: v.proxyProtocolTrusted!} : undefined,
     bindingTtlMs: ms(v.bindingTtlSecs!),

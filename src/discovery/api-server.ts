@@ -14,6 +14,8 @@ import type {Logger} from '../log/logger.js'
 import {normalizeIp, type HostPort} from '../net/address.js'
 import {listenOn} from '../proxy/listener.js'
 import type {StateChange} from '../store/backend-store.js'
+import {backendHealthJson} from '../health/health-json.js'
+import {isHealthSkip} from '../health/health-table.js'
 import {backendJson} from './backend-json.js'
 import type {BackendService} from './backend-service.js'
 import {validateId, validateRegister, validateRegion, validateState, validateWeight, ValidationError, type BACKEND_STATES} from './validation.js'
@@ -117,7 +119,8 @@ export class ApiServer {
 
   private buildRoutes(): ApiRoute[] {
     const {service, router} = this.options
-    const backendOut = (b: Parameters<typeof backendJson>[0]) => backendJson(b, service.nowMs(), service.connections(b.id))
+    const backendOut = (b: Parameters<typeof backendJson>[0]) =>
+      backendJson(b, service.nowMs(), service.connections(b.id), backendHealthJson(router.health, b.id))
     const notFound = (id: string) => new HttpError(404, 'not_found', `no backend with id ${JSON.stringify(id)}`, 'id')
     const change = (kind: Exclude<StateChange['kind'], 'weight'>): Handler => async (_req, {id}) => {
       const backend = await service.change(id!, {kind})
@@ -254,6 +257,8 @@ export class ApiServer {
                   score: round(r.score),
                   eligible: r.skipped === null,
                   skipped: r.skipped,
+                  skipped_detail: r.skipped !== null && isHealthSkip(r.skipped) ? router.health.describeSkip(r.backend.id, r.skipped) : null,
+                  ...backendHealthJson(router.health, r.backend.id),
                 })),
                 ...Object.assign({}, ...this.routeExplainers.map((explain) => explain(ip))),
               },

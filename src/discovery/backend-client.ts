@@ -5,6 +5,7 @@ import type {DnsExplanation} from '../dns/explain.js'
 import {EdgeproxyError, ExitCode, InvalidInputError, UnavailableError} from '../errors.js'
 import type {BackendStore, StateChange} from '../store/backend-store.js'
 import {SqliteBackendStore} from '../store/sqlite-backend-store.js'
+import type {CheckJson, CircuitJson} from '../health/health-json.js'
 import {backendJson, type BackendJson} from './backend-json.js'
 import {BackendService, type ListFilter} from './backend-service.js'
 import {validateId, validateRegister, validateWeight, ValidationError} from './validation.js'
@@ -32,6 +33,10 @@ export interface RouteCandidate {
   score: number
   eligible: boolean
   skipped: string | null
+  /** Why, in words, for health skips: `DOWN by active check (connect ECONNREFUSED, 3/3)`. */
+  skipped_detail: string | null
+  check: CheckJson | null
+  circuit: CircuitJson | null
 }
 
 export interface RouteExplanation {
@@ -45,6 +50,23 @@ export interface RouteExplanation {
   candidates: RouteCandidate[]
   /** What the POP's DNS server would answer this client for each app; absent when DNS is off. */
   dns?: DnsExplanation
+}
+
+/** `POST /api/v1/backends/:id/check`: one active check run now by the proxy (it changes nothing). */
+export interface CheckNowResult {
+  id: string
+  passed: boolean
+  type: 'tcp' | 'tls' | 'http'
+  /** What the check connected to (the check port may differ from the data port). */
+  address: string
+  path: string | null
+  latency_ms: number
+  error: string | null
+  checked_at: string
+  /** The backend's check type is `none`: the global type was used for this one check. */
+  opted_out: boolean
+  /** Its scheduled checks' state (`UP`, `DOWN 1/2↑`); null when active checks are off for it. */
+  state: string | null
 }
 
 export interface BackendClient {
@@ -165,6 +187,10 @@ export class ApiBackendClient implements BackendClient {
 
   explain(ip: string): Promise<RouteExplanation> {
     return this.call('GET', `/api/v1/route?ip=${encodeURIComponent(ip)}`)
+  }
+
+  check(id: string): Promise<CheckNowResult> {
+    return this.call('POST', `/api/v1/backends/${encodeURIComponent(id)}/check`, undefined, id)
   }
 
   close(): void {}

@@ -1,6 +1,7 @@
 // The stable JSON view of a backend, shared by the API, `edgeproxy backend … --json` and the
 // direct `--db` path, so every consumer sees the same field names and meanings.
 import {backendState, type Backend, type BackendState} from '../balancer/backend.js'
+import type {BackendHealthJson, CheckJson, CircuitJson} from '../health/health-json.js'
 
 export interface BackendJson {
   id: string
@@ -26,11 +27,15 @@ export interface BackendJson {
   heartbeat_age_secs: number | null
   registered_at: string | null
   updated_at: string | null
+  /** Active check state on the POP that answered; null when checks are off for it or read from the store. */
+  check: CheckJson | null
+  /** Circuit (or cooldown) on the POP that answered; null when read from the store directly. */
+  circuit: CircuitJson | null
 }
 
 const iso = (ms: number) => (ms > 0 ? new Date(ms).toISOString() : null)
 
-export function backendJson(b: Backend, nowMs: number, connections: number | null): BackendJson {
+export function backendJson(b: Backend, nowMs: number, connections: number | null, health?: BackendHealthJson): BackendJson {
   return {
     id: b.id,
     app: b.app,
@@ -51,5 +56,7 @@ export function backendJson(b: Backend, nowMs: number, connections: number | nul
     heartbeat_age_secs: b.heartbeatAtMs > 0 ? Math.max(0, Math.round((nowMs - b.heartbeatAtMs) / 100) / 10) : null,
     registered_at: iso(b.registeredAtMs),
     updated_at: iso(b.updatedAtMs),
+    check: health?.check ?? null,
+    circuit: health?.circuit ?? null,
   }
 }

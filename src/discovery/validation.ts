@@ -4,7 +4,7 @@
 import net from 'node:net'
 
 import {isRegion, REGIONS} from '../balancer/regions.js'
-import type {BackendState} from '../balancer/backend.js'
+import {CHECK_TYPES, type BackendState} from '../balancer/backend.js'
 import {isIsoCountryCode} from '../geo/country-codes.js'
 import {EdgeproxyError, ExitCode} from '../errors.js'
 import type {RegisterInput} from '../store/backend-store.js'
@@ -35,7 +35,10 @@ export const REGISTER_DEFAULTS = {weight: 2, softLimit: 100, hardLimit: 150} as 
 /** The representative country of a region, used when a registration names none (as the reference does). */
 export const REGION_DEFAULT_COUNTRY: Readonly<Record<string, string>> = {sa: 'BR', us: 'US', eu: 'DE', ap: 'JP'}
 
-const REGISTER_FIELDS = new Set(['id', 'app', 'region', 'country', 'ip', 'ip6', 'port', 'weight', 'soft_limit', 'hard_limit'])
+const REGISTER_FIELDS = new Set(['id', 'app', 'region', 'country', 'ip', 'ip6', 'port', 'weight', 'soft_limit', 'hard_limit', 'check'])
+const CHECK_FIELDS = new Set(['type', 'port', 'path'])
+/** A check path: absolute, printable, no spaces (it goes into an HTTP request line). */
+const CHECK_PATH_PATTERN = /^\/[\x21-\x7e]{0,255}$/
 
 const quote = (value: unknown) => {
   const text = JSON.stringify(value) ?? String(value)
@@ -124,7 +127,45 @@ export function validateRegister(body: unknown): RegisterInput & {countryDerived
       'soft_limit',
     )
   }
-  return {id, app, region, country, ip, ...(ip6 === '' ? {} : {ip6}), port, weight, softLimit, hardLimit, countryDerived}
+  const check = validateCheck(b.check)
+  return {id, app, region, country, ip, ...(ip6 === '' ? {} : {ip6}), port, weight, softLimit, hardLimit, ...check, countryDerived}
+}
+
+/**
+ * The optional `"check": {"type", "port", "path"}` of a register body: the backend's active-check
+ * overrides. Absent fields keep the POP's global settings ('' / 0 / ''); `"type": "none"` opts out.
+ */
+export function validateCheck(value: unknown): {checkType: string; checkPort: number; checkPath: string} {
+  if (value === undefined || value === null) return {checkType: '', checkPort: 0, checkPath: ''}
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new ValidationError('invalid_field', `check ${quote(value)} must be an object such as {"type": "http", "port": 8081, "path": "/health"}`, 400, 'check')
+  }
+  const c = value as Record<string, unknown>
+  for (const key of Object.keys(c)) {
+    if (!CHECK_FIELDS.has(key)) {
+      throw new ValidationError('unknown_field', `unknown field check.${key}; known fields: ${[...CHECK_FIELDS].join(', ')}`, 400, `check.${key}`)
+    }
+  }
+  let checkType = ''
+  if (c.type !== undefined && c.type !== '') {
+    const t = typeof c.type === 'string' ? c.type.trim().toLowerCase() : c.type
+    if (typeof t !== 'string' || !(CHECK_TYPES as readonly string[]).includes(t)) {
+      throw new ValidationError('invalid_field', `check.type ${quote(c.type)} must be one of ${CHECK_TYPES.join(', ')}`, 400, 'check.type')
+    }
+    checkType = t
+  }
+  const checkPort = c.port === undefined ? 0 : integer({'check.port': c.port}, 'check.port', 0, 65_535)
+  let checkPath = ''
+  if (c.path !== undefined && c.path !== '') {
+    if (typeof c.path !== 'string' || !CHECK_PATH_PATTERN.test(c.path)) {
+      throw new ValidationError('invalid_field', `check.path ${quote(c.path)} must start with / and have at most 256 printable characters without spaces`, 400, 'check.path')
+    }
+    if (checkType !== '' && checkType !== 'http') {
+      throw new ValidationError('invalid_field', `check.path ${quote(c.path)} only applies to http checks, and check.type is ${quote(checkType)}`, 400, 'check.path')
+    }
+    checkPath = c.path
+  }
+  return {checkType, checkPort, checkPath}
 }
 
 export function validateState(value: string): BackendState {

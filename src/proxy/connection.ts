@@ -247,6 +247,7 @@ export class ProxyConnection {
     this.timer = undefined
     this.isConnected = true
     this.counters!.observeConnectMs(performance.now() - this.connectStartedAt)
+    this.ctx.router.markConnected(this.backendId!)
     const backend = this.backend!
     relay(this.client as Owned, backend)
     relay(backend as Owned, this.client)
@@ -274,7 +275,7 @@ export class ProxyConnection {
     this.counters!.connectErrors++
     this.counters = undefined
     const wasCooling = ctx.router.isCooling(id)
-    ctx.router.markFailed(id)
+    ctx.router.markFailed(id, why)
     if (!wasCooling) {
       const b = ctx.router.get(id)
       ctx.warnBackendFailed('backend connect failed; trying the next best and avoiding it for the cooldown', {
@@ -355,7 +356,10 @@ export class ProxyConnection {
     ctx.connections.delete(this)
     ctx.stats.completed++
     const backend = this.backend
-    if (this.backendId !== undefined) ctx.router.release(this.backendId)
+    if (this.backendId !== undefined) {
+      ctx.router.release(this.backendId)
+      if (!this.isConnected) ctx.router.abandonConnect(this.backendId)
+    }
     if (!this.client.destroyed) this.client.destroy()
     if (!this.raw.destroyed) this.raw.destroy()
     if (backend !== undefined && !backend.destroyed) backend.destroy()

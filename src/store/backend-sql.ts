@@ -17,11 +17,13 @@ export const SELECT_BACKENDS: string = 'SELECT * FROM backends ORDER BY id'
 export function registerStatement(input: RegisterInput, nowMs: number, leaseMs: number): BoundStatement {
   return {
     sql: `INSERT INTO backends (id, app, region, country, wg_ip, port, weight, soft_limit, hard_limit,
-        healthy, draining, deleted, lease_expires_at_ms, heartbeat_at_ms, registered_at_ms, updated_at_ms, wg_ip6)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, 0, ?, ?, ?, ?, ?)
+        healthy, draining, deleted, lease_expires_at_ms, heartbeat_at_ms, registered_at_ms, updated_at_ms, wg_ip6,
+        check_type, check_port, check_path)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, 0, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (id) DO UPDATE SET
         app = excluded.app, region = excluded.region, country = excluded.country, wg_ip = excluded.wg_ip, wg_ip6 = excluded.wg_ip6,
         port = excluded.port, weight = excluded.weight, soft_limit = excluded.soft_limit, hard_limit = excluded.hard_limit,
+        check_type = excluded.check_type, check_port = excluded.check_port, check_path = excluded.check_path,
         healthy = CASE WHEN backends.deleted = 1 THEN 1 ELSE backends.healthy END,
         draining = CASE WHEN backends.deleted = 1 THEN 0 ELSE backends.draining END,
         registered_at_ms = CASE WHEN backends.deleted = 1 OR backends.registered_at_ms = 0 THEN excluded.registered_at_ms ELSE backends.registered_at_ms END,
@@ -43,6 +45,9 @@ export function registerStatement(input: RegisterInput, nowMs: number, leaseMs: 
       nowMs,
       nowMs,
       input.ip6 ?? '',
+      input.checkType ?? '',
+      input.checkPort ?? 0,
+      input.checkPath ?? '',
     ],
   }
 }

@@ -16,6 +16,10 @@ export interface RegisterInput {
   weight: number
   softLimit: number
   hardLimit: number
+  /** Active check overrides (absent = '' / 0 / '': the POP's global settings); a register sets all three. */
+  checkType?: string
+  checkPort?: number
+  checkPath?: string
 }
 
 export type StateChange = {kind: 'drain'} | {kind: 'enable'} | {kind: 'disable'} | {kind: 'weight'; weight: number}

@@ -2,7 +2,7 @@
 // key, a DEFAULT on every NOT NULL column, no UNIQUE, no foreign keys), plus the mapping from a
 // stored row to the balancer's Backend. Columns are only ever appended: Corrosion refuses any edit
 // to an existing column's text, so never change a definition below, add a new column instead.
-import type {Backend} from '../balancer/backend.js'
+import {CHECK_TYPES, type Backend, type CheckType} from '../balancer/backend.js'
 
 export interface Column {
   name: string
@@ -32,6 +32,9 @@ export const BACKEND_COLUMNS: readonly Column[] = [
   {name: 'registered_at_ms', definition: 'INTEGER NOT NULL DEFAULT 0', doc: 'unix ms of the first registration; 0 = inserted by SQL'},
   {name: 'updated_at_ms', definition: 'INTEGER NOT NULL DEFAULT 0', doc: 'unix ms of the last change made by edgeproxy'},
   {name: 'wg_ip6', definition: "TEXT NOT NULL DEFAULT ''", doc: "IPv6 address of a dual-stack backend, for DNS AAAA answers beside wg_ip's; '' = none (the proxy dials wg_ip)"},
+  {name: 'check_type', definition: "TEXT NOT NULL DEFAULT ''", doc: "active check: tcp, tls, http or none (never checked); '' = EDGEPROXY_HEALTH_CHECK_TYPE"},
+  {name: 'check_port', definition: 'INTEGER NOT NULL DEFAULT 0', doc: 'port the active check connects to; 0 = EDGEPROXY_HEALTH_CHECK_PORT, else the data port'},
+  {name: 'check_path', definition: "TEXT NOT NULL DEFAULT ''", doc: "path of an http check; '' = EDGEPROXY_HEALTH_CHECK_PATH"},
 ]
 
 export const BACKEND_COLUMN_NAMES: readonly string[] = BACKEND_COLUMNS.map((c) => c.name)
@@ -68,6 +71,12 @@ function text(value: unknown): string {
 
 const unbracket = (host: string) => (host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host)
 
+/** An unknown check type (a row written by hand) falls back to the POP's global one. */
+function checkType(value: unknown): CheckType | '' {
+  const t = text(value).toLowerCase()
+  return (CHECK_TYPES as readonly string[]).includes(t) ? (t as CheckType) : ''
+}
+
 export type RowResult = {backend: Backend; problem?: undefined} | {backend?: undefined; problem: string}
 
 /** Maps a stored row to a Backend, or says why the row cannot be routed to. */
@@ -78,6 +87,7 @@ export function rowToBackend(row: BackendRow): RowResult {
   const port = int(row.port)
   if (host === '') return {problem: `backend ${JSON.stringify(id)} has no wg_ip`}
   if (port < 1 || port > 65_535) return {problem: `backend ${JSON.stringify(id)} has port ${JSON.stringify(row.port)} (1-65535 expected)`}
+  const checkPort = int(row.check_port)
   return {
     backend: {
       id,
@@ -98,6 +108,9 @@ export function rowToBackend(row: BackendRow): RowResult {
       heartbeatAtMs: int(row.heartbeat_at_ms),
       registeredAtMs: int(row.registered_at_ms),
       updatedAtMs: int(row.updated_at_ms),
+      checkType: checkType(row.check_type),
+      checkPort: checkPort >= 1 && checkPort <= 65_535 ? checkPort : 0,
+      checkPath: text(row.check_path),
     },
   }
 }

@@ -19,6 +19,9 @@ export function makeBackend(id: string, extra: Partial<Backend> = {}): Backend {
     heartbeatAtMs: 0,
     registeredAtMs: 0,
     updatedAtMs: 0,
+    checkType: '',
+    checkPort: 0,
+    checkPath: '',
     ...extra,
   }
 }

@@ -43,6 +43,9 @@ describe('SQLite routing store', () => {
         heartbeatAtMs: 0,
         registeredAtMs: 0,
         updatedAtMs: 0,
+        checkType: '',
+        checkPort: 0,
+        checkPath: '',
       },
     )
   })
