@@ -170,6 +170,5 @@ export class HealthChecker {
     for (const entry of this.entries.values()) clearTimeout(entry.timer)
     this.queue.length = 0
     this.abort.abort()
-    if (this.http) await (await this.http.catch(() => undefined))?.close()
   }
 }

@@ -15,31 +15,34 @@ export interface ProbeResult {
   error: string | null
 }
 
-/** The HTTP client of http checks: one undici Agent, loaded on first use (start-up stays lean). */
+/** The HTTP client of http checks (undici, loaded on first use so start-up stays lean). */
 export interface HttpProbeClient {
-  get(url: string, timeoutMs: number, signal: AbortSignal): Promise<number>
-  close(): Promise<void>
+  /** GET `path` from `origin` over a new connection, closed afterwards; resolves with the status. */
+  get(origin: string, path: string, timeoutMs: number, signal: AbortSignal): Promise<number>
 }
 
+// One undici Client per check, destroyed after it: a shared Agent reconnects to the origin after an
+// aborted request (a second connection to a backend that just timed out), and a fresh Client also
+// guarantees that no connection is ever reused.
 export async function undiciProbeClient(): Promise<HttpProbeClient> {
-  const {Agent, request} = await import('undici')
-  const agent = new Agent({keepAliveTimeout: 1, keepAliveMaxTimeout: 1, pipelining: 0})
+  const {Client} = await import('undici')
   return {
-    async get(url, timeoutMs, signal) {
-      const res = await request(url, {
-        method: 'GET',
-        dispatcher: agent,
-        reset: true,
-        signal,
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-        headers: {'user-agent': 'edgeproxy-health-check', accept: '*/*'},
-      })
-      await res.body.dump()
-      return res.statusCode
-    },
-    async close() {
-      await agent.destroy()
+    async get(origin, path, timeoutMs, signal) {
+      const client = new Client(origin, {pipelining: 0, connect: {timeout: timeoutMs}, headersTimeout: timeoutMs, bodyTimeout: timeoutMs})
+      try {
+        const res = await client.request({
+          path,
+          method: 'GET',
+          reset: true,
+          signal,
+          headers: {'user-agent': 'edgeproxy-health-check', accept: '*/*'},
+        })
+        await res.body.dump()
+        return res.statusCode
+      } finally {
+        // Awaited: the check holds its slot under the concurrency cap until its socket is gone.
+        await client.destroy().catch(() => {})
+      }
     },
   }
 }
@@ -89,7 +92,7 @@ async function httpProbe(client: HttpProbeClient, target: CheckTarget, timeoutMs
   const timeout = AbortSignal.timeout(timeoutMs)
   const both = AbortSignal.any([signal, timeout])
   try {
-    const status = await client.get(`http://${hostPort}${target.path}`, timeoutMs, both)
+    const status = await client.get(`http://${hostPort}`, target.path, timeoutMs, both)
     const latencyMs = performance.now() - started
     return status >= 200 && status < 300 ? {isPass: true, latencyMs, error: null} : {isPass: false, latencyMs, error: `HTTP ${status}`}
   } catch (error) {

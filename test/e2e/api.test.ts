@@ -160,6 +160,8 @@ describe('Auto-Discovery API without a token (loopback)', () => {
         registered_at: undefined,
         updated_at: undefined,
         heartbeat_age_secs: undefined,
+        check: null,
+        circuit: {state: 'closed', label: 'closed', failures: 0, openings: 0, remaining_secs: null},
       },
     )
     const lease = Date.parse(created.body.backend.lease_expires_at)

@@ -5,7 +5,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {backendsTableDdl} from '../../src/store/schema.js'
+import {BACKEND_COLUMNS, backendsTableDdl} from '../../src/store/schema.js'
 import {startEmulator, type EmulatorAgent} from '../support/corrosion-emulator/index.js'
 import {runCli, tempDir} from '../support/proxy-process.js'
 
@@ -56,7 +56,7 @@ describe('edgeproxy corrosion init-schema and status', () => {
 
     const again = await runCli(['corrosion', 'init-schema', '--schema-dir', schemaDir, '--admin-socket', socket], {env: env()})
     assert.equal(again.code, 0, again.stderr)
-    assert.match(again.stdout, /backends is up to date on http:\/\/127\.0\.0\.1:\d+ \(\d+ columns, replicated\)/)
+    assert.match(again.stdout, new RegExp(`backends is up to date on http://127\\.0\\.0\\.1:\\d+ \\(${BACKEND_COLUMNS.length} columns, replicated\\)`))
   })
 
   it('status is healthy (exit 0) on an idle agent with the schema, and counts the backends', async () => {
@@ -122,7 +122,7 @@ describe('edgeproxy corrosion init-schema on an agent that still has /v1/migrati
       env: {PATH: '/usr/bin:/bin'},
     })
     assert.equal(r.code, 0, r.stderr)
-    assert.match(r.stdout, /created backends on http:\/\/127\.0\.0\.1:\d+ via migrations \(\d+ columns, replicated\)/)
+    assert.match(r.stdout, new RegExp(`created backends on http://127\\.0\\.0\\.1:\\d+ via migrations \\(${BACKEND_COLUMNS.length} columns, replicated\\)`))
     assert.equal(agent.requests.filter((q) => q.url === '/v1/migrations').length, 1)
     assert.ok(fs.existsSync(path.join(tmp.dir, 'schema', 'backends.sql')))
   })

@@ -80,6 +80,9 @@ for (const factory of targets()) {
         heartbeatAtMs: T0,
         registeredAtMs: T0,
         updatedAtMs: T0,
+        checkType: '',
+        checkPort: 0,
+        checkPath: '',
       })
 
       assert.equal((await store.change(id, {kind: 'disable'}, T0 + 1))?.isHealthy, false)

@@ -56,6 +56,9 @@ describe('validateRegister', () => {
       weight: REGISTER_DEFAULTS.weight,
       softLimit: REGISTER_DEFAULTS.softLimit,
       hardLimit: REGISTER_DEFAULTS.hardLimit,
+      checkType: '',
+      checkPort: 0,
+      checkPath: '',
       countryDerived: true,
     })
     assert.deepEqual(REGISTER_DEFAULTS, {weight: 2, softLimit: 100, hardLimit: 150})
