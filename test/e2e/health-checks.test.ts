@@ -72,9 +72,9 @@ const checkEnv = (type: string) => ({
   EDGEPROXY_HEALTH_UNHEALTHY_THRESHOLD: String(FALL),
   EDGEPROXY_HEALTH_HEALTHY_THRESHOLD: '2',
 })
-// What the issue asks: out of selection within fall × interval + timeout. 150 ms more for two shared
+// What the issue asks: out of selection within fall × interval + timeout. 300 ms more for two shared
 // cores (the test and the proxy are separate processes, the log line crosses a pipe).
-const BOUND_MS = (FALL * INTERVAL + TIMEOUT) * 1000 + 150
+const BOUND_MS = (FALL * INTERVAL + TIMEOUT) * 1000 + 300
 
 /** Milliseconds from `sinceMs` (wall clock) to the proxy's log line of the event. */
 const after_ = (e: LogEvent, sinceMs: number) => Date.parse(e.ts) - sinceMs
