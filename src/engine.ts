@@ -11,6 +11,9 @@ import {dnsService} from './dns/dns-service.js'
 import {BackendService} from './discovery/backend-service.js'
 import {openGeoResolver, type GeoResolver} from './geo/geo-resolver.js'
 import {healthService} from './health/health-service.js'
+import {Admission} from './admission/admission.js'
+import {admissionService} from './admission/admission-service.js'
+import {idleSweepService} from './proxy/idle-sweep.js'
 import type {Logger} from './log/logger.js'
 import {throttledWarning} from './log/throttle.js'
 import {metricsServices} from './metrics/metrics-service.js'
@@ -171,6 +174,7 @@ export class Engine implements EngineParts {
   private buildServices(dial: Dial): Service[] {
     const c = this.config
     const services: Service[] = [storeService(this.feed, this.writer, this.router)]
+    const admission = c.limits.admission ? new Admission(c.limits.admission, this.logger) : undefined
     const base = {
       router: this.router,
       geo: this.geo,
@@ -181,9 +185,12 @@ export class Engine implements EngineParts {
       connectAttempts: c.connectAttempts,
       handshakeTimeoutMs: c.handshakeTimeoutMs,
       proxyProtocol: c.proxyProtocol,
+      admission,
+      maxConnections: c.limits.maxConnections,
       dial,
       warnNoBackend: throttledWarning(this.logger, 'no_backend', 10_000),
       warnBackendFailed: throttledWarning(this.logger, 'backend_connect_failed', 1_000),
+      warnMaxConnections: throttledWarning(this.logger, 'max_connections_reached', 1_000),
     } satisfies Omit<ConnectionContext, 'listener' | 'listenerStats'>
     const listeners: ListenerSpec[] = [
       {listener: 'tcp', address: c.listen, setting: '--listen (EDGEPROXY_LISTEN_ADDR)', stats: this.listenerStats.tcp, onBound: (a) => (this.tcpAddress = a)},
@@ -205,6 +212,8 @@ export class Engine implements EngineParts {
     services.push(...metricsServices(this))
     if (c.dns) services.push(dnsService(this, c.dns))
     services.push(healthService(this))
+    services.push(admissionService(this, admission, c.limits))
+    services.push(idleSweepService(this.connections, this.stats, c.limits.idleTimeoutMs))
     if (this.api && c.api) services.push(apiService(this.api, c.api.listen, (a) => (this.apiAddress = a)))
     return services
   }

@@ -4,6 +4,7 @@ import chalk from 'chalk'
 import Table from 'cli-table3'
 
 import type {BackendJson} from '../discovery/backend-json.js'
+import type {LimitsJson} from '../admission/admission-service.js'
 import type {CheckNowResult, RouteExplanation} from '../discovery/backend-client.js'
 import type {CheckJson, CircuitJson} from '../health/health-json.js'
 
@@ -92,6 +93,7 @@ export function backendDetail(b: BackendJson): string {
 export function routeTable(r: RouteExplanation): string {
   const lines = [
     `client ${r.ip}: country ${r.country ?? 'none (private, reserved or unknown address)'}, region ${r.client_region ?? 'none'}; this POP is in ${r.pop_region}`,
+    ...(r.limits ? [admissionLine(r.limits)] : []),
     r.binding ? `affinity: bound to ${r.binding}` : 'affinity: no binding',
     r.chosen ? `${chalk.bold('→ ' + r.chosen)} (${r.reason})` : chalk.red(`→ no backend: ${r.reason}; the connection would be closed`),
   ]
@@ -132,6 +134,18 @@ function dnsLines(r: RouteExplanation): string {
   }
   const width = Math.max(...rows.map(([name]) => name.length))
   return ['DNS would answer (this client asking this POP):', ...rows.map(([name, value]) => `  ${name.padEnd(width)}  ${value}`)].join('\n')
+}
+
+/** `admission: key 2001:db8:1:2::/64: 7.5/10 tokens (refill 100/s), 1/2 connections open` */
+export function admissionLine(l: LimitsJson): string {
+  const c = l.client
+  if (!c.enabled) return 'admission: no per-client limits (EDGEPROXY_RATE_LIMIT_ENABLED and EDGEPROXY_MAX_CONNS_PER_IP are off)'
+  if (c.exempt) return `admission: ${c.ip} is exempt (EDGEPROXY_RATE_LIMIT_EXEMPT)`
+  const parts = [
+    c.tokens === null ? 'no rate limit' : `${c.tokens}/${c.burst} tokens (refill ${c.refill_per_sec}/s)`,
+    `${c.connections}${c.max_connections === null ? '' : `/${c.max_connections}`} connections open`,
+  ]
+  return `admission: key ${c.key}: ${parts.join(', ')}${c.dry_run ? ' (dry run: nothing is refused)' : ''}`
 }
 
 export function checkNowLine(r: CheckNowResult): string {

@@ -10,6 +10,7 @@ import {ConfigError} from '../errors.js'
 import {formatHostPort, isLoopbackAddress, type CidrList, type HostPort} from '../net/address.js'
 import type {LogFormat} from '../log/logger.js'
 import {METRICS_SETTINGS, resolveMetricsConfig, type MetricsConfig} from '../metrics/settings.js'
+import {ADMISSION_SETTINGS, resolveConnectionLimits, type ConnectionLimits} from '../admission/settings.js'
 import {HEALTH_SETTINGS, resolveHealthConfig, type HealthConfig} from '../health/settings.js'
 import {resolveSettings, setting, type Env, type Raw, type Setting, type Source} from './settings.js'
 
@@ -117,6 +118,7 @@ export const START_SETTINGS = {
     summary: 'On SIGTERM/SIGINT, how long open connections may finish before they are cut',
     group: CONNECTIONS,
   }),
+  ...ADMISSION_SETTINGS,
   ...HEALTH_SETTINGS,
   tlsEnabled: setting.boolean({
     flag: 'tls',
@@ -314,6 +316,8 @@ export interface StartConfig {
   failureCooldownMs: number
   handshakeTimeoutMs: number
   shutdownTimeoutMs: number
+  /** Per-client admission, the global connection cap and the idle timeout (src/admission/settings.ts). */
+  limits: ConnectionLimits
   /** Active checks and the circuit breaker (src/health/settings.ts). */
   health: HealthConfig
   tls?: {listen: HostPort; certPath: string; keyPath: string; reloadMs: number}
@@ -386,6 +390,7 @@ export function resolveStartConfig(flags: Raw, env: Env): StartConfig {
     failureCooldownMs: ms(v.failureCooldownSecs!),
     handshakeTimeoutMs: ms(v.handshakeTimeoutSecs!),
     shutdownTimeoutMs: ms(v.shutdownTimeoutSecs!),
+    limits: resolveConnectionLimits(v),
     health: resolveHealthConfig(v),
     tls,
     proxyProtocol: v.proxyProtocol ? {trusted: v.proxyProtocolTrusted!} : undefined,

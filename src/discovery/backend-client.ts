@@ -5,6 +5,7 @@ import type {DnsExplanation} from '../dns/explain.js'
 import {EdgeproxyError, ExitCode, InvalidInputError, UnavailableError} from '../errors.js'
 import type {BackendStore, StateChange} from '../store/backend-store.js'
 import {SqliteBackendStore} from '../store/sqlite-backend-store.js'
+import type {LimitsJson} from '../admission/admission-service.js'
 import type {CheckJson, CircuitJson} from '../health/health-json.js'
 import {backendJson, type BackendJson} from './backend-json.js'
 import {BackendService, type ListFilter} from './backend-service.js'
@@ -50,6 +51,8 @@ export interface RouteExplanation {
   candidates: RouteCandidate[]
   /** What the POP's DNS server would answer this client for each app; absent when DNS is off. */
   dns?: DnsExplanation
+  /** Admission of this client at the proxy (`route explain` adds it from GET /api/v1/limits/:ip). */
+  limits?: LimitsJson
 }
 
 /** `POST /api/v1/backends/:id/check`: one active check run now by the proxy (it changes nothing). */
@@ -187,6 +190,11 @@ export class ApiBackendClient implements BackendClient {
 
   explain(ip: string): Promise<RouteExplanation> {
     return this.call('GET', `/api/v1/route?ip=${encodeURIComponent(ip)}`)
+  }
+
+  /** The client key's bucket and open connections on the proxy (GET /api/v1/limits/:ip). */
+  limits(ip: string): Promise<LimitsJson> {
+    return this.call('GET', `/api/v1/limits/${encodeURIComponent(ip)}`)
   }
 
   check(id: string): Promise<CheckNowResult> {

@@ -5,6 +5,8 @@
 import net from 'node:net'
 import tls from 'node:tls'
 
+import type {Admission} from '../admission/admission.js'
+import type {ClientEntry} from '../admission/client-table.js'
 import type {BackendCounters} from '../balancer/backend-counters.js'
 import type {Router} from '../balancer/router.js'
 import type {GeoResolver} from '../geo/geo-resolver.js'
@@ -33,6 +35,11 @@ export interface ConnectionContext {
   readonly handshakeTimeoutMs: number
   readonly proxyProtocol?: {trusted: CidrList}
   readonly tlsContext?: () => tls.SecureContext
+  /** Per-client admission at accept; undefined when off (then it costs one test per connection). */
+  readonly admission?: Admission
+  /** Most open connections over all listeners (EDGEPROXY_MAX_CONNECTIONS); 0 = no cap. */
+  readonly maxConnections: number
+  readonly warnMaxConnections: (msg: string, fields?: Record<string, string | number | null>) => void
   readonly dial: Dial
   readonly warnNoBackend: (msg: string, fields?: Record<string, string | number | null>) => void
   readonly warnBackendFailed: (msg: string, fields?: Record<string, string | number | null>) => void
@@ -118,6 +125,11 @@ export class ProxyConnection {
   private attempts = 0
   private timer?: NodeJS.Timeout
   private header?: Buffer
+  /** This connection's count in its client key's entry; released when it closes. */
+  private admitted?: ClientEntry
+  /** Idle timeout: bytes moved both ways at the last sweep, and since when they have not changed. */
+  private idleBytes = -1
+  private idleSinceMs = 0
   private isConnected = false
   private isTlsPending = false
   private isClientClosed = false
@@ -180,6 +192,16 @@ export class ProxyConnection {
   }
 
   private afterHeader(): void {
+    // Admission: after the PROXY header (the key is the real client), before any TLS handshake.
+    const admission = this.ctx.admission
+    if (admission !== undefined) {
+      const entry = admission.admit(this.clientIp)
+      if (entry === null) {
+        this.finish(admission.lastRefusal!)
+        return
+      }
+      this.admitted = entry
+    }
     if (this.ctx.tlsContext === undefined) {
       this.route()
       return
@@ -339,6 +361,27 @@ export class ProxyConnection {
     if (!this.client.writableEnded) this.client.end()
   }
 
+  /**
+   * Called by the idle sweep (src/proxy/idle-sweep.ts): closes a relayed connection when no byte
+   * moved either way since `idleMs` ago. Reading two byte counters per sweep instead of arming a
+   * timer per connection or touching one per chunk keeps the relay untouched.
+   */
+  checkIdle(nowMs: number, idleMs: number): boolean {
+    if (!this.isConnected || this.isDone) return false
+    const bytes = this.raw.bytesRead + this.backend!.bytesRead
+    if (bytes !== this.idleBytes) {
+      this.idleBytes = bytes
+      this.idleSinceMs = nowMs
+      return false
+    }
+    if (nowMs - this.idleSinceMs < idleMs) return false
+    this.reason ||= 'idle_timeout'
+    this.backend!.destroy()
+    this.client.destroy()
+    this.finish('idle_timeout')
+    return true
+  }
+
   /** Cuts the connection (shutdown timeout) with a reset, so neither peer mistakes it for a clean end. */
   destroy(reason: string): void {
     this.reason ||= reason
@@ -355,6 +398,10 @@ export class ProxyConnection {
     const ctx = this.ctx
     ctx.connections.delete(this)
     ctx.stats.completed++
+    if (this.admitted !== undefined) {
+      ctx.admission!.release(this.admitted)
+      this.admitted = undefined
+    }
     const backend = this.backend
     if (this.backendId !== undefined) {
       ctx.router.release(this.backendId)

@@ -47,6 +47,19 @@ export async function listenOn(server: net.Server, address: HostPort, setting: s
   return {host: bound.address, port: bound.port}
 }
 
+function ignore(): void {}
+
+/** Closed at once, before any byte is read or anything dialled; counted, and logged at most once a second. */
+function refuseOverCap(ctx: ConnectionContext, socket: net.Socket): void {
+  socket.on('error', ignore)
+  socket.destroy()
+  ctx.stats.refusedMaxConnections++
+  ctx.warnMaxConnections('EDGEPROXY_MAX_CONNECTIONS reached: closing new connections at accept', {
+    max_connections: ctx.maxConnections,
+    listener: ctx.listener,
+  })
+}
+
 export class ProxyListener {
   private readonly server: net.Server
   private boundAddress?: HostPort
@@ -55,7 +68,11 @@ export class ProxyListener {
     private readonly ctx: ConnectionContext,
     private readonly logger: Logger,
   ) {
-    this.server = net.createServer({allowHalfOpen: true, noDelay: true}, (socket) => new ProxyConnection(ctx, socket))
+    this.server = net.createServer({allowHalfOpen: true, noDelay: true}, (socket) => {
+      // The whole proxy's cap, counted over every listener (a per-server maxConnections would not be).
+      if (ctx.maxConnections > 0 && ctx.connections.size >= ctx.maxConnections) refuseOverCap(ctx, socket)
+      else new ProxyConnection(ctx, socket)
+    })
   }
 
   async listen(address: HostPort, setting: string): Promise<HostPort> {

@@ -20,6 +20,11 @@ export class OpenConnections {
     return this.set.size
   }
 
+  /** Iterates without copying (a connection may close, and leave the set, while it is visited). */
+  values(): IterableIterator<ProxyConnection> {
+    return this.set.values()
+  }
+
   snapshot(): ProxyConnection[] {
     return [...this.set]
   }

@@ -15,6 +15,10 @@ export class ProxyStats {
   proxyHeaderInvalid = 0
   proxyHeaderUntrusted = 0
   handshakeTimeouts = 0
+  /** Client connections closed at accept because EDGEPROXY_MAX_CONNECTIONS were open. */
+  refusedMaxConnections = 0
+  /** Relayed connections closed after EDGEPROXY_IDLE_TIMEOUT_SECS without a byte either way. */
+  idleTimeouts = 0
   tlsHandshakeFailures = 0
   bytesFromClients = 0
   bytesToClients = 0

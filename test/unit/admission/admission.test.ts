@@ -1,0 +1,236 @@
+import assert from 'node:assert/strict'
+import net from 'node:net'
+import {describe, test} from 'node:test'
+import v8 from 'node:v8'
+import vm from 'node:vm'
+
+import {Admission, type AdmissionConfig} from '../../../src/admission/admission.js'
+import {ClientKeys, parseIpv6Into} from '../../../src/admission/client-key.js'
+import {ClientTable, takeToken, type ClientEntry} from '../../../src/admission/client-table.js'
+import {createLogger} from '../../../src/log/logger.js'
+import {ipv6Groups} from '../../../src/net/address.js'
+
+function clock(start = 0) {
+  let now = start
+  return {now: () => now, advance: (ms: number) => (now += ms)}
+}
+
+function admission(config: Partial<AdmissionConfig>, now: () => number) {
+  const lines: Record<string, unknown>[] = []
+  const logger = createLogger({format: 'json', write: (l) => lines.push(JSON.parse(l) as Record<string, unknown>), now: () => new Date(now())})
+  const a = new Admission(
+    {maxConnsPerKey: 0, prefixes: {ipv4: 32, ipv6: 64}, exempt: '127.0.0.1/32,::1/128', isDryRun: false, maxEntries: 1000, ...config},
+    logger,
+    now,
+  )
+  return {a, lines}
+}
+
+describe('client keys', () => {
+  test('IPv4: the address itself (no allocation), or the masked prefix', () => {
+    const keys = new ClientKeys({ipv4: 32, ipv6: 64}, '')
+    const ip = '203.0.113.7'
+    assert.equal(keys.keyOf(ip), ip)
+    assert.equal(new ClientKeys({ipv4: 24, ipv6: 64}, '').keyOf(ip), '203.0.113.0/24')
+  })
+
+  test('IPv6: one key per /64, whatever the interface id or the notation', () => {
+    const keys = new ClientKeys({ipv4: 32, ipv6: 64}, '')
+    const k = keys.keyOf('2001:db8:1:2::1')
+    assert.equal(k, '2001:db8:1:2::/64')
+    for (const ip of ['2001:db8:1:2:ffff:ffff:ffff:ffff', '2001:0db8:0001:0002:0:0:0:9', '2001:db8:1:2:a:b:c:d%eth0']) assert.equal(keys.keyOf(ip), k, ip)
+    assert.notEqual(keys.keyOf('2001:db8:1:3::1'), k)
+    assert.equal(new ClientKeys({ipv4: 32, ipv6: 48}, '').keyOf('2001:db8:1:2::1'), '2001:db8:1::/48')
+    assert.equal(new ClientKeys({ipv4: 32, ipv6: 56}, '').keyOf('2001:db8:1:2ff::1'), '2001:db8:1:200::/56')
+    assert.equal(new ClientKeys({ipv4: 32, ipv6: 128}, '').keyOf('fd00::1'), 'fd00:0:0:0:0:0:0:1')
+  })
+
+  test('the hand-written IPv6 parser agrees with the reference on valid and invalid literals', () => {
+    const out = new Uint16Array(8)
+    const valid = ['::', '::1', '1::', 'fd00::1', '2001:db8::8:800:200c:417a', '1:2:3:4:5:6:7:8', '::ffff:192.0.2.1', '64:ff9b::192.0.2.33', 'fe80::1%lo', 'ABCD:ef01::', '1:2:3:4:5:6::8', '1::3:4:5:6:7:8']
+    for (const ip of valid) {
+      assert.ok(parseIpv6Into(ip, out), ip)
+      assert.deepEqual([...out], ipv6Groups(ip), ip)
+    }
+    const invalid = ['', ':', ':::', '1:2', '1::2::3', '12345::', '1:2:3:4:5:6:7:8:9', 'g::1', '1:2:3:4:5:6:7:', ':1:2:3:4:5:6:7', '::1.2.3', '1.2.3.4', '::ffff:1.2.3.4:5']
+    for (const ip of invalid) {
+      assert.equal(parseIpv6Into(ip, out), false, ip)
+      assert.equal(net.isIPv6(ip), false, `${ip} is indeed invalid`)
+    }
+  })
+
+  test('exempt CIDRs, IPv4 and IPv6', () => {
+    const keys = new ClientKeys({ipv4: 32, ipv6: 64}, '127.0.0.1/32,10.0.0.0/8,::1/128,fd00:1::/32')
+    assert.equal(keys.keyOf('127.0.0.1'), null)
+    assert.equal(keys.keyOf('10.200.3.4'), null)
+    assert.equal(keys.keyOf('::1'), null)
+    assert.equal(keys.keyOf('fd00:1:ffff::9'), null)
+    assert.equal(keys.keyOf('127.0.0.2'), '127.0.0.2')
+    assert.equal(keys.keyOf('fd00:2::9'), 'fd00:2:0:0::/64')
+    assert.deepEqual(keys.describe('10.1.1.1'), {key: '10.1.1.1', isExempt: true})
+  })
+})
+
+describe('token bucket', () => {
+  test('a burst of 50 from one key with burst 10 admits exactly 10, then the refill, to the token', () => {
+    const c = clock()
+    const o = {refillPerMs: 100 / 1000, burst: 10}
+    const entry: ClientEntry = {key: 'k', tokens: 10, refilledAtMs: 0, active: 0, older: null, newer: null}
+    let admitted = 0
+    for (let i = 0; i < 50; i++) if (takeToken(entry, c.now(), o)) admitted++
+    assert.equal(admitted, 10)
+    c.advance(55) // 5.5 tokens
+    admitted = 0
+    for (let i = 0; i < 50; i++) if (takeToken(entry, c.now(), o)) admitted++
+    assert.equal(admitted, 5)
+    c.advance(10_000)
+    admitted = 0
+    for (let i = 0; i < 50; i++) if (takeToken(entry, c.now(), o)) admitted++
+    assert.equal(admitted, 10, 'never more than the burst, however long the pause')
+  })
+
+  test('a burst spread over time: 10 at once plus one per 10 ms (100/s)', () => {
+    const c = clock()
+    const {a} = admission({rate: {perSecond: 100, burst: 10}}, c.now)
+    let admitted = 0
+    for (let i = 0; i < 50; i++) {
+      if (a.admit('127.0.0.2') !== null) admitted++
+      c.advance(1)
+    }
+    // 50 ms: 10 from the bucket + 5 refilled (one every 10 ms: at 10, 20, 30, 40 and 50 ms... 49 ms elapsed: 4).
+    assert.equal(admitted, 14)
+    assert.equal(a.refusedRate, 36)
+  })
+})
+
+describe('admission', () => {
+  test('127.0.0.2 is limited while 127.0.0.3 is unaffected', () => {
+    const c = clock()
+    const {a} = admission({rate: {perSecond: 1, burst: 10}}, c.now)
+    let two = 0
+    for (let i = 0; i < 50; i++) if (a.admit('127.0.0.2') !== null) two++
+    let three = 0
+    for (let i = 0; i < 10; i++) if (a.admit('127.0.0.3') !== null) three++
+    assert.equal(two, 10)
+    assert.equal(three, 10)
+    assert.equal(a.lastRefusal, 'rate_limited')
+  })
+
+  test('concurrent cap per key: the third is refused, a slot frees on release; refusals take no token', () => {
+    const c = clock()
+    const {a} = admission({maxConnsPerKey: 2, rate: {perSecond: 1, burst: 3}}, c.now)
+    const first = a.admit('198.51.100.1')!
+    const second = a.admit('198.51.100.1')!
+    assert.equal(a.admit('198.51.100.1'), null)
+    assert.equal(a.lastRefusal, 'too_many_connections')
+    assert.equal(a.refusedConcurrency, 1)
+    a.release(first)
+    const third = a.admit('198.51.100.1')
+    assert.notEqual(third, null, 'the refused one did not spend the last token')
+    assert.equal(a.describe('198.51.100.1').connections, 2)
+    a.release(second)
+    a.release(third!)
+    assert.equal(a.describe('198.51.100.1').connections, 0)
+  })
+
+  test('exempt addresses are neither limited nor counted', () => {
+    const c = clock()
+    const {a} = admission({maxConnsPerKey: 1, rate: {perSecond: 1, burst: 1}}, c.now)
+    for (let i = 0; i < 20; i++) assert.notEqual(a.admit('127.0.0.1'), null)
+    assert.equal(a.table.size, 0)
+    assert.equal(a.describe('127.0.0.1').exempt, true)
+  })
+
+  test('dry run lets everything through, counts what it would refuse, and logs at most once a second', () => {
+    const c = clock()
+    const {a, lines} = admission({isDryRun: true, maxConnsPerKey: 1, rate: {perSecond: 1, burst: 2}}, c.now)
+    const held = a.admit('192.0.2.9')!
+    for (let i = 0; i < 10; i++) assert.notEqual(a.admit('192.0.2.9'), null)
+    assert.equal(a.dryRunWouldRefuse, 10)
+    assert.equal(a.refusedConcurrency + a.refusedRate, 0)
+    assert.equal(lines.length, 1)
+    assert.equal(lines[0].event, 'client_too_many_connections')
+    assert.equal(lines[0].dry_run, true)
+    assert.equal(lines[0].key, '192.0.2.9')
+    c.advance(1000)
+    a.admit('192.0.2.9')
+    assert.equal(lines.length, 2)
+    assert.equal(lines[1].suppressed, 9)
+    a.release(held)
+  })
+
+  test('describe() shows the bucket as of now and changes nothing', () => {
+    const c = clock()
+    const {a} = admission({rate: {perSecond: 10, burst: 10}, maxConnsPerKey: 5}, c.now)
+    assert.deepEqual(a.describe('2001:db8::1'), {
+      ip: '2001:db8::1',
+      key: '2001:db8:0:0::/64',
+      enabled: true,
+      exempt: false,
+      dry_run: false,
+      tracked: false,
+      tokens: 10,
+      burst: 10,
+      refill_per_sec: 10,
+      connections: 0,
+      max_connections: 5,
+    })
+    for (let i = 0; i < 4; i++) a.admit('2001:db8::1')
+    c.advance(150)
+    const d = a.describe('2001:db8::2')
+    assert.equal(d.tokens, 7.5)
+    assert.equal(d.connections, 4, 'another address of the same /64')
+    assert.equal(a.describe('2001:db8::2').tokens, 7.5, 'describing takes nothing')
+  })
+})
+
+describe('key table bound', () => {
+  test('least recently used keys go first; keys with open connections last', () => {
+    const t = new ClientTable({maxEntries: 3, initialTokens: 1, now: () => 0})
+    const a = t.get('a')
+    a.active = 1
+    t.get('b')
+    t.get('c')
+    t.get('d')
+    assert.equal(t.peek('a'), a, 'a has an open connection: b went instead')
+    assert.equal(t.peek('b'), undefined)
+    assert.equal(t.evicted, 1)
+    assert.equal(t.evictedActive, 0)
+    t.get('c')
+    t.get('e')
+    assert.equal(t.peek('d'), undefined, 'c was used again: d was the least recently used')
+    assert.deepEqual(['a', 'c', 'e'].map((k) => t.peek(k)?.key), ['a', 'c', 'e'])
+  })
+
+  test('200,000 keys through a table of 100,000: the bound holds, and the heap measured per key stays under 300 bytes', (t) => {
+    v8.setFlagsFromString('--expose_gc')
+    const gc = vm.runInNewContext('gc') as () => void
+    gc()
+    const before = process.memoryUsage().heapUsed
+    const table = new ClientTable({maxEntries: 100_000, initialTokens: 10, now: () => 0})
+    for (let i = 0; i < 200_000; i++) table.get(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`)
+    assert.equal(table.size, 100_000)
+    assert.equal(table.evicted, 100_000)
+    assert.equal(table.peek('10.0.0.0'), undefined, 'the oldest went')
+    assert.notEqual(table.peek('10.3.13.63'), undefined, 'the newest stayed')
+    gc()
+    const perKey = (process.memoryUsage().heapUsed - before) / table.size
+    assert.ok(perKey < 300, `${perKey.toFixed(0)} bytes per key`)
+    // Another 200,000 new keys: the heap does not grow with the number of keys ever seen.
+    for (let i = 200_000; i < 400_000; i++) table.get(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`)
+    gc()
+    const perKeyAfter = (process.memoryUsage().heapUsed - before) / table.size
+    assert.ok(perKeyAfter < perKey * 1.2 + 20, `${perKeyAfter.toFixed(0)} bytes per key after 400,000 keys (${perKey.toFixed(0)} after 200,000)`)
+    assert.equal(table.size, 100_000)
+    t.diagnostic(`heap per key: ${perKey.toFixed(0)} bytes after 200,000 keys, ${perKeyAfter.toFixed(0)} after 400,000 (table of 100,000)`)
+  })
+
+  test('a busy key is not evicted by a flood of new ones', () => {
+    const t = new ClientTable({maxEntries: 1000, initialTokens: 1, now: () => 0})
+    const busy = t.get('busy')
+    for (let i = 0; i < 100_000; i++) {
+      t.get(`flood-${i}`)
+      if (i % 100 === 0) assert.equal(t.get('busy'), busy, `at ${i}`)
+    }
+  })
+})
