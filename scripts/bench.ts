@@ -143,8 +143,22 @@ interface Proxy {
   pid?: number
 }
 
+/** Admission (never refusing under this load, loopback not exempt), active checks and circuits on. */
+const LIMITS_ENV: Record<string, string> = {
+  EDGEPROXY_RATE_LIMIT_ENABLED: 'true',
+  EDGEPROXY_RATE_LIMIT_MAX_REQUESTS: '1000000000',
+  EDGEPROXY_RATE_LIMIT_BURST: '1000000000',
+  EDGEPROXY_MAX_CONNS_PER_IP: '1000000',
+  EDGEPROXY_RATE_LIMIT_EXEMPT: '192.0.2.0/24',
+  EDGEPROXY_HEALTH_CHECK_ENABLED: 'true',
+  EDGEPROXY_HEALTH_CHECK_TYPE: 'tcp',
+  EDGEPROXY_HEALTH_CHECK_INTERVAL_SECS: '1',
+  EDGEPROXY_HEALTH_CHECK_TIMEOUT_SECS: '0.5',
+  EDGEPROXY_CIRCUIT_BREAKER_ENABLED: 'true',
+}
+
 /** `scrapeEveryMs`: a scraper process GETs the proxy's /metrics at that interval for the whole run. */
-async function startEdgeproxy(backendPort: number, scrapeEveryMs?: number): Promise<Proxy> {
+async function startEdgeproxy(backendPort: number, scrapeEveryMs?: number, extraEnv: Record<string, string> = {}): Promise<Proxy> {
   const port = await freePort()
   const apiPort = await freePort()
   const dir = fs.mkdtempSync(path.join(work, 'edge-'))
@@ -159,6 +173,7 @@ async function startEdgeproxy(backendPort: number, scrapeEveryMs?: number): Prom
     EDGEPROXY_DB_PATH: dbPath,
     EDGEPROXY_DB_RELOAD_SECS: '0.2',
     EDGEPROXY_LOG_FORMAT: 'json',
+    ...extraEnv,
     },
     'proxy',
   )
@@ -311,6 +326,7 @@ async function main() {
   const targets: Target[] = [{name: 'direct', http: {port: backend.port}, bulk: {port: iperfPort}}]
   targets.push({name: 'edgeproxy', http: await startEdgeproxy(backend.port), bulk: await startEdgeproxy(iperfPort)})
   targets.push({name: 'ep scraped', http: await startEdgeproxy(backend.port, 1000), bulk: await startEdgeproxy(iperfPort, 1000)})
+  targets.push({name: 'edgeproxy+limits', http: await startEdgeproxy(backend.port, undefined, LIMITS_ENV), bulk: await startEdgeproxy(iperfPort, undefined, {...LIMITS_ENV, EDGEPROXY_HEALTH_CHECK_PORT: String(backend.port)})})
   targets.push({name: 'node pipe', http: await startPipeProxy(backend.port), bulk: await startPipeProxy(iperfPort)})
   const hp = await startHaproxy(backend.port)
   if (hp !== null) targets.push({name: 'haproxy tcp', http: hp, bulk: (await startHaproxy(iperfPort))!})
@@ -348,7 +364,7 @@ async function main() {
         const cpu = run.cpuPerUnit === null ? '' : ` (${fmtCpu(run.cpuPerUnit, m.cpuScale)} ${m.cpuUnit}${faults})`
         return `${m.label} ${run.rate.toFixed(m.key === 'bulk' ? 2 : 0)} ${m.unit}${cpu}`
       })
-      console.log(`  round ${r + 1} ${t.name.padEnd(12)} ${parts.join(', ')}`)
+      console.log(`  round ${r + 1} ${t.name.padEnd(16)} ${parts.join(', ')}`)
     }
   }
 
@@ -379,13 +395,13 @@ async function main() {
     const y = samples.get(b)
     if (!x || !y) return
     const cells = METRICS.map((m) => `${m.label} ${paired(x[m.key][what], y[m.key][what])}`)
-    console.log(`  ${(a + ' / ' + b).padEnd(26)} ${cells.join('  ')}`)
+    console.log(`  ${(a + ' / ' + b).padEnd(30)} ${cells.join('  ')}`)
   }
   console.log('\nthroughput ratios (higher is better for the first):')
-  for (const [a, b] of [['edgeproxy', 'node pipe'], ['edgeproxy', 'direct'], ['edgeproxy', 'haproxy tcp'], ['node pipe', 'haproxy tcp'], ['ep scraped', 'edgeproxy']]) ratio(a, b, 'rate')
+  for (const [a, b] of [['edgeproxy', 'node pipe'], ['edgeproxy', 'direct'], ['edgeproxy', 'haproxy tcp'], ['node pipe', 'haproxy tcp'], ['ep scraped', 'edgeproxy'], ['edgeproxy+limits', 'edgeproxy']]) ratio(a, b, 'rate')
   if (hasCpu) {
     console.log('proxy CPU per unit of work (lower is better for the first):')
-    for (const [a, b] of [['edgeproxy', 'node pipe'], ['edgeproxy', 'haproxy tcp'], ['ep scraped', 'edgeproxy']]) ratio(a, b, 'cpu')
+    for (const [a, b] of [['edgeproxy', 'node pipe'], ['edgeproxy', 'haproxy tcp'], ['ep scraped', 'edgeproxy'], ['edgeproxy+limits', 'edgeproxy']]) ratio(a, b, 'cpu')
   }
   const scraped = await Promise.all(scrapers.map((stop) => stop()))
   console.log(`ep scraped: GET /metrics every second during the runs (http, bulk): ${scraped.join('; ')}`)
