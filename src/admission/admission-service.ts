@@ -72,8 +72,8 @@ export function admissionService(parts: {api?: ApiServer; stats: ProxyStats}, ad
           dry_run: admission.config.isDryRun,
           keys: admission.table.size,
           evicted: admission.table.evicted,
-          refused_rate: admission.refusedRate,
-          refused_concurrency: admission.refusedConcurrency,
+          refused_rate: parts.stats.refusedRateLimit,
+          refused_concurrency: parts.stats.refusedConnLimit,
           dry_run_would_refuse: admission.dryRunWouldRefuse,
         })
       }

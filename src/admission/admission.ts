@@ -41,10 +41,7 @@ export interface ClientLimitsJson {
 const EXEMPT: ClientEntry = Object.freeze({key: '', tokens: 0, refilledAtMs: 0, active: 0, older: null, newer: null}) as ClientEntry
 
 export class Admission {
-  /** Counters, read at scrape time. */
-  refusedRate = 0
-  refusedConcurrency = 0
-  /** Would have been refused, but the dry run let them through. */
+  /** Would have been refused, but the dry run let them through (read at scrape time; refusals are ProxyStats'). */
   dryRunWouldRefuse = 0
   /** Why the last admit() returned null (or, in a dry run, what it would have refused). */
   lastRefusal: Refusal | null = null
@@ -90,8 +87,6 @@ export class Admission {
       entry.active++
       return entry
     }
-    if (refusal === 'rate_limited') this.refusedRate++
-    else this.refusedConcurrency++
     this.sampleLog(refusal, entry, ip)
     return null
   }

@@ -197,6 +197,8 @@ export class ProxyConnection {
     if (admission !== undefined) {
       const entry = admission.admit(this.clientIp)
       if (entry === null) {
+        if (admission.lastRefusal === 'rate_limited') this.ctx.stats.refusedRateLimit++
+        else this.ctx.stats.refusedConnLimit++
         this.finish(admission.lastRefusal!)
         return
       }

@@ -15,6 +15,10 @@ export class ProxyStats {
   proxyHeaderInvalid = 0
   proxyHeaderUntrusted = 0
   handshakeTimeouts = 0
+  /** Client connections closed at accept: their client key had no token left (EDGEPROXY_RATE_LIMIT_*). */
+  refusedRateLimit = 0
+  /** Client connections closed at accept: their client key had EDGEPROXY_MAX_CONNS_PER_IP open. */
+  refusedConnLimit = 0
   /** Client connections closed at accept because EDGEPROXY_MAX_CONNECTIONS were open. */
   refusedMaxConnections = 0
   /** Relayed connections closed after EDGEPROXY_IDLE_TIMEOUT_SECS without a byte either way. */
