@@ -11,6 +11,12 @@
 // new-connection requests/s (`Connection: close`); iperf3 gives bulk throughput. It prints every
 // figure and the ratios. Tools: apt-get install wrk iperf3 nginx-light haproxy.
 //
+// `edgeproxy+limits` is the same proxy with per-client admission on (a token bucket and an
+// open-connection cap per client, neither of which the load reaches, and the loopback client not
+// exempt, so every connection is keyed and counted), active tcp checks every second and the circuit
+// breaker: its ratio to `edgeproxy` is what those features cost the data path. (Its bulk instance
+// checks the HTTP backend's port: a stray connect to iperf3's port would disturb a test.)
+//
 // Every measured run is preceded by a one-second warm-up of the same load on the same target (a Node
 // process left idle while the other targets run shrinks its heap and cools its caches, and the first
 // seconds after that are not what a loaded proxy does). On Linux it also reads each proxy's own CPU
