@@ -84,6 +84,8 @@ export interface EngineParts {
   readonly dnsCounters: DnsCounters
   /** The API, to add endpoints to before it listens; undefined when the API is off. */
   readonly api?: ApiServer
+  /** Per-client admission at accept (its counters: dryRunWouldRefuse, table.size/evicted); undefined when off. */
+  readonly admission?: Admission
   readonly startedAtMs: number
 }
 
@@ -95,6 +97,7 @@ export class Engine implements EngineParts {
   readonly startedAtMs = Date.now()
   readonly service: BackendService
   readonly api?: ApiServer
+  readonly admission?: Admission
   private services: Service[] = []
   private shutdownPromise?: Promise<ShutdownResult>
   private forceCut?: () => void
@@ -113,6 +116,7 @@ export class Engine implements EngineParts {
     readonly version: string,
   ) {
     this.service = new BackendService({store: writer, leaseMs: config.heartbeatTtlMs, view: router})
+    if (config.limits.admission) this.admission = new Admission(config.limits.admission, logger)
     if (config.api) {
       this.api = new ApiServer({
         service: this.service,
@@ -174,7 +178,7 @@ export class Engine implements EngineParts {
   private buildServices(dial: Dial): Service[] {
     const c = this.config
     const services: Service[] = [storeService(this.feed, this.writer, this.router)]
-    const admission = c.limits.admission ? new Admission(c.limits.admission, this.logger) : undefined
+    const admission = this.admission
     const base = {
       router: this.router,
       geo: this.geo,
