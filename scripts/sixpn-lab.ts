@@ -18,7 +18,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
-import {parseArgs} from 'node:util'
+import util, {parseArgs} from 'node:util'
 
 import {parse as parseToml} from 'smol-toml'
 
@@ -283,6 +283,7 @@ export async function runSixpnLab(options: LabOptions): Promise<LabReport> {
     const out = path.join(work, 'pops')
     const gen = await run(process.execPath, [BIN, 'pop', 'generate-config', '--topology', options.topology, '--out', out, '--json'])
     const generated = JSON.parse(gen.stdout) as {pops: Array<{name: string; region: string; wireguardPublicKey: string; sixpn: {network: string; subnet: string; wireguardAddress: string}}>}
+    if (!generated.pops?.every((g) => g.sixpn)) throw new Error(`pop generate-config gave no 6PN plan: ${gen.stdout.slice(0, 800)} ${gen.stderr.slice(0, 800)}`)
     log(`generated ${generated.pops.length} POP folders in ${out} (6PN ${generated.pops[0]!.sixpn.network})`)
 
     const pops: LabPop[] = topology.pops.map((p, index) => {
@@ -343,12 +344,9 @@ export async function runSixpnLab(options: LabOptions): Promise<LabReport> {
     log(`namespaces (${elapsed()}): ${net} (bridge), ${clientNs} (client), ${pops.map((p) => `${p.ns} (${p.name} ${p.publicAddress})`).join(', ')}`)
     failAfter('namespaces')
 
-    // 3. WireGuard: wireguard-go per POP in a private mount namespace (its control socket lives in
-    // /run/wireguard/<iface>.sock, which would clash between POPs), then what wg-quick up does.
-    if (!fs.existsSync('/run/wireguard')) {
-      fs.mkdirSync('/run/wireguard', {recursive: true})
-      teardown.push('remove /run/wireguard', () => fs.rmdirSync('/run/wireguard'))
-    }
+    // 3. WireGuard: wireguard-go per POP in a private mount namespace with its own /run (its control
+    // socket is /run/wireguard/<iface>.sock, which would clash between POPs and between concurrent
+    // labs), then what wg-quick up does. Nothing is created in the host's /run.
     await Promise.all(pops.map((p) => bringUpWireguard(p)))
     const handshakesUp = await waitUntil(
       'a WireGuard handshake between every pair of POPs',
@@ -447,7 +445,7 @@ export async function runSixpnLab(options: LabOptions): Promise<LabReport> {
       teardown,
       `${p.name} wireguard-go`,
       'ip',
-      ['netns', 'exec', p.ns, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c', `mount -t tmpfs lab-wireguard /run/wireguard && exec wireguard-go -f ${p.iface}`],
+      ['netns', 'exec', p.ns, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c', `mount -t tmpfs lab-run /run && exec wireguard-go -f ${p.iface}`],
       {env: {...process.env, WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD: '1', LOG_LEVEL: 'verbose'}, log},
     )
     p.wg = wg
@@ -635,7 +633,8 @@ async function main(): Promise<void> {
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   main().catch((error) => {
-    process.stderr.write(`sixpn-lab failed: ${(error as Error).message}\n`)
+    const cause = (error as Error).cause as Error | undefined
+    process.stderr.write(`sixpn-lab failed: ${process.env.LAB_DEBUG ? util.inspect(cause ?? error) : (error as Error).message}\n`)
     process.exitCode = 1
   })
 }
