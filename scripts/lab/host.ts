@@ -21,10 +21,14 @@ export class CommandError extends Error {
   }
 }
 
+/** Commands of run() still going: a teardown kills them first, so none writes after it. */
+const inFlight = new Set<ChildProcess>()
+
 /** Runs a command to completion; throws CommandError on a non-zero exit unless `allowFail`. */
 export function run(cmd: string, args: readonly string[], options: {env?: NodeJS.ProcessEnv; input?: string; allowFail?: boolean; timeoutMs?: number} = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, {env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe']})
+    inFlight.add(child)
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (c: Buffer) => (stdout += c))
@@ -32,10 +36,12 @@ export function run(cmd: string, args: readonly string[], options: {env?: NodeJS
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000)
     child.on('error', (error) => {
       clearTimeout(timer)
+      inFlight.delete(child)
       reject(error)
     })
     child.on('close', (code) => {
       clearTimeout(timer)
+      inFlight.delete(child)
       const result = {code, stdout, stderr}
       if (code !== 0 && !options.allowFail) reject(new CommandError(`${cmd} ${args.join(' ')}`, result))
       else resolve(result)
@@ -139,6 +145,9 @@ export class Teardown {
   async run(): Promise<string[]> {
     this.isClosing = true
     while (this.running) await this.running
+    const pending = [...inFlight]
+    for (const child of pending) child.kill('SIGKILL')
+    await Promise.all(pending.map((child) => (child.exitCode === null && child.signalCode === null ? once(child, 'close') : undefined)))
     if (this.steps.length > 0) {
       this.running = (async () => {
         while (this.steps.length > 0) {
