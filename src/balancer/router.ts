@@ -5,9 +5,9 @@
 // push a backend past its hard limit.
 import type {CheckThresholds} from '../health/check-state.js'
 import type {CircuitOptions} from '../health/circuit.js'
-import {HealthTable} from '../health/health-table.js'
+import {HealthTable, type HealthSkip} from '../health/health-table.js'
 import {AffinityTable} from './affinity.js'
-import {backendState, type Backend} from './backend.js'
+import {backendState, type Backend, type BackendState} from './backend.js'
 import {attachCounters, BackendCounters, countersOf} from './backend-counters.js'
 import {regionForCountry} from './regions.js'
 import {geoScore, rankBackends, selectBackend, skipReason, type ClientGeo, type Evaluation, type SelectContext} from './select.js'
@@ -287,5 +287,16 @@ export class Router {
     if (backendState(backend, this.now()) !== 'healthy') return false
     const skip = this.health.skipReason(backend.id, this.monotonicNow())
     return skip === null || skip === 'circuit_half_open'
+  }
+
+  /**
+   * This POP's view of a backend, for metrics and `edgeproxy status`: 'up', or the store state that
+   * keeps it out (draining, unhealthy, expired, deleted), or what this POP learnt (down by active
+   * check, circuit open or half-open, cooling down). Half-open is routable (isRoutable).
+   */
+  routingState(backend: Backend): Exclude<BackendState, 'healthy'> | HealthSkip | 'up' {
+    const state = backendState(backend, this.now())
+    if (state !== 'healthy') return state
+    return this.health.skipReason(backend.id, this.monotonicNow()) ?? 'up'
   }
 }

@@ -49,6 +49,8 @@ export const CONNECTION_ERROR_REASONS: ReadonlyArray<readonly [reason: string, r
 
 /** The states edgeproxy_store_backends always reports (0 when none), in the order operators read them. */
 const BACKEND_STATES = ['healthy', 'draining', 'unhealthy', 'expired'] as const
+/** The states edgeproxy_backends always reports: up, the store's reasons, then this POP's own. */
+const ROUTING_STATES = ['up', 'draining', 'unhealthy', 'expired', 'down', 'circuit_open', 'circuit_half_open', 'cooling_down'] as const
 
 type Labels = Record<string, string>
 
@@ -183,6 +185,15 @@ export function createMetricsRegistry(s: MetricsSources): Registry {
     for (const b of s.router.snapshot) {
       if (b.isDeleted) continue
       const state = backendState(b, t)
+      counts.set(state, (counts.get(state) ?? 0) + 1)
+    }
+    return [...counts].map(([state, n]) => ({value: n, labels: {state}}))
+  })
+  metric('gauge', 'edgeproxy_backends', "Backends by this POP's view: up, or why it sends them no new connections (draining, unhealthy, expired in the store; down by active check, circuit_open, circuit_half_open (routable, on trial), cooling_down here)", () => {
+    const counts = new Map<string, number>(ROUTING_STATES.map((state) => [state, 0]))
+    for (const b of s.router.snapshot) {
+      if (b.isDeleted) continue
+      const state = s.router.routingState(b)
       counts.set(state, (counts.get(state) ?? 0) + 1)
     }
     return [...counts].map(([state, n]) => ({value: n, labels: {state}}))

@@ -219,6 +219,10 @@ describe('metrics of a running POP', () => {
       connectFailed: 1,
       failovers: 1,
     })
+    const s = await scrape()
+    assert.equal(sampleValue(s, 'edgeproxy_backends', {state: 'cooling_down'}), 1, 'dead, after its refusal')
+    assert.equal(sampleValue(s, 'edgeproxy_backends', {state: 'up'}), 2)
+    assert.equal(sampleValue(s, 'edgeproxy_backend_up', {backend: 'dead'}), 0)
   })
 
   test('the scrape passes promtool check metrics', async (t) => {

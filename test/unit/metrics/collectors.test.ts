@@ -65,6 +65,16 @@ describe('metrics registry', () => {
     assert.equal(sampleValue(s, 'edgeproxy_store_backends', {state: 'draining'}), 1)
     assert.equal(sampleValue(s, 'edgeproxy_store_backends', {state: 'healthy'}), 0)
 
+    router.setBackends([makeBackend('a', {isDraining: true}), makeBackend('c'), makeBackend('d', {isHealthy: false})])
+    router.markFailed('c')
+    s = await scrape()
+    assert.deepEqual(
+      Object.fromEntries(s.filter((x) => x.name === 'edgeproxy_backends').map((x) => [x.labels.state, x.value])),
+      {up: 0, draining: 1, unhealthy: 1, expired: 0, down: 0, circuit_open: 0, circuit_half_open: 0, cooling_down: 1},
+      "this POP's view: c refused a connect and cools down",
+    )
+    assert.equal(sampleValue(s, 'edgeproxy_backend_up', {backend: 'c'}), 0)
+
     router.setBackends([])
     s = await scrape()
     assert.deepEqual(s.filter((x) => x.name.startsWith('edgeproxy_backend_')), [], 'gone from the table: no series')
