@@ -140,7 +140,7 @@ describe('three POPs (sa, us, eu), each on its own agent of an emulated Corrosio
     // the change to the subscription on its next tick (up to 600 ms later).
     const timing = async (i: number): Promise<{table: number; tick: number; lag: number; feed: number}> => {
       const reloaded = await eventSince(pops[i]!, marks[i]!, 'store_reloaded', (e) => e.backends === 1)
-      const apply = applied[i]!.slice(appliedMarks[i]).find((a) => a.changeset.changes.some((c) => c.table === 'backends' && c.row?.id === 'x'))
+      const apply = applied[i]!.slice(appliedMarks[i]).find((a) => a.changeset.changes.some((c) => c.table === 'backends' && c.pk === '["x"]'))
       assert.ok(apply, `agent ${i} applied the replicated row`)
       const released = cluster.agents[i]!.emitted.find((e) => e.at >= apply.at)
       assert.ok(released, `agent ${i} released the change to the subscription`)

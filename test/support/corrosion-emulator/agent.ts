@@ -12,6 +12,7 @@ import path from 'node:path'
 import Database from 'better-sqlite3'
 
 import {JsonSyntaxError, parseJson, position, toJson, type JsonValue} from './json.js'
+import {mergeRemote, recordLocal, type LoggedChange, type RowChange} from './crdt.js'
 import {applySchema, CHANGES_TABLE, ensureBookkeeping, installTriggers, loadSchema, readSchemaPaths, SchemaRefused, type EmuSchema} from './schema.js'
 import {expand, expandStars, kw, lex, meaningful, params as paramInfo, quoteIdent, selectShape, statements} from './sql.js'
 
@@ -58,22 +59,19 @@ export interface RecordedRequest {
   status?: number
 }
 
-export interface RemoteChange {
-  table: string
-  pk: string
-  /** The row after the commit, or null when it was deleted. */
-  row: Record<string, unknown> | null
-}
-
 export interface Changeset {
   origin: string
   ts: number
-  changes: RemoteChange[]
+  /** Per row: its causal length and the columns written, with their versions (crdt.ts). */
+  changes: RowChange[]
 }
 
 export interface ClusterLink {
   broadcast(from: EmulatorAgent, changeset: Changeset): void
-  aliveMembers(except: EmulatorAgent): number
+  /** The other agents and whether this one sees them alive (running and not partitioned away). */
+  members(of: EmulatorAgent): {actorId: string; address: string; isAlive: boolean}[]
+  /** An agent started or stopped: the others' member lists change. */
+  membershipChanged(agent: EmulatorAgent): void
 }
 
 interface Listener {
@@ -305,7 +303,8 @@ export class EmulatorAgent {
   private isRunning = false
   migrationsEnabled: boolean
   token?: string
-  gaps = 0
+  private gapCount = 0
+  private membersOverride?: number
 
   constructor(options: EmulatorOptions = {}) {
     this.options = {subscriptionRetention: 500, purgeIntervalMs: 300_000, lagWindowMs: 120_000, flushDelayMs: 5, splitChunks: true, subscriptionTickMs: 600, ...options}
@@ -363,6 +362,8 @@ export class EmulatorAgent {
     // Changes that replicated while we were down are applied before the API serves, like a sync
     // after restart, so a client resuming sees them as stored changes.
     this.isRunning = true
+    this.writeBookkeeping()
+    this.cluster?.membershipChanged(this)
     const queued = this.pending
     this.pending = []
     for (const changeset of queued) this.applyRemote(changeset)
@@ -398,6 +399,7 @@ export class EmulatorAgent {
   async stop(): Promise<void> {
     if (!this.isRunning) return
     this.isRunning = false
+    this.cluster?.membershipChanged(this)
     if (this.purgeTimer) clearInterval(this.purgeTimer)
     if (this.tickTimer) clearInterval(this.tickTimer)
     this.candidates.clear()
@@ -446,6 +448,41 @@ export class EmulatorAgent {
 
   setMigrations(isEnabled: boolean): void {
     this.migrationsEnabled = isEnabled
+  }
+
+  /** Versions this agent knows it misses (`__corro_bookkeeping_gaps`, summed by /v1/health). */
+  get gaps(): number {
+    return this.gapCount
+  }
+
+  set gaps(count: number) {
+    this.gapCount = count
+    this.writeBookkeeping()
+  }
+
+  /**
+   * How many members this agent sees alive: a number pins it (as if SWIM said so), undefined goes
+   * back to the cluster's view (running agents on this side of any partition).
+   */
+  setMembers(count: number | undefined): void {
+    this.membersOverride = count
+    this.writeBookkeeping()
+  }
+
+  /** Rewrites `__corro_members` and `__corro_bookkeeping_gaps` from the cluster and the test's settings. */
+  writeBookkeeping(): void {
+    const db = this.db
+    if (!db || !this.isRunning) return
+    const members =
+      this.membersOverride !== undefined
+        ? Array.from({length: this.membersOverride}, (_, i) => ({actorId: `pinned-${i}`, address: `127.0.0.1:${4001 + i}`, isAlive: true}))
+        : (this.cluster?.members(this) ?? [])
+    db.transaction(() => {
+      db.exec('DELETE FROM __corro_members; DELETE FROM __corro_bookkeeping_gaps')
+      const insert = db.prepare('INSERT INTO __corro_members (actor_id, address, foca_state, updated_at) VALUES (?, ?, ?, ?)')
+      for (const m of members) insert.run(Buffer.from(m.actorId), m.address, JSON.stringify({id: {id: m.actorId, addr: m.address}, incarnation: 0, state: m.isAlive ? 'Alive' : 'Down'}), new Date().toISOString())
+      if (this.gapCount > 0) db.prepare('INSERT INTO __corro_bookkeeping_gaps (actor_id, start, "end") VALUES (?, 1, ?)').run(Buffer.alloc(16), this.gapCount)
+    })()
   }
 
   /** Record a replication lag sample, as if a remote change had been applied. */
@@ -762,8 +799,8 @@ export class EmulatorAgent {
     const db = this.db!
     db.exec('BEGIN IMMEDIATE')
     const results: {rowsAffected: number; secs: number}[] = []
-    let changed: {tbl: string; pk: string}[]
-    let rowsOf: RemoteChange[] = []
+    let changed: LoggedChange[]
+    let rowsOf: RowChange[] = []
     try {
       for (const s of stmts) {
         const started = process.hrtime.bigint()
@@ -781,7 +818,7 @@ export class EmulatorAgent {
         results.push({rowsAffected, secs: Number(process.hrtime.bigint() - started) / 1e9})
       }
       changed = this.drainChanges()
-      rowsOf = this.rowStates(changed)
+      rowsOf = recordLocal(db, this.schema, changed, this.actorId)
     } catch (error) {
       db.exec('ROLLBACK')
       const message = error instanceof SqlFailure ? error.message : (error as Error).message
@@ -791,7 +828,7 @@ export class EmulatorAgent {
     if (changed.length > 0) version = this.bumpVersion()
     db.exec('COMMIT')
     if (rowsOf.length > 0) {
-      this.afterCommit(rowsOf)
+      this.afterCommit(changed)
       this.cluster?.broadcast(this, {origin: this.actorId, ts: Date.now(), changes: rowsOf})
     }
     return {results, version}
@@ -803,25 +840,14 @@ export class EmulatorAgent {
     return next
   }
 
-  private drainChanges(): {tbl: string; pk: string}[] {
-    const rows = this.db!.prepare(`SELECT DISTINCT tbl, pk FROM ${CHANGES_TABLE} ORDER BY seq`).all() as {tbl: string; pk: string}[]
+  /** The changes the triggers logged since the last call, in order. */
+  private drainChanges(): LoggedChange[] {
+    const rows = this.db!.prepare(`SELECT tbl, pk, col, kind FROM ${CHANGES_TABLE} ORDER BY seq`).all() as LoggedChange[]
     this.db!.exec(`DELETE FROM ${CHANGES_TABLE}`)
     return rows
   }
 
-  private rowStates(changed: {tbl: string; pk: string}[]): RemoteChange[] {
-    const out: RemoteChange[] = []
-    for (const c of changed) {
-      const table = this.schema.get(c.tbl)
-      if (!table) continue
-      const where = table.pk.map((p, i) => `${quoteIdent(p)} = json_extract(?, '$[${i}]')`).join(' AND ')
-      const row = this.db!.prepare(`SELECT * FROM ${quoteIdent(c.tbl)} WHERE ${where}`).get(...table.pk.map(() => c.pk)) as Record<string, unknown> | undefined
-      out.push({table: c.tbl, pk: c.pk, row: row ?? null})
-    }
-    return out
-  }
-
-  /** Applies another agent's committed changes (called by the cluster after its delay). */
+  /** Applies another agent's committed changes (called by the cluster after its delay) with cr-sqlite's merge rules. */
   applyRemote(changeset: Changeset): void {
     if (!this.isRunning) {
       this.pending.push(changeset)
@@ -829,27 +855,10 @@ export class EmulatorAgent {
     }
     const db = this.db!
     db.exec('BEGIN IMMEDIATE')
-    let rowsOf: RemoteChange[] = []
+    let changed: LoggedChange[] = []
     try {
-      for (const change of changeset.changes) {
-        const table = this.schema.get(change.table)
-        if (!table) continue
-        const t = quoteIdent(change.table)
-        if (change.row === null) {
-          const where = table.pk.map((p, i) => `${quoteIdent(p)} = json_extract(?, '$[${i}]')`).join(' AND ')
-          db.prepare(`DELETE FROM ${t} WHERE ${where}`).run(...table.pk.map(() => change.pk))
-          continue
-        }
-        const cols = table.columns.map((c) => c.name).filter((c) => c in change.row!)
-        const updates = cols.filter((c) => !table.pk.includes(c)).map((c) => `${quoteIdent(c)} = excluded.${quoteIdent(c)}`)
-        db.prepare(
-          `INSERT INTO ${t} (${cols.map(quoteIdent).join(', ')}) VALUES (${cols.map(() => '?').join(', ')}) ON CONFLICT (${table.pk.map(quoteIdent).join(', ')}) DO ${
-            updates.length > 0 ? `UPDATE SET ${updates.join(', ')}` : 'NOTHING'
-          }`,
-        ).run(...cols.map((c) => change.row![c] as BindValue))
-      }
-      const changed = this.drainChanges()
-      rowsOf = this.rowStates(changed)
+      for (const change of changeset.changes) mergeRemote(db, this.schema, change)
+      changed = this.drainChanges()
       if (changed.length > 0) this.bumpVersion()
       db.exec('COMMIT')
     } catch (error) {
@@ -858,12 +867,12 @@ export class EmulatorAgent {
       return
     }
     this.lagSamples.push({at: Date.now(), secs: Math.max(0, Date.now() - changeset.ts) / 1000})
-    if (rowsOf.length > 0) this.afterCommit(rowsOf)
+    if (changed.length > 0) this.afterCommit(changed)
   }
 
-  private afterCommit(changes: RemoteChange[]): void {
+  private afterCommit(changes: LoggedChange[]): void {
     for (const sub of this.subs.values()) {
-      const pks = changes.filter((c) => c.table === sub.table).map((c) => c.pk)
+      const pks = changes.filter((c) => c.tbl === sub.table).map((c) => c.pk)
       if (pks.length === 0) continue
       if (this.options.subscriptionTickMs === 0) {
         this.match(sub)
@@ -878,10 +887,15 @@ export class EmulatorAgent {
         this.match(sub)
       }
     }
-    for (const change of changes) {
-      const handle = this.updates.get(change.table)
-      if (!handle) continue
-      const line = `{"notify":[${change.row === null ? '"delete"' : '"update"'},${toJson(parseJson(change.pk).value)}]}`
+    // updates.rs: one notification per changed row, "delete" when it is gone (an even causal length).
+    const rows = new Map(changes.map((c) => [`${c.tbl}\u0000${c.pk}`, c]))
+    for (const change of rows.values()) {
+      const handle = this.updates.get(change.tbl)
+      const table = this.schema.get(change.tbl)
+      if (!handle || !table) continue
+      const where = table.pk.map((p, i) => `${quoteIdent(p)} = json_extract(?, '$[${i}]')`).join(' AND ')
+      const exists = this.db!.prepare(`SELECT 1 FROM ${quoteIdent(change.tbl)} WHERE ${where}`).get(...table.pk.map(() => change.pk)) !== undefined
+      const line = `{"notify":[${exists ? '"update"' : '"delete"'},${toJson(parseJson(change.pk).value)}]}`
       for (const l of handle.listeners) l.push(line)
     }
   }
@@ -1231,13 +1245,15 @@ export class EmulatorAgent {
     if (this.lagSamples.length === 0) return send(errorStatus, JSON_CT, '{"error":"no p99 lag information available"}')
     const sorted = this.lagSamples.map((s) => s.secs).sort((a, b) => a - b)
     const p99Lag = sorted[Math.min(sorted.length - 1, Math.ceil(0.99 * sorted.length) - 1)]!
-    const members = this.cluster?.aliveMembers(this) ?? 0
+    // check_health: the same two queries as the agent, over its own bookkeeping tables.
+    const members = Number(this.db!.prepare(`SELECT COALESCE(COUNT(*), 0) FROM __corro_members WHERE json_extract(foca_state, '$.state') = 'Alive'`).pluck().get())
+    const gapsNow = Number(this.db!.prepare('SELECT COALESCE(SUM(end - start + 1), 0) FROM __corro_bookkeeping_gaps').pluck().get())
     const queue = 0
     const isBad =
-      (gaps !== undefined && this.gaps > gaps) ||
+      (gaps !== undefined && gapsNow > gaps) ||
       (maxQueue !== undefined && queue > maxQueue) ||
       (p99 !== undefined && p99Lag > p99 && (queueSize === undefined || queue > queueSize))
-    send(isBad ? errorStatus : 200, JSON_CT, `{"response":{"gaps":${this.gaps},"members":${members},"p99_lag":${toJson(p99Lag)},"queue_size":${queue}}}`)
+    send(isBad ? errorStatus : 200, JSON_CT, `{"response":{"gaps":${gapsNow},"members":${members},"p99_lag":${toJson(p99Lag)},"queue_size":${queue}}}`)
   }
 
   // ---- admin socket ---------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import path from 'node:path'
 
 import Database from 'better-sqlite3'
 
+import {ensureClocks} from './crdt.js'
 import {kw, lex, meaningful, quoteIdent, renderCmd, statements, unq, type Tok} from './sql.js'
 
 export class SchemaRefused extends Error {}
@@ -231,25 +232,38 @@ function asCrr(db: Database.Database, t: string): void {
 
 export const CHANGES_TABLE = '__corro_emu_changes'
 
-/** Triggers that log every real change of a CRR table's rows (a no-op UPDATE logs nothing). */
+/**
+ * Triggers that log every real change of a CRR table, per column, as cr-sqlite's do: an insert, each
+ * column an UPDATE really changes (the same value is no change), a delete; a changed primary key is
+ * a delete of the old row and an insert of the new one.
+ */
 export function installTriggers(db: Database.Database, table: EmuTable): void {
   const t = table.name
-  const lit = `'${t.replaceAll("'", "''")}'`
+  const lit = (s: string) => `'${s.replaceAll("'", "''")}'`
   const pk = (row: 'NEW' | 'OLD') => `json_array(${table.pk.map((c) => `${row}.${quoteIdent(c)}`).join(', ')})`
-  const changed = table.columns.map((c) => `OLD.${quoteIdent(c.name)} IS NOT NEW.${quoteIdent(c.name)}`).join(' OR ')
+  const log = (row: 'NEW' | 'OLD', col: string, kind: string, when: string) =>
+    `INSERT INTO ${CHANGES_TABLE} (tbl, pk, col, kind) SELECT ${lit(t)}, ${pk(row)}, ${lit(col)}, '${kind}' WHERE ${when};`
+  const samePk = `${pk('OLD')} IS ${pk('NEW')}`
+  const columnLogs = table.columns
+    .filter((c) => !table.pk.includes(c.name))
+    .map((c) => log('NEW', c.name, 'update', `${samePk} AND OLD.${quoteIdent(c.name)} IS NOT NEW.${quoteIdent(c.name)}`))
+    .join(' ')
   const name = (s: string) => quoteIdent(`__corro_emu_${t}_${s}`)
   db.exec(`DROP TRIGGER IF EXISTS ${name('ins')}; DROP TRIGGER IF EXISTS ${name('upd')}; DROP TRIGGER IF EXISTS ${name('del')};`)
-  db.exec(`CREATE TRIGGER ${name('ins')} AFTER INSERT ON ${quoteIdent(t)} BEGIN INSERT INTO ${CHANGES_TABLE} (tbl, pk) VALUES (${lit}, ${pk('NEW')}); END;`)
+  db.exec(`CREATE TRIGGER ${name('ins')} AFTER INSERT ON ${quoteIdent(t)} BEGIN ${log('NEW', '-1', 'insert', '1')} END;`)
   db.exec(
-    `CREATE TRIGGER ${name('upd')} AFTER UPDATE ON ${quoteIdent(t)} WHEN ${changed || '0'} BEGIN INSERT INTO ${CHANGES_TABLE} (tbl, pk) VALUES (${lit}, ${pk('OLD')}); INSERT INTO ${CHANGES_TABLE} (tbl, pk) VALUES (${lit}, ${pk('NEW')}); END;`,
+    `CREATE TRIGGER ${name('upd')} AFTER UPDATE ON ${quoteIdent(t)} BEGIN ${log('OLD', '-1', 'delete', `NOT (${samePk})`)} ${log('NEW', '-1', 'insert', `NOT (${samePk})`)} ${columnLogs} END;`,
   )
-  db.exec(`CREATE TRIGGER ${name('del')} AFTER DELETE ON ${quoteIdent(t)} BEGIN INSERT INTO ${CHANGES_TABLE} (tbl, pk) VALUES (${lit}, ${pk('OLD')}); END;`)
+  db.exec(`CREATE TRIGGER ${name('del')} AFTER DELETE ON ${quoteIdent(t)} BEGIN ${log('OLD', '-1', 'delete', '1')} END;`)
 }
 
 export function ensureBookkeeping(db: Database.Database): void {
   db.exec(`CREATE TABLE IF NOT EXISTS __corro_schema (tbl_name TEXT NOT NULL, type TEXT NOT NULL, name TEXT NOT NULL, sql TEXT NOT NULL, source TEXT NOT NULL, PRIMARY KEY (tbl_name, type, name)) WITHOUT ROWID;
-    CREATE TABLE IF NOT EXISTS ${CHANGES_TABLE} (seq INTEGER PRIMARY KEY, tbl TEXT NOT NULL, pk TEXT NOT NULL);
-    CREATE TABLE IF NOT EXISTS __corro_emu_meta (key TEXT NOT NULL PRIMARY KEY, value);`)
+    CREATE TABLE IF NOT EXISTS ${CHANGES_TABLE} (seq INTEGER PRIMARY KEY, tbl TEXT NOT NULL, pk TEXT NOT NULL, col TEXT NOT NULL, kind TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS __corro_emu_meta (key TEXT NOT NULL PRIMARY KEY, value);
+    CREATE TABLE IF NOT EXISTS __corro_members (actor_id BLOB PRIMARY KEY NOT NULL, address TEXT NOT NULL, foca_state JSON, rtt_min INTEGER, updated_at DATETIME NOT NULL DEFAULT 0) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS __corro_bookkeeping_gaps (actor_id BLOB NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL, PRIMARY KEY (actor_id, start)) WITHOUT ROWID;`)
+  ensureClocks(db)
 }
 
 /** The schema the agent knows (tables and their indexes), as stored in __corro_schema. */

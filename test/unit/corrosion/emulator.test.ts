@@ -428,3 +428,96 @@ describe("emulator: the agent's subscription matcher", () => {
     await fresh.close()
   })
 })
+
+describe("emulator: cr-sqlite's merge across a partition", () => {
+  const schemaDir = backendsSchemaDir()
+  after(() => fs.rmSync(schemaDir, {recursive: true, force: true}))
+  const row = (agent: EmulatorAgent, id: string) => agent.rows('SELECT * FROM backends WHERE id = ?', id)[0]
+
+  it('merges column by column: both sides of concurrent writes to different columns survive; one column goes by version, then value, then site, never by time', async (t) => {
+    const cluster = await createCluster(2, {delayMs: 5, schemaPaths: [schemaDir]})
+    t.after(() => cluster.close())
+    const [a, b] = cluster.agents as [EmulatorAgent, EmulatorAgent]
+    a.transact([['INSERT INTO backends (id, wg_ip, port, weight) VALUES (?, ?, ?, ?)', ['m', '10.0.0.1', 80, 2]]])
+    await cluster.delivered()
+    cluster.partition([a], [b])
+    a.transact([['UPDATE backends SET heartbeat_at_ms = ?, lease_expires_at_ms = ? WHERE id = ?', [1000, 61_000, 'm']]])
+    b.transact([['UPDATE backends SET draining = 1 WHERE id = ?', ['m']]])
+    // weight: B writes twice (version 3), A once (version 2) with a larger value, later in time.
+    b.transact([['UPDATE backends SET weight = ? WHERE id = ?', [3, 'm']]])
+    b.transact([['UPDATE backends SET weight = ? WHERE id = ?', [4, 'm']]])
+    // soft_limit: one write each (equal versions): the larger value wins although it was written first.
+    b.transact([['UPDATE backends SET soft_limit = ? WHERE id = ?', [90, 'm']]])
+    await new Promise((r) => setTimeout(r, 20))
+    a.transact([['UPDATE backends SET weight = ?, soft_limit = ? WHERE id = ?', [9, 80, 'm']]])
+    await cluster.delivered()
+    assert.equal(row(a, 'm')!.draining, 0, 'nothing crosses the partition')
+    cluster.heal()
+    await cluster.delivered()
+    for (const agent of [a, b]) {
+      const r = row(agent, 'm')!
+      assert.deepEqual([r.heartbeat_at_ms, r.lease_expires_at_ms, r.draining], [1000, 61_000, 1], 'a heartbeat and a drain written at once both survive')
+      assert.equal(r.weight, 4, 'the column written more often wins, not the later or larger write')
+      assert.equal(r.soft_limit, 90, 'equal versions: the larger value wins, not the later write')
+    }
+  })
+
+  it('a delete beats concurrent updates (causal length); an insert after it resurrects the row everywhere', async (t) => {
+    const cluster = await createCluster(3, {delayMs: 5, schemaPaths: [schemaDir]})
+    t.after(() => cluster.close())
+    const [a, b, c] = cluster.agents as [EmulatorAgent, EmulatorAgent, EmulatorAgent]
+    a.transact([['INSERT INTO backends (id, wg_ip, port) VALUES (?, ?, ?)', ['d', '10.0.0.1', 80]]])
+    await cluster.delivered()
+    cluster.partition([a], [b, c])
+    a.transact([['DELETE FROM backends WHERE id = ?', ['d']]])
+    b.transact([['UPDATE backends SET weight = ?, port = ? WHERE id = ?', [7, 81, 'd']]])
+    b.transact([['UPDATE backends SET draining = 1 WHERE id = ?', ['d']]])
+    await cluster.delivered()
+    assert.equal(row(c, 'd')!.weight, 7)
+    cluster.heal()
+    await cluster.delivered()
+    for (const agent of [a, b, c]) assert.equal(row(agent, 'd'), undefined, 'deleted everywhere, whatever the other side wrote')
+    b.transact([['INSERT INTO backends (id, wg_ip, port) VALUES (?, ?, ?)', ['d', '10.0.0.2', 82]]])
+    await cluster.delivered()
+    for (const agent of [a, b, c]) {
+      const r = row(agent, 'd')!
+      assert.deepEqual([r.wg_ip, r.port, r.weight, r.draining], ['10.0.0.2', 82, 2, 0], 'back, as inserted: nothing of the old row')
+    }
+  })
+
+  it('a partition isolates agents: members go down on both sides, a heal brings them and the missed changes back; members and gaps can be pinned', async (t) => {
+    const cluster = await createCluster(3, {delayMs: 5, schemaPaths: [schemaDir]})
+    t.after(() => cluster.close())
+    const [a, b, c] = cluster.agents as [EmulatorAgent, EmulatorAgent, EmulatorAgent]
+    const view = async (agent: EmulatorAgent) => {
+      agent.recordLag(0.01) // /v1/health answers members only with lag data
+      const h = JSON.parse((await call(`${agent.url}/v1/health`, 'GET')).text).response as {members: number; gaps: number}
+      const q = agent.rows(`SELECT COUNT(*) AS n FROM __corro_members WHERE json_extract(foca_state, '$.state') = 'Alive'`)[0]!.n
+      assert.equal(q, h.members, '/v1/queries on __corro_members agrees with /v1/health')
+      return h
+    }
+    assert.equal((await view(a)).members, 2)
+    cluster.partition([c])
+    assert.deepEqual([(await view(a)).members, (await view(b)).members, (await view(c)).members], [1, 1, 0])
+    c.transact([['INSERT INTO backends (id, wg_ip, port) VALUES (?, ?, ?)', ['iso', '10.0.0.9', 80]]])
+    await cluster.delivered()
+    assert.equal(row(a, 'iso'), undefined)
+    cluster.heal()
+    await cluster.delivered()
+    assert.equal(row(a, 'iso')!.wg_ip, '10.0.0.9', 'what the isolated side wrote arrives after the heal')
+    assert.equal((await view(c)).members, 2)
+    await b.stop()
+    assert.equal((await view(a)).members, 1, 'a stopped agent is not alive')
+    await b.start()
+    assert.equal((await view(a)).members, 2)
+
+    a.setMembers(0)
+    a.gaps = 7
+    const pinned = await view(a)
+    assert.deepEqual([pinned.members, pinned.gaps], [0, 7])
+    assert.equal((await call(`${a.url}/v1/health?gaps=5`, 'GET')).status, 503)
+    a.setMembers(undefined)
+    a.gaps = 0
+    assert.deepEqual(Object.values(await view(a)).slice(0, 2), [0, 2])
+  })
+})
