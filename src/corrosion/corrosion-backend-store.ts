@@ -14,7 +14,7 @@ import {
 } from '../store/backend-sql.js'
 import {rowToBackend, rowsToBackends, type BackendRow} from '../store/schema.js'
 import {CorrosionClient, type CorrosionClientOptions} from './client.js'
-import {CorrosionProtocolError} from './errors.js'
+import {CorrosionProtocolError, CorrosionSchemaMismatchError, CorrosionSqlError} from './errors.js'
 
 /**
  * Each write reads its row back with a second request, so a write another POP makes in between can
@@ -53,7 +53,20 @@ export class CorrosionBackendStore implements BackendStore {
 
   /** One statement in one all-or-nothing transaction; the rows it changed. */
   private async run(statement: BoundStatement): Promise<number> {
-    const response = await this.client.execute([[statement.sql, statement.params]])
+    let response: Awaited<ReturnType<CorrosionClient['execute']>>
+    try {
+      response = await this.client.execute([[statement.sql, statement.params]])
+    } catch (error) {
+      // A newer edgeproxy writes a column this agent's table does not have yet.
+      const missing = error instanceof CorrosionSqlError ? /no such column: (?:\w+\.)?(\w+)/i.exec(error.agentMessage) : null
+      if (missing) {
+        throw new CorrosionSchemaMismatchError(
+          `the backends table on Corrosion at ${this.client.url} has no column ${missing[1]}: run \`edgeproxy corrosion init-schema\` on this agent`,
+          {suggestion: 'edgeproxy corrosion init-schema --api-url <this agent> --schema-dir <its db.schema_paths directory>'},
+        )
+      }
+      throw error
+    }
     const result = response.results[0]
     if (result === undefined) throw new CorrosionProtocolError(`Corrosion at ${this.client.url} answered a transaction of 1 statement with no result`)
     return result.rowsAffected

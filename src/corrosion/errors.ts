@@ -135,6 +135,13 @@ export class CorrosionSchemaError extends InvalidInputError {
   }
 }
 
+/** The agent's table lacks columns this edgeproxy writes (init-schema not run there yet). Exit 3. */
+export class CorrosionSchemaMismatchError extends InvalidInputError {
+  constructor(message: string, options: EdgeproxyErrorOptions = {}) {
+    super(CorrosionErrorCode.schemaMismatch, message, options)
+  }
+}
+
 /** The admin socket cannot be reached or did not answer. Exit 4. */
 export class CorrosionAdminError extends UnavailableError {
   constructor(message: string, options: EdgeproxyErrorOptions = {}) {

@@ -26,6 +26,9 @@ export function registerStatement(input: RegisterInput, nowMs: number, leaseMs: 
         check_type = excluded.check_type, check_port = excluded.check_port, check_path = excluded.check_path,
         healthy = CASE WHEN backends.deleted = 1 THEN 1 ELSE backends.healthy END,
         draining = CASE WHEN backends.deleted = 1 THEN 0 ELSE backends.draining END,
+        drained_at_ms = CASE WHEN backends.deleted = 1 THEN 0 ELSE backends.drained_at_ms END,
+        disabled_at_ms = CASE WHEN backends.deleted = 1 THEN 0 ELSE backends.disabled_at_ms END,
+        enabled_at_ms = CASE WHEN backends.deleted = 1 THEN 0 ELSE backends.enabled_at_ms END,
         registered_at_ms = CASE WHEN backends.deleted = 1 OR backends.registered_at_ms = 0 THEN excluded.registered_at_ms ELSE backends.registered_at_ms END,
         deleted = 0,
         lease_expires_at_ms = excluded.lease_expires_at_ms, heartbeat_at_ms = excluded.heartbeat_at_ms,
@@ -60,15 +63,21 @@ export function renewLeaseStatement(id: string, nowMs: number, leaseMs: number):
   }
 }
 
+/** An operator action's stamp: now, or just after the latest stamp the row has. */
+const STAMP = 'MAX(?, drained_at_ms + 1, disabled_at_ms + 1, enabled_at_ms + 1)'
+
 export function changeStatement(id: string, change: StateChange, nowMs: number): BoundStatement {
   const where = 'WHERE id = ? AND deleted = 0'
   switch (change.kind) {
+    // Each action also stamps its own column; the latest stamp decides (schema.ts operatorState). A
+    // stamp is later than every stamp the row already has (a logical clock), so an action taken after
+    // another wins even within one millisecond or on a POP whose clock is behind.
     case 'drain':
-      return {sql: `UPDATE backends SET draining = 1, updated_at_ms = ? ${where}`, params: [nowMs, id]}
+      return {sql: `UPDATE backends SET draining = 1, drained_at_ms = ${STAMP}, updated_at_ms = ? ${where}`, params: [nowMs, nowMs, id]}
     case 'enable':
-      return {sql: `UPDATE backends SET healthy = 1, draining = 0, updated_at_ms = ? ${where}`, params: [nowMs, id]}
+      return {sql: `UPDATE backends SET healthy = 1, draining = 0, enabled_at_ms = ${STAMP}, updated_at_ms = ? ${where}`, params: [nowMs, nowMs, id]}
     case 'disable':
-      return {sql: `UPDATE backends SET healthy = 0, updated_at_ms = ? ${where}`, params: [nowMs, id]}
+      return {sql: `UPDATE backends SET healthy = 0, disabled_at_ms = ${STAMP}, updated_at_ms = ? ${where}`, params: [nowMs, nowMs, id]}
     case 'weight':
       return {sql: `UPDATE backends SET weight = ?, updated_at_ms = ? ${where}`, params: [change.weight, nowMs, id]}
   }

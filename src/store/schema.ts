@@ -35,6 +35,9 @@ export const BACKEND_COLUMNS: readonly Column[] = [
   {name: 'check_type', definition: "TEXT NOT NULL DEFAULT ''", doc: "active check: tcp, tls, http or none (never checked); '' = EDGEPROXY_HEALTH_CHECK_TYPE"},
   {name: 'check_port', definition: 'INTEGER NOT NULL DEFAULT 0', doc: 'port the active check connects to; 0 = EDGEPROXY_HEALTH_CHECK_PORT, else the data port'},
   {name: 'check_path', definition: "TEXT NOT NULL DEFAULT ''", doc: "path of an http check; '' = EDGEPROXY_HEALTH_CHECK_PATH"},
+  {name: 'drained_at_ms', definition: 'INTEGER NOT NULL DEFAULT 0', doc: 'unix ms of the last drain through edgeproxy; 0 = never'},
+  {name: 'disabled_at_ms', definition: 'INTEGER NOT NULL DEFAULT 0', doc: 'unix ms of the last disable through edgeproxy; 0 = never'},
+  {name: 'enabled_at_ms', definition: 'INTEGER NOT NULL DEFAULT 0', doc: 'unix ms of the last enable through edgeproxy; 0 = never'},
 ]
 
 export const BACKEND_COLUMN_NAMES: readonly string[] = BACKEND_COLUMNS.map((c) => c.name)
@@ -77,6 +80,22 @@ function checkType(value: unknown): CheckType | '' {
   return (CHECK_TYPES as readonly string[]).includes(t) ? (t as CheckType) : ''
 }
 
+/**
+ * Drained or disabled: the last operator action wins by its time. Replication merges column by
+ * column (Corrosion's cr-sqlite decides two writes to one column by version count, then value, never
+ * by time), so a drain at one POP and an enable at another, made before either saw the other, can
+ * leave `draining` as the one written more often. Each action also stamps its own column, and the
+ * latest stamp decides; a tie goes to enable. Rows no edgeproxy action touched (inserted or edited
+ * by SQL) keep `healthy` and `draining` as written.
+ */
+function operatorState(row: BackendRow): {isHealthy: boolean; isDraining: boolean} {
+  const drainedAt = int(row.drained_at_ms)
+  const disabledAt = int(row.disabled_at_ms)
+  const enabledAt = int(row.enabled_at_ms)
+  if (drainedAt === 0 && disabledAt === 0 && enabledAt === 0) return {isHealthy: int(row.healthy) === 1, isDraining: int(row.draining) === 1}
+  return {isHealthy: disabledAt <= enabledAt, isDraining: drainedAt > enabledAt}
+}
+
 export type RowResult = {backend: Backend; problem?: undefined} | {backend?: undefined; problem: string}
 
 /** Maps a stored row to a Backend, or says why the row cannot be routed to. */
@@ -98,8 +117,7 @@ export function rowToBackend(row: BackendRow): RowResult {
       // Only when set, so single-address backends keep the shape they always had.
       ...(text(row.wg_ip6) === '' ? {} : {host6: unbracket(text(row.wg_ip6))}),
       port,
-      isHealthy: int(row.healthy) === 1,
-      isDraining: int(row.draining) === 1,
+      ...operatorState(row),
       isDeleted: int(row.deleted) === 1,
       weight: Math.max(0, int(row.weight)),
       softLimit: Math.max(0, int(row.soft_limit)),

@@ -432,6 +432,75 @@ describe('a local write is not undone by an older feed update', () => {
   })
 })
 
+describe('concurrent operator actions at two POPs merge as documented (a partition between their agents)', () => {
+  const tmp = tempDir('edgeproxy-merge-')
+  let cluster: EmulatorCluster
+  let pops: Pop[] = []
+  let server: TestBackend
+
+  before(async () => {
+    const schemaDir = path.join(tmp.dir, 'schema')
+    fs.mkdirSync(schemaDir)
+    fs.writeFileSync(path.join(schemaDir, 'backends.sql'), backendsTableDdl())
+    cluster = await createCluster(2, {delayMs: DELAY_MS, schemaPaths: [schemaDir]})
+    server = await startBackend('x')
+    await Promise.all(
+      ['sa', 'eu'].map(async (region, i) => {
+        pops[i] = await startPop({region, corrosionUrl: cluster.agents[i]!.url, env: {EDGEPROXY_DB_PATH: path.join(tmp.dir, 'ignored.db')}})
+      }),
+    )
+  })
+  after(async () => {
+    await Promise.all(pops.map((p) => p.proxy.stop()))
+    await cluster?.close()
+    await server?.close()
+    tmp.cleanup()
+  })
+
+  const rows = (agent: EmulatorAgent) => JSON.stringify(agent.rows('SELECT * FROM backends ORDER BY id'))
+  async function converged(what: string): Promise<Record<string, string>> {
+    await cluster.delivered()
+    const [a, b] = cluster.agents as [EmulatorAgent, EmulatorAgent]
+    assert.equal(rows(a), rows(b), 'both agents hold the same row')
+    const expected = rowStates(a)
+    await Promise.all(pops.map((p) => untilView(p, (v) => sameStates(v, expected), 3000, what)))
+    return expected
+  }
+
+  test('a heartbeat and a drain made at once both survive; drain/enable and disable/enable races end with the last action', async () => {
+    const [sa, eu] = pops as [Pop, Pop]
+    const [a] = cluster.agents as [EmulatorAgent, EmulatorAgent]
+    const r = await apiCall(sa, 'POST', '/api/v1/register', {id: 'x', app: 'web', region: 'sa', ip: '127.0.0.1', port: server.port})
+    assert.equal(r.status, 201, JSON.stringify(r.body))
+    await converged('x registered')
+
+    cluster.partition([cluster.agents[0]!], [cluster.agents[1]!])
+    // POP eu: drain, then enable (its agent's `draining` column is written twice).
+    for (const action of ['drain', 'enable']) assert.equal((await apiCall(eu, 'POST', `/api/v1/backends/x/${action}`)).status, 200)
+    // POP sa, afterwards: a lease renewal (what a due heartbeat writes), then a drain: the last action.
+    const store = CorrosionBackendStore.open({url: a.url})
+    const renewedAt = Date.now()
+    try {
+      await store.renewLease('x', renewedAt, 600_000)
+    } finally {
+      await store.close()
+    }
+    assert.equal((await apiCall(sa, 'POST', '/api/v1/backends/x/drain')).status, 200)
+    cluster.heal()
+    const first = await converged('the drain, the last action, everywhere')
+    assert.equal(first.x, 'draining')
+    const row = a.rows('SELECT * FROM backends WHERE id = ?', 'x')[0]!
+    assert.equal(row.lease_expires_at_ms, renewedAt + 600_000, 'the renewal made at the same time survived too')
+
+    // disable/enable at eu, then disable at sa: disabled (and the drain is over: eu's enable came after it).
+    cluster.partition([cluster.agents[0]!], [cluster.agents[1]!])
+    for (const action of ['disable', 'enable']) assert.equal((await apiCall(eu, 'POST', `/api/v1/backends/x/${action}`)).status, 200)
+    assert.equal((await apiCall(sa, 'POST', '/api/v1/backends/x/disable')).status, 200)
+    cluster.heal()
+    assert.equal((await converged('the disable, the last action, everywhere')).x, 'unhealthy')
+  })
+})
+
 /** Bounded poll of an emulated agent's request log (the agent logs nothing a test can await). */
 async function waitForRequest(agent: EmulatorAgent, mark: number, match: (q: EmulatorAgent['requests'][number]) => boolean, timeoutMs: number) {
   const deadline = Date.now() + timeoutMs

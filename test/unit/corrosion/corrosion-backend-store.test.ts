@@ -18,6 +18,7 @@ import {CorrosionAuthError, CorrosionSqlError, CorrosionUnavailableError} from '
 import {CorrosionBackendStore as ExportedStore} from '../../../src/corrosion/index.js'
 import {ExitCode} from '../../../src/errors.js'
 import type {BackendStore, RegisterInput} from '../../../src/store/backend-store.js'
+import {BACKEND_COLUMNS} from '../../../src/store/schema.js'
 import {SqliteBackendStore} from '../../../src/store/sqlite-backend-store.js'
 import {createCluster} from '../../support/corrosion-emulator/index.js'
 import {backendsSchemaDir, emulatorTarget, targets, type Target} from '../../support/corrosion-emulator/targets.js'
@@ -315,7 +316,7 @@ describe('CorrosionBackendStore: wire shape, replication and errors (emulator)',
 
   it('a write on one agent is readable through another agent\'s own store after replication', async (t) => {
     const schemaDir = backendsSchemaDir()
-    const cluster = await createCluster(2, {delayMs: 400, schemaPaths: [schemaDir]})
+    const cluster = await createCluster(2, {delayMs: 20, schemaPaths: [schemaDir]})
     const [a, b] = cluster.agents.map((agent) => CorrosionBackendStore.open({url: agent.url}))
     t.after(async () => {
       await a!.close()
@@ -324,8 +325,10 @@ describe('CorrosionBackendStore: wire shape, replication and errors (emulator)',
       fs.rmSync(schemaDir, {recursive: true, force: true})
     })
 
+    cluster.partition([cluster.agents[0]!])
     const registered = await a!.register(input('rep', {app: HOSTILE_APP, region: 'sa', country: 'BR'}), T0, LEASE_MS)
-    assert.equal(await b!.get('rep'), undefined, 'not there before the delay ran')
+    assert.equal(await b!.get('rep'), undefined, 'not there before it replicated')
+    cluster.heal()
     await cluster.delivered()
     assert.deepEqual(await b!.get('rep'), registered.backend)
 
@@ -343,6 +346,25 @@ describe('CorrosionBackendStore: wire shape, replication and errors (emulator)',
     assert.equal((await b!.get('rep'))?.isDeleted, true)
     assert.equal(await b!.renewLease('rep', T0 + 4, LEASE_MS), undefined)
     assert.deepEqual(await b!.list(), await a!.list())
+  })
+
+  it('a write of a column the agent lacks (init-schema not run there) names init-schema, EP_CORROSION_SCHEMA_MISMATCH', async (t) => {
+    const schemaDir = fs.mkdtempSync(path.join(os.tmpdir(), 'corro-older-'))
+    const older = BACKEND_COLUMNS.filter((c) => c.name !== 'drained_at_ms' && c.name !== 'disabled_at_ms' && c.name !== 'enabled_at_ms')
+    fs.writeFileSync(path.join(schemaDir, 'backends.sql'), `CREATE TABLE backends (${older.map((c) => `${c.name} ${c.definition}`).join(', ')});`)
+    const target = await emulatorTarget({schemaPaths: [schemaDir]})
+    const store = CorrosionBackendStore.open({url: target.url})
+    t.after(async () => {
+      await store.close()
+      await target.close()
+      fs.rmSync(schemaDir, {recursive: true, force: true})
+    })
+    target.emulator.transact([[SQL_INSERT, ['old', 'web', 'eu', '10.0.0.1', 80]]])
+    await assert.rejects(store.change('old', {kind: 'drain'}, T0), (e: unknown) => {
+      const err = e as {code?: string; message: string; exitCode?: number}
+      return err.code === 'EP_CORROSION_SCHEMA_MISMATCH' && /no column drained_at_ms/.test(err.message) && /init-schema/.test(err.message) && err.exitCode === ExitCode.invalid
+    })
+    assert.equal((await store.get('old'))!.isDraining, false, 'nothing was written')
   })
 
   it('maps an unreachable agent to EP_CORROSION_UNAVAILABLE (exit 4)', async (t) => {
