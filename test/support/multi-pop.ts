@@ -5,6 +5,8 @@ import assert from 'node:assert/strict'
 import {once} from 'node:events'
 import net from 'node:net'
 
+import {backendState} from '../../src/balancer/backend.js'
+import {rowToBackend, type BackendRow} from '../../src/store/schema.js'
 import {connectAndGreet} from './backends.js'
 import type {Changeset, EmulatorAgent} from './corrosion-emulator/index.js'
 import {startProxy, type LogEvent, type ProxyProcess} from './proxy-process.js'
@@ -94,6 +96,26 @@ export async function untilView(pop: Pop, check: (view: Candidate[]) => boolean,
       throw new Error(`POP ${pop.region}: ${what} not reached within ${timeoutMs} ms; view: ${JSON.stringify(view.map((c) => [c.id, c.state]))}`)
     }
   }
+}
+
+/** id → state as a routing view shows it. */
+export function states(view: Candidate[]): Record<string, string> {
+  return Object.fromEntries(view.map((c) => [c.id, c.state]))
+}
+
+/** id → state as an emulated agent's rows say it (what every POP's view must converge to). */
+export function rowStates(agent: EmulatorAgent): Record<string, string> {
+  const now = Date.now()
+  const out: Record<string, string> = {}
+  for (const row of agent.rows('SELECT * FROM backends ORDER BY id') as BackendRow[]) {
+    const {backend} = rowToBackend(row)
+    if (backend) out[backend.id] = backendState(backend, now)
+  }
+  return out
+}
+
+export function sameStates(view: Candidate[], expected: Record<string, string>): boolean {
+  return view.length === Object.keys(expected).length && JSON.stringify(Object.entries(states(view)).sort()) === JSON.stringify(Object.entries(expected).sort())
 }
 
 /** The ids the view would route new connections to. */

@@ -113,17 +113,28 @@ export class HttpClusterLink implements ClusterLink {
     return new Promise((resolve) => this.idleWaiters.push(resolve))
   }
 
-  aliveMembers(): number {
-    return this.peers.filter((p) => p.isReachable).length
+  /** The peers as /v1/health and `__corro_members` show them: alive while the last probe or send reached them. */
+  members(): {actorId: string; address: string; isAlive: boolean}[] {
+    return this.peers.map((p) => ({actorId: p.url, address: p.url.replace(/^https?:\/\//, ''), isAlive: p.isReachable}))
+  }
+
+  membershipChanged(): void {
+    // Peers live in other processes: reachability is learnt by probing and sending.
+  }
+
+  private setReachable(peer: PeerQueue, isReachable: boolean): void {
+    if (peer.isReachable === isReachable) return
+    peer.isReachable = isReachable
+    this.agent.writeBookkeeping()
   }
 
   private async probe(peer: PeerQueue): Promise<void> {
     try {
       const res = await fetch(`${peer.url}/replicate`, {method: 'GET', signal: AbortSignal.timeout(1000)})
       await res.arrayBuffer()
-      peer.isReachable = true
+      this.setReachable(peer, true)
     } catch {
-      peer.isReachable = false
+      this.setReachable(peer, false)
     }
   }
 
@@ -142,12 +153,12 @@ export class HttpClusterLink implements ClusterLink {
           })
           await res.arrayBuffer()
           if (res.status >= 500) throw new Error(`status ${res.status}`)
-          peer.isReachable = true
+          this.setReachable(peer, true)
           peer.queue.shift()
           if (this.peers.every((p) => p.queue.length === 0)) for (const w of this.idleWaiters.splice(0)) w()
         } catch (error) {
           if (peer.isReachable) this.options.log?.(`peer ${peer.url} unreachable: ${(error as Error).message}; retrying`)
-          peer.isReachable = false
+          this.setReachable(peer, false)
           await new Promise<void>((resolve) => {
             peer.timer = setTimeout(resolve, this.options.retryMs ?? 200)
           })

@@ -10,10 +10,15 @@ import {backendsSchemaDir} from '../../support/corrosion-emulator/targets.js'
 
 describe('emulator: replication over HTTP between agents', () => {
   it('encodes bigints and blobs, which JSON cannot carry', () => {
-    const changeset = {origin: 'a', ts: 1, changes: [{table: 't', pk: '["x"]', row: {id: 'x', n: 9007199254740993n, b: Buffer.from([0, 255]), f: 1.5, z: null}}]}
+    const column = (value: unknown) => ({value, version: 1, site: 'a'})
+    const changeset = {
+      origin: 'a',
+      ts: 1,
+      changes: [{table: 't', pk: '["x"]', cl: 1, site: 'a', columns: {n: column(9007199254740993n), b: column(Buffer.from([0, 255])), f: column(1.5), z: column(null)}}],
+    }
     const back = decodeChangeset(encodeChangeset(changeset))
     assert.deepEqual(back, changeset)
-    assert.equal(typeof back.changes[0]!.row!.n, 'bigint')
+    assert.equal(typeof back.changes[0]!.columns.n!.value, 'bigint')
   })
 
   it('two agents replicate in order; a peer down for a while catches up when it returns', async (t) => {
@@ -49,10 +54,10 @@ describe('emulator: replication over HTTP between agents', () => {
     void caughtUp.then(() => (isDelivered = true))
     await new Promise((resolve) => setTimeout(resolve, 100))
     assert.equal(isDelivered, false, 'nothing delivered while the peer is down')
-    assert.equal(linkA.aliveMembers(), 0)
+    assert.equal(linkA.members().filter((m) => m.isAlive).length, 0)
     linkB = await new HttpClusterLink(b, {listen: {host: '127.0.0.1', port: bPort}, peers: [], retryMs: 20}).start()
     await caughtUp
     assert.deepEqual(b.rows('SELECT id FROM backends ORDER BY id').map((r) => r.id), ['h1', 'h2', 'h3'])
-    assert.equal(linkA.aliveMembers(), 1)
+    assert.equal(linkA.members().filter((m) => m.isAlive).length, 1)
   })
 })
