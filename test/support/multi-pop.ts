@@ -32,6 +32,8 @@ export interface PopOptions {
  */
 export async function startPop(options: PopOptions): Promise<Pop> {
   const proxy = await startProxy({
+    // Several POPs (and their agents) start at once: give a busy machine time.
+    startTimeoutMs: 45_000,
     env: {
       EDGEPROXY_REGION: options.region,
       EDGEPROXY_CORROSION_ENABLED: 'true',

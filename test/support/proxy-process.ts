@@ -145,6 +145,8 @@ export interface StartProxyOptions {
   cwd?: string
   /** Wait for the `started` event (default true). */
   waitStarted?: boolean
+  /** How long to wait for it (default 15 s). */
+  startTimeoutMs?: number
 }
 
 function portOf(address: unknown): number {
@@ -165,7 +167,7 @@ export async function startProxy(options: StartProxyOptions = {}): Promise<Proxy
   if (options.waitStarted === false) return proxy
   let started: LogEvent
   try {
-    started = await proxy.waitFor('started', () => true, 15_000)
+    started = await proxy.waitFor('started', () => true, options.startTimeoutMs ?? 15_000)
   } catch (error) {
     await proxy.stop('SIGKILL')
     throw error
