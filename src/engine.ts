@@ -245,7 +245,7 @@ export class Engine implements EngineParts {
       region: this.config.region,
       backends: live.length,
       routable,
-      uptime_secs: Math.round((now - this.startedAtMs) / 1000),
+      uptime_secs: Math.round(now - this.startedAtMs) / 1000,
       store: {
         kind: store.kind,
         target: store.target,
