@@ -35,8 +35,12 @@ export function renderEdgeproxyEnv(host: HostModel, headerLines: readonly string
   out.push(entry('EDGEPROXY_CORROSION_ENABLED', 'true'))
   out.push(entry('EDGEPROXY_CORROSION_API_URL', e.corrosionApiUrl))
   out.push(entry('EDGEPROXY_CORROSION_TOKEN', e.corrosionToken))
+  if (e.dns) {
+    out.push(`\n# Internal DNS: <app>.${e.dns.domain} from the routing table (resolved-internal.conf sends the domain here).\n`)
+    out.push(entry('EDGEPROXY_DNS_ENABLED', 'true'))
+    out.push(entry('EDGEPROXY_DNS_LISTEN_ADDR', e.dns.listen.map(formatSocketAddress).join(',')))
+  }
   if (host.sixpn) {
-    // DNS hook: once internal DNS exists, its listen setting goes here with host.sixpn.dnsAddress.
     out.push(`\n# 6PN: this POP's /64 is ${host.sixpn.subnet} (id ${host.sixpn.popId}); every POP routes it over WireGuard.\n`)
     out.push(`# Backends here bind an address inside it: edgeproxy pop address --pop ${host.name} --app APP --instance N\n`)
     out.push(`# and register that address (--ip). Reserved: ${host.sixpn.wireguardAddress} (WireGuard), ${host.sixpn.dnsAddress} (internal DNS).\n`)

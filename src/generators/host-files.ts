@@ -7,6 +7,7 @@ import {renderEdgeproxyEnv} from './env-file.js'
 import {renderFirewallScript} from './firewall.js'
 import type {HostModel} from './host-model.js'
 import {renderPopReadme} from './pop-readme.js'
+import {RESOLVED_DROPIN_FILE, renderResolvedDropin} from './resolved-dropin.js'
 import {renderBackendsSchemaSql} from './schema-sql.js'
 import {renderCorrosionService, renderEdgeproxyService} from './systemd.js'
 import {renderWireguardConf} from './wireguard.js'
@@ -38,6 +39,7 @@ export function renderHostFiles(host: HostModel): PlannedFile[] {
   ]
   if (host.wireguard) files.push({path: `${host.wireguard.interface}.conf`, content: renderWireguardConf(host.wireguard, plain), mode: SECRET_FILE_MODE})
   if (host.anycast) files.push(...renderAnycastFiles(host, host.anycast, plain))
+  if (host.edgeproxy.dns) files.push({path: RESOLVED_DROPIN_FILE, content: renderResolvedDropin(host.edgeproxy.dns, plain), mode: PUBLIC_FILE_MODE})
   files.push({path: 'README.md', content: renderPopReadme(host, header), mode: PUBLIC_FILE_MODE})
   return files
 }

@@ -62,6 +62,18 @@ export interface EdgeproxyModel {
   apiToken: string
   corrosionApiUrl: string
   corrosionToken: string
+  /** Internal DNS on, at these addresses; absent = off (corrosion bootstrap). */
+  dns?: DnsModel
+}
+
+/** The POP's internal DNS (`<app>.internal`): where edgeproxy listens, and what hosts of the POP ask. */
+export interface DnsModel {
+  /** EDGEPROXY_DNS_LISTEN_ADDR: loopback and the POP's private address. */
+  listen: SocketAddress[]
+  /** Lower case, no trailing dot: `internal`. */
+  domain: string
+  /** The address the systemd-resolved drop-in sends the domain to. */
+  resolver: SocketAddress
 }
 
 export interface PortRule {
@@ -102,6 +114,8 @@ export interface WireguardModel {
   address: string
   /** `fd…:<pop_id>::1/128`: this POP's 6PN address (a /128: the peers' /64s get routes of their own). */
   ipv6Address?: string
+  /** More /128s of this host on the interface: the internal DNS address (6PN `::3`) so it can be bound. */
+  serviceAddresses?: string[]
   listenPort: number
   privateKey: string
   publicKey: string

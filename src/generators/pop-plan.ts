@@ -1,6 +1,7 @@
 // `pop generate-config` without the CLI: a validated Topology plus the cluster's secrets become one
 // HostModel per POP and the planned tree DIR/<pop>/… . Pure: same topology and secrets, same bytes.
 // Reading the topology and writing files happen elsewhere (src/topology, write-output.ts).
+import {DEFAULT_DNS_PORT} from '../dns/settings.js'
 import net from 'node:net'
 
 import {popAddresses, type SixpnState} from '../sixpn/address-plan.js'
@@ -96,6 +97,11 @@ export function popHostModel(topology: Topology, pop: TopologyPop, secrets: Clus
   const k = bootstrapFanout(topology.pops.length)
   const sixpn = sixpnModel(secrets.sixpn, pop.name)
   const gossipAddr = {host: pop.wireguardAddress, port: topology.gossip.port}
+  // Internal DNS at the POP's private address: the 6PN ::3 (Fly's convention) when the cluster has
+  // 6PN, else the IPv4 WireGuard address; loopback too, for tools on the host.
+  const dnsResolver = {host: sixpn ? sixpn.dnsAddress : pop.wireguardAddress, port: DEFAULT_DNS_PORT}
+  // On 6PN the /64 rule of firewall.sh already lets WireGuard peers reach ::3; on IPv4 it needs its own.
+  const dnsRule = sixpn ? [] : [{port: DEFAULT_DNS_PORT, comment: 'edgeproxy internal DNS over WireGuard only'}]
   const host: HostModel = {
     cluster: topology.cluster,
     name: pop.name,
@@ -126,6 +132,7 @@ export function popHostModel(topology: Topology, pop: TopologyPop, secrets: Clus
       apiToken: secrets.apiToken,
       corrosionApiUrl: `http://${formatSocketAddress(corrosionApi)}`,
       corrosionToken: secrets.corrosionToken,
+      dns: {listen: [{host: '127.0.0.1', port: DEFAULT_DNS_PORT}, dnsResolver], domain: 'internal', resolver: dnsResolver},
     },
     paths: DEFAULT_HOST_PATHS,
     firewall: {
@@ -137,17 +144,18 @@ export function popHostModel(topology: Topology, pop: TopologyPop, secrets: Clus
       privateInterface: topology.wireguard.interface,
       privateSource: topology.wireguard.network.text,
       privateDestination: pop.wireguardAddress,
-      privateUdp: [{port: topology.gossip.port, comment: 'Corrosion gossip (QUIC) over WireGuard only'}],
+      privateUdp: [{port: topology.gossip.port, comment: 'Corrosion gossip (QUIC) over WireGuard only'}, ...dnsRule],
       privateTcp: [
         {port: topology.ports.api, comment: 'edgeproxy Auto-Discovery API over WireGuard only'},
         {port: topology.ports.corrosionApi, comment: 'Corrosion API (bound to loopback) over WireGuard only'},
+        ...dnsRule,
       ],
       ...(sixpn ? {sixpn: {source: sixpn.network, destination: sixpn.subnet}} : {}),
     },
     wireguard: {
       interface: topology.wireguard.interface,
       address: `${pop.wireguardAddress}/${topology.wireguard.network.prefix}`,
-      ...(sixpn ? {ipv6Address: `${sixpn.wireguardAddress}/128`} : {}),
+      ...(sixpn ? {ipv6Address: `${sixpn.wireguardAddress}/128`, serviceAddresses: [`${sixpn.dnsAddress}/128`]} : {}),
       listenPort: topology.wireguard.port,
       privateKey,
       publicKey: publicKeys.get(pop.name)!,

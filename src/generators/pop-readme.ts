@@ -3,6 +3,7 @@
 // written here; commands read them from the installed env file instead.
 import {renderAnycastReadmeSection} from './anycast-files.js'
 import {formatSocketAddress, type HostModel} from './host-model.js'
+import {RESOLVED_DROPIN_FILE, RESOLVED_DROPIN_PATH} from './resolved-dropin.js'
 
 export interface ReadmeFile {
   /** Path inside the folder. */
@@ -29,6 +30,7 @@ export function installLocations(host: HostModel): ReadmeFile[] {
     {path: 'firewall.sh', installAs: '(run once as root)', mode: '0755'},
     {path: 'docker-compose.yml', installAs: '(instead of the two units)', mode: '0644'},
   )
+  if (host.edgeproxy.dns) files.push({path: RESOLVED_DROPIN_FILE, installAs: RESOLVED_DROPIN_PATH, mode: '0644'})
   return files
 }
 
@@ -53,6 +55,7 @@ export function renderPopReadme(host: HostModel, headerLines: readonly string[])
       ['Corrosion API', `http://${formatSocketAddress(a.apiAddr)} (bearer token)`],
       ['proxy', `${formatSocketAddress(e.listen)} (TCP), ${formatSocketAddress(e.tlsListen)} (TLS, off until a certificate is set)`],
       ['Auto-Discovery API', `${formatSocketAddress(e.apiListen)} (bearer token)`],
+      ...(e.dns ? [['internal DNS', `${e.dns.listen.map(formatSocketAddress).join(', ')} (UDP and TCP), for *.${e.dns.domain}`]] : []),
     ]),
   )
   out.push('\n## Files\n\n')
@@ -100,6 +103,18 @@ export function renderPopReadme(host: HostModel, headerLines: readonly string[])
   out.push('   ```\n\n')
   out.push('   `corrosion status` must report the agent reachable, the token accepted, the other members and the backends table;\n')
   out.push('   `/health` must answer `"status":"ok"`.\n')
+  if (e.dns) {
+    const at = formatSocketAddress(e.dns.resolver)
+    out.push(`${next()} Internal DNS: hosts of this POP resolve \`<app>.${e.dns.domain}\` through systemd-resolved:\n\n`)
+    out.push('   ```sh\n')
+    out.push(`   install -D -m 0644 ${RESOLVED_DROPIN_FILE} ${RESOLVED_DROPIN_PATH}\n`)
+    out.push('   systemctl restart systemd-resolved\n')
+    out.push(`   edgeproxy dns query _apps.${e.dns.domain} --type TXT --server ${at}\n`)
+    out.push(`   resolvectl query -t TXT _apps.${e.dns.domain}\n`)
+    out.push('   ```\n\n')
+    out.push(`   Both must list the apps that have a routable backend (an empty answer while none has). Backend hosts\n`)
+    out.push(`   that reach ${e.dns.resolver.host} install the same drop-in.\n`)
+  }
   out.push('\nStopping or restarting corrosion.service also stops or restarts edgeproxy.service (`Requires=`).\n')
   if (host.sixpn) {
     const s = host.sixpn

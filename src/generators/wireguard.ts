@@ -10,8 +10,9 @@ export function renderWireguardConf(wg: WireguardModel, header: readonly string[
     out.push(`# Dual-stack mesh: Address holds the IPv4 address and the 6PN address (${wg.ipv6Address}); each peer's AllowedIPs hold\n`)
     out.push("# its IPv4 /32 and its 6PN /64, and wg-quick routes each of them here, so whatever sits in a POP's /64 is reachable.\n")
   }
+  if (wg.serviceAddresses?.length) out.push(`# ${wg.serviceAddresses.join(', ')}: this POP's internal DNS address, on ${wg.interface} so edgeproxy can bind it.\n`)
   out.push('\n[Interface]\n')
-  out.push(`Address = ${[wg.address, wg.ipv6Address].filter(Boolean).join(', ')}\n`)
+  out.push(`Address = ${[wg.address, wg.ipv6Address, ...(wg.serviceAddresses ?? [])].filter(Boolean).join(', ')}\n`)
   out.push(`ListenPort = ${wg.listenPort}\n`)
   out.push(`PrivateKey = ${wg.privateKey}\n`)
   out.push(`MTU = ${wg.mtu}\n`)

@@ -18,7 +18,7 @@ import {checkCorrosionToml, isConnected, parseEnvFile, parseWgConf} from '../uni
 const FIXTURE = path.join(ROOT, 'test/fixtures/pop-three')
 const EXPECTED = path.join(FIXTURE, 'expected')
 const POPS = ['eu', 'sa', 'us'] as const
-const POP_FILES = ['README.md', 'corrosion.service', 'corrosion.toml', 'docker-compose.yml', 'edgeproxy.env', 'edgeproxy.service', 'firewall.sh', 'schema/backends.sql', 'wg0.conf']
+const POP_FILES = ['README.md', 'corrosion.service', 'corrosion.toml', 'docker-compose.yml', 'edgeproxy.env', 'edgeproxy.service', 'firewall.sh', 'resolved-internal.conf', 'schema/backends.sql', 'wg0.conf']
 const FIXTURE_SECRETS = JSON.parse(fs.readFileSync(path.join(FIXTURE, 'secrets.json'), 'utf8')) as {
   corrosion_token: string
   api_token: string
@@ -135,7 +135,11 @@ describe('pop generate-config on the three-POP fixture', () => {
     for (const pop of POPS) {
       const conf = confs.get(pop)!
       assert.equal(conf.interface.PrivateKey, FIXTURE_SECRETS.wireguard_private_keys[pop])
-      assert.equal(conf.interface.Address, `${expect[pop].wg}/16, ${expect[pop].subnet.replace('::/64', '::1/128')}`, 'dual-stack: IPv4 and the 6PN ::1 as a /128')
+      assert.equal(
+        conf.interface.Address,
+        `${expect[pop].wg}/16, ${expect[pop].subnet.replace('::/64', '::1/128')}, ${expect[pop].subnet.replace('::/64', '::3/128')}`,
+        'dual-stack: IPv4 and the 6PN ::1 as a /128, and ::3 for the internal DNS',
+      )
       assert.equal(conf.interface.ListenPort, '51820')
       assert.equal(conf.interface.MTU, '1420')
       assert.equal(conf.peers.length, POPS.length - 1, 'full mesh: one peer per other POP')
@@ -266,7 +270,7 @@ describe('pop generate-config runs', () => {
     const asJson = await runCli(['pop', 'generate-config', '--topology', w.topology, '--secrets', secrets, '--out', w.out, '--dry-run', '--json'])
     assert.equal(asJson.code, 0, asJson.stderr)
     assert.equal(json(asJson.stdout).isDryRun, true)
-    assert.equal((json(asJson.stdout).files as unknown[]).length, 28)
+    assert.equal((json(asJson.stdout).files as unknown[]).length, POPS.length * POP_FILES.length + 1)
     assert.deepEqual(fs.readdirSync(w.dir).sort(), ['secrets.json', 'topology.yaml'])
   })
 

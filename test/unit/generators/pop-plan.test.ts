@@ -18,7 +18,7 @@ const secrets = parseSecretsJson(fs.readFileSync(path.join(FIXTURE, 'secrets.jso
 describe('planPopConfigs', () => {
   test('renders exactly the golden tree (manifest aside)', () => {
     const plan = planPopConfigs(topology, secrets)
-    assert.equal(plan.files.length, 27)
+    assert.equal(plan.files.length, 30)
     for (const file of plan.files) {
       assert.equal(file.content, fs.readFileSync(path.join(FIXTURE, 'expected', file.path), 'utf8'), file.path)
     }
@@ -108,6 +108,7 @@ pops:
         ['docker-compose.yml', '644'],
         ['firewall.sh', '755'],
         ['wg0.conf', '600'],
+        ['resolved-internal.conf', '644'],
         ['README.md', '644'],
       ],
     )
@@ -129,7 +130,7 @@ describe('planPopConfigs: 6PN', () => {
       const s = pop.sixpn!
       assert.deepEqual([s.wireguardAddress, s.dnsAddress], [s.subnet.replace('::/64', '::1'), s.subnet.replace('::/64', '::3')])
       const wg = parseWgConf(fileOf(plan, `${pop.name}/wg0.conf`))
-      assert.deepEqual(wg.interface.Address!.split(', '), [`${pop.wireguardAddress}/16`, `${s.wireguardAddress}/128`])
+      assert.deepEqual(wg.interface.Address!.split(', '), [`${pop.wireguardAddress}/16`, `${s.wireguardAddress}/128`, `${s.dnsAddress}/128`], '::3 for the internal DNS')
       const allowed = wg.peers.flatMap((p) => p.AllowedIPs!.split(', '))
       for (const other of plan.pops.filter((p) => p !== pop)) {
         const peer = wg.peers.find((p) => p.PublicKey === other.wireguardPublicKey)!
