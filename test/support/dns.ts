@@ -24,6 +24,18 @@ export async function resolveError(promise: Promise<unknown>): Promise<string> {
   return 'resolved'
 }
 
+/** Whether this machine has an IPv6 loopback to bind (some containers run without one). */
+export function hasIpv6Loopback(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = dgram.createSocket({type: 'udp6', ipv6Only: true})
+    socket.once('error', () => resolve(false))
+    socket.bind(0, '::1', () => {
+      socket.close()
+      resolve(true)
+    })
+  })
+}
+
 let nextId = 1
 
 export function encodeQuery(name: string, type: string, options: {ednsSize?: number; id?: number} = {}): Buffer {
