@@ -80,6 +80,8 @@ export interface LabReport {
   backends: Array<{id: string; pop: string; address: string; registeredMs: number; routable: RoutableTiming[]}>
   /** Client connections through each POP: who answered, and the address the backend saw. */
   proxied: Array<{via: string; from: 'client' | 'pop'; backend: string; seenFrom: string; expectedFrom: string}>
+  /** From each other POP: `<app>.internal` AAAA asked of the backend's POP's DNS (its 6PN ::3, across the mesh), then the answer dialled. */
+  dns: Array<{from: string; server: string; addresses: string[]; dialled: string}>
   isolation: {
     stopped: string
     unreachable: Array<{from: string; address: string; code: string; ms: number}>
@@ -127,10 +129,10 @@ function parseEnvFile(text: string): Record<string, string> {
   return env
 }
 
-/** [Interface] Address list and MTU of a wg-quick file (the keys `wg setconf` does not take). */
-function wgQuickInterface(text: string): {addresses: string[]; mtu?: number} {
+/** [Interface] Address list, MTU and PostUp commands of a wg-quick file (the keys `wg setconf` does not take). */
+function wgQuickInterface(text: string): {addresses: string[]; mtu?: number; postUp: string[]} {
   let section = ''
-  const out: {addresses: string[]; mtu?: number} = {addresses: []}
+  const out: {addresses: string[]; mtu?: number; postUp: string[]} = {addresses: [], postUp: []}
   for (const raw of text.split('\n')) {
     const line = raw.replace(/#.*$/, '').trim()
     if (line.startsWith('[')) section = line
@@ -138,6 +140,7 @@ function wgQuickInterface(text: string): {addresses: string[]; mtu?: number} {
     if (!m || section !== '[Interface]') continue
     if (m[1] === 'Address') out.addresses.push(...m[2]!.split(',').map((a) => a.trim()))
     if (m[1] === 'MTU') out.mtu = Number(m[2])
+    if (m[1] === 'PostUp') out.postUp.push(m[2]!)
   }
   return out
 }
@@ -388,6 +391,22 @@ export async function runSixpnLab(options: LabOptions): Promise<LabReport> {
     const missing = handshakes.filter((h) => h.ageSecs < 0)
     if (handshakes.length !== pops.length * (pops.length - 1) || missing.length > 0) throw new Error(`wg show: no handshake for ${missing.map((h) => `${h.pop}→${h.peer}`).join(', ')}`)
     log(`wg show latest-handshakes: ${handshakes.map((h) => `${h.pop}→${h.peer} ${h.ageSecs} s ago`).join(', ')}`)
+
+    // Internal DNS over 6PN: from each other POP, ask the backend's POP's DNS listener (its ::3, reached
+    // through the mesh) for <app>.internal AAAA, then dial the address it answers.
+    const dnsServer = origin.env.EDGEPROXY_DNS_LISTEN_ADDR?.split(',').find((a) => a.startsWith('['))
+    if (dnsServer === undefined) throw new Error(`${origin.name}'s edgeproxy.env turns on no IPv6 DNS listener: ${origin.env.EDGEPROXY_DNS_LISTEN_ADDR}`)
+    const dns: LabReport['dns'] = []
+    for (const o of others) {
+      const out = await run('ip', ['netns', 'exec', o.ns, process.execPath, BIN, 'dns', 'query', `${LAB_APP}.internal`, '--type', 'AAAA', '--server', dnsServer, '--json'])
+      const answer = JSON.parse(out.stdout) as {rcode: string; answers: Array<{type: string; data: string}>}
+      const addresses = answer.answers.filter((a) => a.type === 'AAAA').map((a) => a.data)
+      if (answer.rcode !== 'NOERROR' || !addresses.includes(first.address)) throw new Error(`${o.name} asked ${dnsServer} for ${LAB_APP}.internal AAAA: ${out.stdout}`)
+      const dialled = await o.agent!.request<{text?: string}>({op: 'connect', host: first.address, port: BACKEND_PORT, timeoutMs: 5000})
+      if (!dialled.ok || !dialled.text?.startsWith(`${first.id} `)) throw new Error(`${o.name} dialled ${first.address} from DNS: ${JSON.stringify(dialled)}`)
+      dns.push({from: o.name, server: dnsServer, addresses, dialled: dialled.text.split(' ')[0]!})
+    }
+    log(`dns: ${dns.map((d) => `${d.from} asked ${d.server} for ${LAB_APP}.internal AAAA → ${d.addresses.join(', ')}, dialled ${d.dialled}`).join('; ')}`)
     failAfter('registered')
 
     // 6. A second backend, then the first POP's wg0 goes down: its backend must become unreachable
@@ -435,6 +454,7 @@ export async function runSixpnLab(options: LabOptions): Promise<LabReport> {
       handshakes,
       backends: [first, secondBackend],
       proxied,
+      dns,
       isolation: {stopped: origin.name, unreachable, stillReachable, proxiedAfter},
       envAdjustments: LAB_ENV_ADJUSTMENTS,
     }
@@ -454,9 +474,11 @@ export async function runSixpnLab(options: LabOptions): Promise<LabReport> {
     const stripped = path.join(work, `${p.name}.${p.iface}.setconf`)
     fs.writeFileSync(stripped, (await run('wg-quick', ['strip', conf])).stdout, {mode: 0o600})
     await run('nsenter', ['-t', String(wg.pid), '-m', '-n', 'wg', 'setconf', p.iface, stripped])
-    const {addresses, mtu} = wgQuickInterface(fs.readFileSync(conf, 'utf8'))
+    const {addresses, mtu, postUp} = wgQuickInterface(fs.readFileSync(conf, 'utf8'))
     for (const address of addresses) await run('ip', ['-n', p.ns, 'address', 'add', address, 'dev', p.iface, ...(address.includes(':') ? ['nodad'] : [])])
     await run('ip', ['-n', p.ns, 'link', 'set', 'mtu', String(mtu ?? 1420), 'up', 'dev', p.iface])
+    // wg-quick runs PostUp once the interface is up (%i is the interface): e.g. the internal DNS ::3 on lo.
+    for (const command of postUp) await run('ip', ['netns', 'exec', p.ns, 'sh', '-c', command.replace(/%i/g, p.iface)])
     // wg-quick: a route for every AllowedIPs entry not already covered by one on this interface, longest prefix first.
     const allowed = (await run('nsenter', ['-t', String(wg.pid), '-m', '-n', 'wg', 'show', p.iface, 'allowed-ips'])).stdout
       .split('\n')
@@ -499,7 +521,8 @@ export async function runSixpnLab(options: LabOptions): Promise<LabReport> {
     const id = `${at.name}-${LAB_APP}-1`
     const addressOut = await run(process.execPath, [BIN, 'pop', 'address', '--pop', at.name, '--app', LAB_APP, '--instance', '1', '--secrets', path.join(work, 'pops', 'secrets.json'), '--json'])
     const address = (JSON.parse(addressOut.stdout) as {address: string}).address
-    await run('ip', ['-n', at.ns, '-6', 'address', 'add', `${address}/128`, 'dev', 'lo'])
+    // nodad: usable at once (a listen() while the address is still tentative gets EADDRNOTAVAIL).
+    await run('ip', ['-n', at.ns, '-6', 'address', 'add', `${address}/128`, 'dev', 'lo', 'nodad'])
     const listening = await at.agent!.request({op: 'listen', host: address, port: BACKEND_PORT, greeting: id})
     if (!listening.ok) throw new Error(`backend ${id} cannot listen on [${address}]:${BACKEND_PORT}: ${JSON.stringify(listening)}`)
     const marks = new Map(pops.map((p) => [p, p.proxy!.lines.length]))

@@ -114,8 +114,12 @@ export interface WireguardModel {
   address: string
   /** `fd…:<pop_id>::1/128`: this POP's 6PN address (a /128: the peers' /64s get routes of their own). */
   ipv6Address?: string
-  /** More /128s of this host on the interface: the internal DNS address (6PN `::3`) so it can be bound. */
-  serviceAddresses?: string[]
+  /**
+   * /128s this host adds on `lo` while the tunnel is up (PostUp/PostDown): the internal DNS address
+   * (6PN `::3`). On lo, not on the tunnel, so the kernel never picks them as the source address of the
+   * POP's own connections through the tunnel (it prefers an address of the outgoing interface).
+   */
+  loopbackAddresses?: string[]
   listenPort: number
   privateKey: string
   publicKey: string

@@ -155,7 +155,7 @@ export function popHostModel(topology: Topology, pop: TopologyPop, secrets: Clus
     wireguard: {
       interface: topology.wireguard.interface,
       address: `${pop.wireguardAddress}/${topology.wireguard.network.prefix}`,
-      ...(sixpn ? {ipv6Address: `${sixpn.wireguardAddress}/128`, serviceAddresses: [`${sixpn.dnsAddress}/128`]} : {}),
+      ...(sixpn ? {ipv6Address: `${sixpn.wireguardAddress}/128`, loopbackAddresses: [`${sixpn.dnsAddress}/128`]} : {}),
       listenPort: topology.wireguard.port,
       privateKey,
       publicKey: publicKeys.get(pop.name)!,

@@ -10,12 +10,19 @@ export function renderWireguardConf(wg: WireguardModel, header: readonly string[
     out.push(`# Dual-stack mesh: Address holds the IPv4 address and the 6PN address (${wg.ipv6Address}); each peer's AllowedIPs hold\n`)
     out.push("# its IPv4 /32 and its 6PN /64, and wg-quick routes each of them here, so whatever sits in a POP's /64 is reachable.\n")
   }
-  if (wg.serviceAddresses?.length) out.push(`# ${wg.serviceAddresses.join(', ')}: this POP's internal DNS address, on ${wg.interface} so edgeproxy can bind it.\n`)
+  if (wg.loopbackAddresses?.length) {
+    out.push(`# ${wg.loopbackAddresses.join(', ')}: this POP's internal DNS address, put on lo while ${wg.interface} is up. Peers reach it\n`)
+    out.push(`# through this POP's /64; on lo, the kernel never uses it as the source of this POP's own connections.\n`)
+  }
   out.push('\n[Interface]\n')
-  out.push(`Address = ${[wg.address, wg.ipv6Address, ...(wg.serviceAddresses ?? [])].filter(Boolean).join(', ')}\n`)
+  out.push(`Address = ${[wg.address, wg.ipv6Address].filter(Boolean).join(', ')}\n`)
   out.push(`ListenPort = ${wg.listenPort}\n`)
   out.push(`PrivateKey = ${wg.privateKey}\n`)
   out.push(`MTU = ${wg.mtu}\n`)
+  for (const address of wg.loopbackAddresses ?? []) {
+    out.push(`PostUp = ip -6 address replace ${address} dev lo nodad\n`)
+    out.push(`PostDown = ip -6 address del ${address} dev lo || true\n`)
+  }
   const peers = [...wg.peers].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
   for (const peer of peers) {
     out.push(`\n# POP ${peer.name} (region ${peer.region})\n`)

@@ -135,11 +135,7 @@ describe('pop generate-config on the three-POP fixture', () => {
     for (const pop of POPS) {
       const conf = confs.get(pop)!
       assert.equal(conf.interface.PrivateKey, FIXTURE_SECRETS.wireguard_private_keys[pop])
-      assert.equal(
-        conf.interface.Address,
-        `${expect[pop].wg}/16, ${expect[pop].subnet.replace('::/64', '::1/128')}, ${expect[pop].subnet.replace('::/64', '::3/128')}`,
-        'dual-stack: IPv4 and the 6PN ::1 as a /128, and ::3 for the internal DNS',
-      )
+      assert.equal(conf.interface.Address, `${expect[pop].wg}/16, ${expect[pop].subnet.replace('::/64', '::1/128')}`, 'dual-stack: IPv4 and the 6PN ::1 as a /128')
       assert.equal(conf.interface.ListenPort, '51820')
       assert.equal(conf.interface.MTU, '1420')
       assert.equal(conf.peers.length, POPS.length - 1, 'full mesh: one peer per other POP')

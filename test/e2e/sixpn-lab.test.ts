@@ -86,6 +86,13 @@ describe('6PN lab: the generated deployment brought up in network namespaces', (
       assert.equal(p.seenFrom, p.expectedFrom, `through ${p.via}: seen from ${p.via}'s 6PN address`)
       assert.equal(parseIpv6(p.seenFrom) !== undefined, true, 'an IPv6 source')
     }
+    // Internal DNS over 6PN: every other POP got the backend's address from sa's ::3 and dialled it.
+    assert.deepEqual(report.dns.map((d) => d.from).sort(), ['eu', 'us'])
+    for (const d of report.dns) {
+      assert.equal(d.server, `[${report.pops[0]!.subnet.replace('::/64', '::3')}]:5353`)
+      assert.deepEqual(d.addresses, [first!.address])
+      assert.equal(d.dialled, first!.id)
+    }
     assert.deepEqual(first!.routable.map((r) => r.pop), ['eu', 'us'])
     for (const r of first!.routable) {
       assert.ok(Number.isFinite(r.routableMs) && r.firstProxiedMs !== undefined && r.firstProxiedMs >= 0, JSON.stringify(r))

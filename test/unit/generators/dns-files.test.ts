@@ -32,7 +32,7 @@ function resolvedDropin(text: string): Record<string, string> {
 }
 
 describe('pop generate-config: internal DNS', () => {
-  test("6PN: DNS on loopback and the POP's ::3, which wg0 carries; the drop-in routes ~internal there", () => {
+  test("6PN: DNS on loopback and the POP's ::3, which wg0's PostUp puts on lo; the drop-in routes ~internal there", () => {
     const plan = planPopConfigs(topology, secrets)
     const file = (p: string) => plan.files.find((f) => f.path === p)!.content
     for (const pop of plan.pops) {
@@ -48,8 +48,12 @@ describe('pop generate-config: internal DNS', () => {
         negativeTtlSecs: 5,
         maxAnswers: 0,
       })
-      const addresses = parseWgConf(file(`${pop.name}/wg0.conf`)).interface.Address.split(', ')
-      assert.ok(addresses.includes(`${dnsAddress}/128`), `${pop.name}: wg0 carries ${dnsAddress}`)
+      // On lo, not wg0: the kernel then never picks ::3 as the source of the POP's own connections
+      // through the tunnel (the 6PN lab checks that backends see them come from ::1).
+      const wg = file(`${pop.name}/wg0.conf`)
+      assert.ok(!parseWgConf(wg).interface.Address.includes(dnsAddress), 'not an address of wg0')
+      assert.match(wg, new RegExp(`^PostUp = ip -6 address replace ${dnsAddress}/128 dev lo nodad$`, 'm'))
+      assert.match(wg, new RegExp(`^PostDown = ip -6 address del ${dnsAddress}/128 dev lo \\|\\| true$`, 'm'))
       assert.deepEqual(resolvedDropin(file(`${pop.name}/resolved-internal.conf`)), {'Resolve.DNS': `[${dnsAddress}]:5353`, 'Resolve.Domains': '~internal'})
       assert.match(file(`${pop.name}/README.md`), /\/etc\/systemd\/resolved\.conf\.d\/edgeproxy-internal\.conf/)
       // The /64 rule already admits WireGuard peers to ::3; no IPv4 DNS port is opened.

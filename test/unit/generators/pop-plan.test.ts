@@ -130,7 +130,7 @@ describe('planPopConfigs: 6PN', () => {
       const s = pop.sixpn!
       assert.deepEqual([s.wireguardAddress, s.dnsAddress], [s.subnet.replace('::/64', '::1'), s.subnet.replace('::/64', '::3')])
       const wg = parseWgConf(fileOf(plan, `${pop.name}/wg0.conf`))
-      assert.deepEqual(wg.interface.Address!.split(', '), [`${pop.wireguardAddress}/16`, `${s.wireguardAddress}/128`, `${s.dnsAddress}/128`], '::3 for the internal DNS')
+      assert.deepEqual(wg.interface.Address!.split(', '), [`${pop.wireguardAddress}/16`, `${s.wireguardAddress}/128`])
       const allowed = wg.peers.flatMap((p) => p.AllowedIPs!.split(', '))
       for (const other of plan.pops.filter((p) => p !== pop)) {
         const peer = wg.peers.find((p) => p.PublicKey === other.wireguardPublicKey)!
