@@ -506,7 +506,7 @@ export async function runSixpnLab(options: LabOptions): Promise<LabReport> {
       teardown,
       `${p.name} corrosion`,
       'ip',
-      ['netns', 'exec', p.ns, process.execPath, '--import', 'tsx', PEER_CLI, '--api', p.corrosionApi, '--db', path.join(work, p.name, 'state.db'), '--schema-dir', path.join(p.dir, 'schema'), '--token', p.corrosionToken, '--gossip', p.gossipAddr, ...peers.flat()],
+      ['netns', 'exec', p.ns, process.execPath, '--import', 'tsx', PEER_CLI, '--api', p.corrosionApi, '--db', path.join(work, p.name, 'state.db'), '--schema-dir', path.join(p.dir, 'schema'), `--token=${p.corrosionToken}`, '--gossip', p.gossipAddr, ...peers.flat()],
       {cwd: ROOT, log},
     )
     await p.emulator.waitForLine(/corrosion emulator listening/, 30_000)
