@@ -4,6 +4,6 @@
 import {dirname} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-import {execute} from '@oclif/core'
+import {main} from '../src/cli/main.ts'
 
-await execute({development: true, loadOptions: {root: dirname(dirname(fileURLToPath(import.meta.url))), ignoreManifest: true}})
+await main(process.argv.slice(2), {load: {root: dirname(dirname(fileURLToPath(import.meta.url))), ignoreManifest: true}, isDevelopment: true})

@@ -14,6 +14,6 @@
 //   hands back to the kernel and faults in again (150,000 page faults per GB and a quarter of bulk
 //   throughput, for minutes after every idle spell).
 // `node bin/run.js` works too, without them.
-import {execute} from '@oclif/core'
+import {main} from '../dist/src/cli/main.js'
 
-await execute({dir: import.meta.url})
+await main(process.argv.slice(2), {load: import.meta.url})

@@ -285,7 +285,7 @@ export async function runSixpnLab(options: LabOptions): Promise<LabReport> {
     if (topology.pops.length < 2) throw new Error('the lab needs at least two POPs')
     const out = path.join(work, 'pops')
     const gen = await run(process.execPath, [BIN, 'pop', 'generate-config', '--topology', options.topology, '--out', out, '--json'])
-    const generated = JSON.parse(gen.stdout) as {pops: Array<{name: string; region: string; wireguardPublicKey: string; sixpn: {network: string; subnet: string; wireguardAddress: string}}>}
+    const generated = JSON.parse(gen.stdout) as {pops: Array<{name: string; region: string; wireguard_public_key: string; sixpn: {network: string; subnet: string; wireguard_address: string}}>}
     if (!generated.pops?.every((g) => g.sixpn)) throw new Error(`pop generate-config gave no 6PN plan: ${gen.stdout.slice(0, 800)} ${gen.stderr.slice(0, 800)}`)
     log(`generated ${generated.pops.length} POP folders in ${out} (6PN ${generated.pops[0]!.sixpn.network})`)
 
@@ -311,8 +311,8 @@ export async function runSixpnLab(options: LabOptions): Promise<LabReport> {
         corrosionApi: toml.api.addr,
         corrosionToken: toml.api.authz['bearer-token'],
         subnet: g.sixpn.subnet,
-        wireguardAddress: g.sixpn.wireguardAddress,
-        publicKey: g.wireguardPublicKey,
+        wireguardAddress: g.sixpn.wireguard_address,
+        publicKey: g.wireguard_public_key,
       }
     })
     const byKey = new Map(pops.map((p) => [p.publicKey, p]))

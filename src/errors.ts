@@ -8,6 +8,8 @@ export const ExitCode = {
   usage: 2,
   invalid: 3,
   unavailable: 4,
+  /** Ctrl-C at a prompt: 128 + SIGINT, as a shell reports a process stopped by Ctrl-C. */
+  interrupted: 130,
 } as const
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode]
 

@@ -10,13 +10,6 @@ export {backendsTableDdl, BACKEND_COLUMNS} from './store/schema.js'
 export {REGIONS, type Region} from './balancer/regions.js'
 export {BACKEND_STATES} from './discovery/validation.js'
 export type {BackendJson} from './discovery/backend-json.js'
-export {
-  ApiBackendClient,
-  DEFAULT_API_URL,
-  LocalBackendClient,
-  BackendNotFoundError,
-  type BackendClient,
-  type CheckNowResult,
-  type RegisterOutcome,
-  type RouteExplanation,
-} from './discovery/backend-client.js'
+export {DEFAULT_API_URL, BackendNotFoundError, type BackendClient, type CheckNowResult, type HeartbeatOutcome, type RegisterOutcome, type RouteExplanation} from './discovery/backend-client.js'
+export {ApiBackendClient} from './discovery/api-client.js'
+export {LocalBackendClient} from './discovery/local-client.js'

@@ -1,7 +1,7 @@
 import chalk from 'chalk'
-import Table from 'cli-table3'
 
 import {BaseCommand} from '../../src/cli/base-command.js'
+import {renderTable} from '../../src/cli/table.js'
 import {rawFlags, settingFlags} from '../../src/cli/setting-flags.js'
 import {anycastSettings, resolveAnycastConfig, status, type StatusResult} from '../../src/anycast/index.js'
 
@@ -45,11 +45,16 @@ function render(r: StatusResult): string {
     lines.push(`BIRD         ${chalk.red(r.bird.error ?? 'not reachable')}`)
     return lines.join('\n')
   }
-  const table = new Table({head: ['peer', 'state', 'since', 'info', 'exported'], style: {head: [], border: []}})
-  for (const p of r.bird.peers) {
-    const exported = p.exported.length === 0 ? '-' : p.exported.map((e) => `${e.prefix}${e.communities.length > 0 ? ` ${e.communities.join(' ')}` : ''}`).join('\n')
-    table.push([p.name, p.state === 'up' ? chalk.green(p.state) : chalk.red(p.state), p.since, p.info === 'Established' ? chalk.green(p.info) : p.info, exported])
-  }
-  lines.push(`BIRD         ${r.bird.socket}`, table.toString())
+  const table = renderTable(
+    [{header: 'PEER'}, {header: 'STATE', canShrink: false}, {header: 'SINCE', canShrink: false}, {header: 'INFO'}, {header: 'EXPORTED'}],
+    r.bird.peers.map((p) => [
+      p.name,
+      {text: p.state, style: p.state === 'up' ? chalk.green : chalk.red},
+      p.since,
+      p.info === 'Established' ? {text: p.info, style: chalk.green} : p.info,
+      p.exported.length === 0 ? '-' : p.exported.map((e) => `${e.prefix}${e.communities.length > 0 ? ` ${e.communities.join(' ')}` : ''}`).join(', '),
+    ]),
+  )
+  lines.push(`BIRD         ${r.bird.socket}`, table)
   return lines.join('\n')
 }

@@ -1,8 +1,8 @@
 import {Args} from '@oclif/core'
 
+import {checkBackend} from '../../src/cli/backend-actions.js'
 import {apiFlags, BackendCommand} from '../../src/cli/backend-command.js'
-import {checkNowLine} from '../../src/cli/backend-view.js'
-import {ApiBackendClient, DEFAULT_API_URL, type CheckNowResult} from '../../src/index.js'
+import type {CheckNowResult} from '../../src/discovery/backend-client.js'
 
 export default class BackendCheck extends BackendCommand {
   static override summary = "Run one active health check of a backend now, from the running proxy (exit 0 passed, 1 failed)"
@@ -15,9 +15,6 @@ export default class BackendCheck extends BackendCommand {
 
   async run(): Promise<CheckNowResult> {
     const {args, flags} = await this.parse(BackendCheck)
-    const result = await new ApiBackendClient(flags['api-url'] ?? DEFAULT_API_URL, flags.token).check(args.id)
-    this.log(checkNowLine(result))
-    if (!result.passed) process.exitCode = 1
-    return result
+    return checkBackend(this.apiClient(flags), args.id, this.io())
   }
 }

@@ -1,7 +1,8 @@
 import {Args} from '@oclif/core'
 
+import {deregisterBackend} from '../../src/cli/backend-actions.js'
 import {BackendCommand, storeFlags} from '../../src/cli/backend-command.js'
-import type {BackendJson} from '../../src/index.js'
+import type {BackendJson} from '../../src/discovery/backend-json.js'
 
 export default class BackendDeregister extends BackendCommand {
   static override summary = 'Remove a backend from routing (kept as a deleted tombstone so the removal replicates)'
@@ -13,8 +14,6 @@ export default class BackendDeregister extends BackendCommand {
 
   async run(): Promise<{backend: BackendJson; deregistered: true}> {
     const {args, flags} = await this.parse(BackendDeregister)
-    const backend = await (await this.client(flags)).deregister(args.id)
-    this.log(`${backend.id}: deregistered`)
-    return {backend, deregistered: true}
+    return deregisterBackend(await this.client(flags), args.id, this.io())
   }
 }

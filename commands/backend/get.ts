@@ -1,8 +1,8 @@
 import {Args} from '@oclif/core'
 
+import {getBackend} from '../../src/cli/backend-actions.js'
 import {BackendCommand, storeFlags} from '../../src/cli/backend-command.js'
-import {backendDetail} from '../../src/cli/backend-view.js'
-import type {BackendJson} from '../../src/index.js'
+import type {BackendJson} from '../../src/discovery/backend-json.js'
 
 export default class BackendGet extends BackendCommand {
   static override summary = 'Show one backend: state, limits, live connections, lease and heartbeat age'
@@ -13,8 +13,6 @@ export default class BackendGet extends BackendCommand {
 
   async run(): Promise<{backend: BackendJson}> {
     const {args, flags} = await this.parse(BackendGet)
-    const backend = await (await this.client(flags)).get(args.id)
-    this.log(backendDetail(backend))
-    return {backend}
+    return getBackend(await this.client(flags), args.id, this.io())
   }
 }

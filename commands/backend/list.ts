@@ -1,8 +1,10 @@
 import {Flags} from '@oclif/core'
 
+import {REGIONS} from '../../src/balancer/regions.js'
+import {listBackends} from '../../src/cli/backend-actions.js'
 import {BackendCommand, storeFlags} from '../../src/cli/backend-command.js'
-import {backendTable} from '../../src/cli/backend-view.js'
-import {BACKEND_STATES, REGIONS, type BackendJson, type BackendState} from '../../src/index.js'
+import type {BackendJson} from '../../src/discovery/backend-json.js'
+import {BACKEND_STATES} from '../../src/discovery/validation.js'
 
 export default class BackendList extends BackendCommand {
   static override summary = 'List backends with their state, live connections and heartbeat age'
@@ -23,9 +25,6 @@ export default class BackendList extends BackendCommand {
 
   async run(): Promise<{backends: BackendJson[]}> {
     const {flags} = await this.parse(BackendList)
-    const client = (await this.client(flags))
-    const backends = await client.list({app: flags.app, region: flags.region, state: flags.state as BackendState | undefined})
-    this.log(backends.length === 0 ? `no backends${flags.app || flags.region || flags.state ? ' match' : ''} at ${client.target}` : backendTable(backends))
-    return {backends}
+    return listBackends(await this.client(flags), {app: flags.app, region: flags.region, state: flags.state}, this.io())
   }
 }

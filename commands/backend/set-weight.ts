@@ -1,7 +1,8 @@
 import {Args} from '@oclif/core'
 
+import {setWeight} from '../../src/cli/backend-actions.js'
 import {BackendCommand, storeFlags} from '../../src/cli/backend-command.js'
-import type {BackendJson} from '../../src/index.js'
+import type {BackendJson} from '../../src/discovery/backend-json.js'
 
 export default class BackendSetWeight extends BackendCommand {
   static override summary = "Change a backend's weight (its share of new connections within its tier)"
@@ -16,9 +17,6 @@ export default class BackendSetWeight extends BackendCommand {
 
   async run(): Promise<{backend: BackendJson}> {
     const {args, flags} = await this.parse(BackendSetWeight)
-    const weight: number = /^-?\d+$/.test(args.weight.trim()) ? Number(args.weight) : (args.weight as unknown as number)
-    const backend = await (await this.client(flags)).change(args.id, {kind: 'weight', weight})
-    this.log(`${backend.id}: weight ${backend.weight}`)
-    return {backend}
+    return setWeight(await this.client(flags), args.id, args.weight, this.io())
   }
 }

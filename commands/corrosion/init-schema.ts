@@ -1,7 +1,8 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../src/cli/base-command.js'
-import {corrosionAgentFlags} from '../../src/cli/corrosion-flags.js'
+import {corrosionAgentFlags, DEFAULT_CORROSION_URL} from '../../src/cli/corrosion-flags.js'
+import {parseHttpUrl} from '../../src/cli/url.js'
 import {CorrosionClient, DEFAULT_ADMIN_SOCKET, initSchema, type InitSchemaResult} from '../../src/corrosion/index.js'
 
 export default class CorrosionInitSchema extends BaseCommand {
@@ -35,7 +36,7 @@ export default class CorrosionInitSchema extends BaseCommand {
 
   async run(): Promise<InitSchemaResult> {
     const {flags} = await this.parse(CorrosionInitSchema)
-    const client = new CorrosionClient({url: flags['api-url'], token: flags.token, urlFlag: '--api-url', tokenFlag: '--token'})
+    const client = new CorrosionClient({url: parseHttpUrl(flags['api-url'], this.sourceOf('api-url', 'EDGEPROXY_CORROSION_API_URL'), DEFAULT_CORROSION_URL), token: flags.token, urlFlag: '--api-url', tokenFlag: '--token'})
     const isTty = process.stderr.isTTY && !this.jsonEnabled()
     try {
       const result = await initSchema({

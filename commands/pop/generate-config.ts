@@ -1,9 +1,9 @@
 import path from 'node:path'
 
 import {Flags} from '@oclif/core'
-import Table from 'cli-table3'
 
 import {BaseCommand} from '../../src/cli/base-command.js'
+import {renderTable} from '../../src/cli/table.js'
 import {canPrompt, inquirerPrompter, MissingFlagError} from '../../src/cli/prompts/prompter.js'
 import {runTopologyWizard} from '../../src/cli/prompts/topology-wizard.js'
 import {commitOutput, planPopConfigs, POP_GENERATOR, prepareSecrets, SECRETS_FILE_NAME, type FileSummary, type PopPlan} from '../../src/generators/index.js'
@@ -98,21 +98,30 @@ Anycast (optional): anycast.asn, anycast.addresses, anycast.announce (prefixes c
   }
 
   private printSummary(result: PopGenerateConfigResult): void {
-    const table = new Table({head: ['POP', 'region', 'WireGuard address', 'bootstrap peers', 'files'], style: {head: [], border: []}})
-    for (const pop of result.pops) {
-      table.push([
+    const hasSixpn = result.pops.some((pop) => pop.sixpn !== undefined)
+    const table = renderTable(
+      [
+        {header: 'POP'},
+        {header: 'REGION', canShrink: false},
+        {header: 'WIREGUARD', canShrink: false},
+        ...(hasSixpn ? [{header: '6PN', canShrink: false}] : []),
+        {header: 'FILES', canShrink: false},
+        {header: 'BOOTSTRAP PEERS'},
+      ],
+      result.pops.map((pop) => [
         pop.name,
         pop.country ? `${pop.region} (${pop.country})` : pop.region,
-        pop.sixpn ? `${pop.wireguardAddress}\n${pop.sixpn.subnet}` : pop.wireguardAddress,
-        pop.bootstrapPeers.length === 0 ? '-' : pop.bootstrapPeers.map((n, i) => `${n} ${pop.bootstrap[i]}`).join('\n'),
+        pop.wireguardAddress,
+        ...(hasSixpn ? [pop.sixpn?.subnet ?? '-'] : []),
         `${pop.name}/ (${pop.files.length})`,
-      ])
-    }
+        pop.bootstrapPeers.length === 0 ? '-' : pop.bootstrapPeers.map((n, i) => `${n} ${pop.bootstrap[i]}`).join(', '),
+      ]),
+    )
     if (result.isDryRun) {
       this.log(`Dry run: nothing written. ${result.isReplacing ? 'Would replace' : 'Would create'} ${result.outDir} with:`)
       for (const file of result.files) this.log(`  ${file.mode}  ${String(file.bytes).padStart(6)}  ${file.path}`)
     }
-    this.log(table.toString())
+    this.log(table)
     const verb = result.isDryRun ? 'Would write' : 'Wrote'
     this.log(`${verb} ${result.files.length} files to ${result.outDir}${result.isReplacing ? ' (replacing the previous output)' : ''}.`)
     const made = result.secrets.created.length === 0 ? 'all reused' : `new: ${result.secrets.created.join(', ')}`

@@ -1,11 +1,15 @@
 // The base of every `edgeproxy backend …` and `route …` command: where to send operations (a
-// running proxy's API, or a SQLite routing store with --db) and how to reach it.
+// running proxy's API, or a routing store with --db / --corrosion-url) and how to reach it.
 import {Flags} from '@oclif/core'
 
-import {ApiBackendClient, DEFAULT_API_URL, LocalBackendClient, type BackendClient} from '../discovery/backend-client.js'
-import {numberParser} from '../config/settings.js'
+import {REGIONS} from '../balancer/regions.js'
+import {DEFAULT_API_URL, type BackendClient} from '../discovery/backend-client.js'
+import {ApiBackendClient} from '../discovery/api-client.js'
 import {ConfigError} from '../errors.js'
+import {apiUrlOf} from './api-url.js'
+import type {Io} from './backend-actions.js'
 import {BaseCommand} from './base-command.js'
+import {parseHttpUrl} from './url.js'
 
 export const apiFlags = {
   'api-url': Flags.string({
@@ -48,21 +52,24 @@ export const storeFlags = {
   }),
 }
 
+export interface ConnectionFlags {
+  'api-url'?: string
+  token?: string
+  db?: string
+  'corrosion-url'?: string
+  'corrosion-token'?: string
+  'heartbeat-ttl-secs'?: string
+}
+
 export abstract class BackendCommand extends BaseCommand {
   private opened?: BackendClient
 
   /** The client for the parsed connection flags; closed when the command finishes. */
-  protected async client(flags: {
-    'api-url'?: string
-    token?: string
-    db?: string
-    'corrosion-url'?: string
-    'corrosion-token'?: string
-    'heartbeat-ttl-secs'?: string
-  }): Promise<BackendClient> {
+  protected async client(flags: ConnectionFlags): Promise<BackendClient> {
     if (flags.db !== undefined || flags['corrosion-url'] !== undefined) {
       let ttl = 60
       if (flags['heartbeat-ttl-secs'] !== undefined) {
+        const {numberParser} = await import('../config/settings.js')
         try {
           ttl = numberParser({min: 0.1, unit: 'seconds'})(flags['heartbeat-ttl-secs'])
         } catch (error) {
@@ -72,21 +79,67 @@ export abstract class BackendCommand extends BaseCommand {
           })
         }
       }
+      const {LocalBackendClient} = await import('../discovery/local-client.js')
       if (flags.db !== undefined) {
         this.opened = LocalBackendClient.sqlite(flags.db, Math.round(ttl * 1000))
       } else {
+        const url = parseHttpUrl(flags['corrosion-url']!, '--corrosion-url', 'http://127.0.0.1:8090')
         const {CorrosionBackendStore} = await import('../corrosion/index.js')
-        const store = CorrosionBackendStore.open({url: flags['corrosion-url']!, token: flags['corrosion-token']})
+        const store = CorrosionBackendStore.open({url, token: flags['corrosion-token']})
         this.opened = new LocalBackendClient(store, Math.round(ttl * 1000))
       }
     } else {
-      this.opened = new ApiBackendClient(flags['api-url'] ?? DEFAULT_API_URL, flags.token)
+      this.opened = this.apiClient(flags)
     }
     return this.opened
+  }
+
+  /** The running proxy's API, from --api-url / EDGEPROXY_API_URL and --token. */
+  protected apiClient(flags: {'api-url'?: string; token?: string}): ApiBackendClient {
+    return new ApiBackendClient(apiUrlOf(flags['api-url'], this.sourceOf('api-url', 'EDGEPROXY_API_URL')), flags.token)
+  }
+
+  /** Where the actions print their human view (nothing under --json). */
+  protected io(): Io {
+    return {log: (text) => this.log(text)}
   }
 
   protected override async finally(error: Error | undefined): Promise<unknown> {
     await this.opened?.close()
     return super.finally(error)
   }
+}
+
+/** The values `backend register` takes (and `backend heartbeat --register` re-registers with). */
+export const registerFlags = {
+  id: Flags.string({summary: 'Backend id: 1-64 of A-Z a-z 0-9 . _ -', helpValue: 'ID'}),
+  app: Flags.string({summary: 'Application the backend serves', helpValue: 'APP'}),
+  region: Flags.string({summary: `Region: ${REGIONS.join(', ')}`, options: [...REGIONS]}),
+  ip: Flags.string({summary: 'Address the proxy dials (IPv4 or IPv6 literal, usually a WireGuard address)', helpValue: 'IP'}),
+  ip6: Flags.string({summary: 'IPv6 address of a dual-stack backend, for DNS AAAA answers beside --ip (the proxy dials --ip)', helpValue: 'IP6'}),
+  port: Flags.string({summary: 'TCP port the proxy dials', helpValue: 'PORT'}),
+  country: Flags.string({summary: 'ISO 3166 alpha-2 country of the backend, e.g. FR [default: derived from the region]', helpValue: 'CC'}),
+  weight: Flags.string({summary: 'Relative capacity, 0-1000 [default: 2]', helpValue: 'N'}),
+  'soft-limit': Flags.string({summary: 'Connections at which the backend counts as fully loaded [default: 100]', helpValue: 'N'}),
+  'hard-limit': Flags.string({summary: 'Connections per POP never exceeded; 0 = no limit [default: 150]', helpValue: 'N'}),
+  'check-type': Flags.string({
+    summary: "Active check of this backend: tcp, tls, http, or none (never checked) [default: the proxy's EDGEPROXY_HEALTH_CHECK_TYPE]",
+    helpValue: 'TYPE',
+    helpGroup: 'HEALTH CHECK',
+  }),
+  'check-port': Flags.string({
+    summary: "Port the active check connects to, when it is not the data port [default: the proxy's EDGEPROXY_HEALTH_CHECK_PORT, else --port]",
+    helpValue: 'PORT',
+    helpGroup: 'HEALTH CHECK',
+  }),
+  'check-path': Flags.string({
+    summary: "Path of an http check, e.g. /healthz [default: the proxy's EDGEPROXY_HEALTH_CHECK_PATH]",
+    helpValue: 'PATH',
+    helpGroup: 'HEALTH CHECK',
+  }),
+}
+
+/** The register flags without a value. */
+export function missingRegisterFlags(values: Record<string, unknown>): Array<'id' | 'app' | 'region' | 'ip' | 'port'> {
+  return (['id', 'app', 'region', 'ip', 'port'] as const).filter((k) => values[k] === undefined)
 }

@@ -1,12 +1,12 @@
-// Human views of backends for the terminal: the list table (cli-table3, states in colour) and the
-// one-backend detail. Data goes to stdout; colour follows chalk (NO_COLOR turns it off).
+// Human views of backends for the terminal: the list table (src/cli/table.ts, states in colour), the
+// one-backend detail and the route explanation. Data goes to stdout; colour follows chalk (NO_COLOR turns it off).
 import chalk from 'chalk'
-import Table from 'cli-table3'
 
-import type {BackendJson} from '../discovery/backend-json.js'
 import type {LimitsJson} from '../admission/admission-service.js'
+import type {BackendJson} from '../discovery/backend-json.js'
 import type {CheckNowResult, RouteExplanation} from '../discovery/backend-client.js'
 import type {CheckJson, CircuitJson} from '../health/health-json.js'
+import {renderFields, renderTable, type Cell, type Column} from './table.js'
 
 const STATE_COLOUR: Record<string, (s: string) => string> = {
   healthy: chalk.green,
@@ -20,6 +20,10 @@ export function colourState(state: string): string {
   return (STATE_COLOUR[state] ?? ((s: string) => s))(state)
 }
 
+function stateCell(state: string): Cell {
+  return {text: state, style: STATE_COLOUR[state]}
+}
+
 export function age(secs: number | null): string {
   if (secs === null) return '-'
   if (secs < 60) return `${Math.round(secs)}s ago`
@@ -31,63 +35,73 @@ export function address(b: {ip: string; port: number}): string {
   return b.ip.includes(':') ? `[${b.ip}]:${b.port}` : `${b.ip}:${b.port}`
 }
 
-const plain = {chars: {mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': ''}, style: {head: [] as string[], border: [] as string[]}}
-
 /** `UP`, `UP 1/3↓`, `DOWN 2/2↑`; `-` when not checked (checks off, `none`, or no running proxy). */
-export function checkCell(check: CheckJson | null | undefined): string {
+export function checkCell(check: CheckJson | null | undefined): Cell {
   if (!check) return '-'
-  return check.state === 'UP' ? (check.label === 'UP' ? chalk.green(check.label) : chalk.yellow(check.label)) : chalk.red(check.label)
+  return {text: check.label, style: check.state === 'UP' ? (check.label === 'UP' ? chalk.green : chalk.yellow) : chalk.red}
 }
 
 /** `closed`, `open 27s`, `half-open 1/3`, `cooling 7s`; `-` when read from the store. */
-export function circuitCell(circuit: CircuitJson | null | undefined): string {
+export function circuitCell(circuit: CircuitJson | null | undefined): Cell {
   if (!circuit) return '-'
   if (circuit.state === 'closed') return circuit.label
-  return circuit.state === 'half_open' ? chalk.yellow(circuit.label) : chalk.red(circuit.label)
+  return {text: circuit.label, style: circuit.state === 'half_open' ? chalk.yellow : chalk.red}
 }
 
+const styled = (cell: Cell) => (typeof cell === 'string' ? cell : cell.style ? cell.style(cell.text) : cell.text)
+
 export function backendTable(backends: readonly BackendJson[]): string {
-  const table = new Table({head: ['ID', 'APP', 'REGION', 'COUNTRY', 'ADDRESS', 'STATE', 'CHECK', 'CIRCUIT', 'WEIGHT', 'CONN/SOFT/HARD', 'HEARTBEAT'].map((h) => chalk.bold(h)), ...plain})
-  for (const b of backends) {
-    table.push([
+  const columns: Column[] = [
+    {header: 'ID'},
+    {header: 'APP'},
+    {header: 'REGION', short: 'RG', canShrink: false},
+    {header: 'COUNTRY', short: 'CC', canShrink: false},
+    {header: 'ADDRESS'},
+    {header: 'STATE', canShrink: false},
+    {header: 'CHECK', short: 'CHK', canShrink: false},
+    {header: 'CIRCUIT', short: 'CIRC', canShrink: false},
+    {header: 'WEIGHT', short: 'W', canShrink: false, align: 'right'},
+    {header: 'CONN/SOFT/HARD', short: 'CONN', canShrink: false},
+    {header: 'HEARTBEAT', short: 'BEAT', canShrink: false},
+  ]
+  return renderTable(
+    columns,
+    backends.map((b) => [
       b.id,
-      b.app,
+      b.app || '-',
       b.region,
       b.country || '-',
       address(b),
-      colourState(b.state),
+      stateCell(b.state),
       checkCell(b.check),
       circuitCell(b.circuit),
       String(b.weight),
       `${b.connections ?? '-'}/${b.soft_limit}/${b.hard_limit === 0 ? '∞' : b.hard_limit}`,
       age(b.heartbeat_age_secs),
-    ])
-  }
-  return table.toString()
+    ]),
+  )
 }
 
 export function backendDetail(b: BackendJson): string {
-  const rows: [string, string][] = [
+  return renderFields([
     ['id', b.id],
     ['app', b.app],
     ['region', b.region],
     ['country', b.country || '-'],
     ['address', address(b)],
     ...(b.ip6 ? [['IPv6 (DNS)', b.ip6] as [string, string]] : []),
-    ['state', colourState(b.state)],
+    ['state', stateCell(b.state)],
     ['weight', String(b.weight)],
     ['connections', b.connections === null ? '- (read from the store, not a running proxy)' : String(b.connections)],
     ['soft / hard limit', `${b.soft_limit} / ${b.hard_limit === 0 ? 'no limit' : b.hard_limit}`],
-    ['check', b.check ? `${checkCell(b.check)} (${b.check.type} port ${b.check.port}${b.check.path ?? ''})` : '- (not checked by the proxy that answered)'],
+    ['check', b.check ? `${styled(checkCell(b.check))} (${b.check.type} port ${b.check.port}${b.check.path ?? ''})` : '- (not checked by the proxy that answered)'],
     ['last check', b.check?.last_check ? `${b.check.last_check}, ${b.check.latency_ms} ms${b.check.last_error ? `, ${b.check.last_error}` : ''}` : '-'],
     ['circuit', circuitCell(b.circuit)],
     ['lease expires', b.lease_expires_at ?? 'never (no lease)'],
     ['last heartbeat', age(b.heartbeat_age_secs)],
     ['registered', b.registered_at ?? '- (inserted by SQL)'],
     ['updated', b.updated_at ?? '-'],
-  ]
-  const width = Math.max(...rows.map(([k]) => k.length))
-  return rows.map(([k, v]) => `${chalk.bold(k.padEnd(width))}  ${v}`).join('\n')
+  ])
 }
 
 export function routeTable(r: RouteExplanation): string {
@@ -97,26 +111,36 @@ export function routeTable(r: RouteExplanation): string {
     r.binding ? `affinity: bound to ${r.binding}` : 'affinity: no binding',
     r.chosen ? `${chalk.bold('→ ' + r.chosen)} (${r.reason})` : chalk.red(`→ no backend: ${r.reason}; the connection would be closed`),
   ]
-  const table = new Table({
-    head: ['', 'ID', 'REGION', 'COUNTRY', 'STATE', 'GEO', 'LOAD', 'WEIGHT', 'SCORE', 'CONN/HARD', 'SKIPPED BECAUSE'].map((h) => chalk.bold(h)),
-    ...plain,
-  })
-  for (const c of r.candidates) {
-    table.push([
-      c.id === r.chosen ? chalk.green('→') : '',
-      c.id,
-      c.region,
-      c.country || '-',
-      colourState(c.state),
-      String(c.geo_score),
-      c.load_factor.toFixed(3),
-      String(c.weight),
-      c.score.toFixed(3),
-      `${c.connections}/${c.hard_limit === 0 ? '∞' : c.hard_limit}`,
-      c.skipped === null ? '' : chalk.yellow(c.skipped_detail ?? c.skipped.replace(/_/g, ' ')),
-    ])
-  }
-  return lines.join('\n') + '\n' + (r.candidates.length > 0 ? table.toString() : '(no backends in the routing table)') + '\n' + dnsLines(r)
+  if (r.candidates.length === 0) return [...lines, '(no backends in the routing table)', dnsLines(r)].join('\n')
+  const columns: Column[] = [
+    {header: 'ID'},
+    {header: 'REGION', short: 'RG', canShrink: false},
+    {header: 'COUNTRY', short: 'CC', canShrink: false},
+    {header: 'STATE', canShrink: false},
+    {header: 'GEO', canShrink: false, align: 'right'},
+    {header: 'LOAD', canShrink: false, align: 'right'},
+    {header: 'WEIGHT', short: 'W', canShrink: false, align: 'right'},
+    {header: 'SCORE', canShrink: false, align: 'right'},
+    {header: 'CONN/HARD', short: 'CONN', canShrink: false},
+    {header: 'RESULT'},
+  ]
+  const rows = r.candidates.map((c) => [
+    c.id,
+    c.region,
+    c.country || '-',
+    stateCell(c.state),
+    String(c.geo_score),
+    c.load_factor.toFixed(3),
+    String(c.weight),
+    c.score.toFixed(3),
+    `${c.connections}/${c.hard_limit === 0 ? '∞' : c.hard_limit}`,
+    c.id === r.chosen
+      ? {text: 'picked', style: chalk.green}
+      : c.skipped === null
+        ? 'eligible'
+        : {text: `skipped: ${c.skipped_detail ?? c.skipped.replace(/_/g, ' ')}`, style: chalk.yellow},
+  ])
+  return lines.join('\n') + '\n' + renderTable(columns, rows) + '\n' + dnsLines(r)
 }
 
 /** "DNS would answer": each app's name and its nearest name, as this client would get them. */

@@ -1,39 +1,29 @@
-// Every edgeproxy command extends this: errors go through handle-errors (one format, stable codes,
-// the documented exit codes), NO_COLOR is honoured, and --json errors are JSON too.
+// Every edgeproxy command extends this. Errors of every kind (EdgeproxyErrors, oclif's parse errors,
+// bugs) go through handle-errors: one format, stable codes, the documented exit codes, and under
+// --json an {"error":{...}} object on stdout. JSON output goes through printJson (one key casing,
+// see src/json-keys.ts). NO_COLOR and FORCE_COLOR are honoured (chalk reads them).
 import {Command, Errors} from '@oclif/core'
-import chalk from 'chalk'
 
-import {ExitCode, isEdgeproxyError} from '../errors.js'
-import {describeError, formatError} from './handle-errors.js'
-
-function isOclifError(error: unknown): error is Error & {oclif: {exit?: number}} {
-  return typeof error === 'object' && error !== null && 'oclif' in error
-}
+import {describeError, printError} from './handle-errors.js'
+import {printJson} from './output.js'
+import {toUsageError, type CommandShape} from './usage-error.js'
 
 export abstract class BaseCommand extends Command {
-  protected override async init(): Promise<void> {
-    if (process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== '') chalk.level = 0
-    await super.init()
-  }
-
   protected override async catch(error: Error & {exitCode?: number}): Promise<unknown> {
     if (error instanceof Errors.ExitError) throw error
-    // oclif's own errors (unknown flag, missing argument, flag given twice) are usage errors: exit 2.
-    if (isOclifError(error) && !isEdgeproxyError(error)) {
-      const exit = error.oclif.exit ?? ExitCode.usage
-      if (!this.jsonEnabled()) throw error
-      process.exitCode = exit
-      this.logJson({error: {code: 'EP_USAGE', message: error.message, exit}})
-      this.exit(exit)
-    }
-    const rendered = describeError(error)
+    const converted = toUsageError(error, {id: (this.id ?? '').replaceAll(':', ' '), flags: (this.ctor.flags ?? {}) as CommandShape['flags']})
+    const rendered = describeError(converted)
     process.exitCode = rendered.exit
-    if (this.jsonEnabled()) {
-      this.logJson({error: rendered})
-    } else {
-      const stack = rendered.code === 'EP_INTERNAL' && process.env.DEBUG ? (error.stack ?? '') : undefined
-      process.stderr.write(formatError(rendered, stack))
-    }
+    printError(rendered, {isJson: this.jsonEnabled(), error: converted})
     this.exit(rendered.exit)
+  }
+
+  /** How the operator gave a flag's value, for messages: `--api-url` when typed, else its variable. */
+  protected sourceOf(flag: string, env: string): string {
+    return this.argv.some((a) => a === `--${flag}` || a.startsWith(`--${flag}=`)) ? `--${flag}` : env
+  }
+
+  override logJson(json: unknown): void {
+    printJson(json)
   }
 }

@@ -3,6 +3,8 @@ import {Flags} from '@oclif/core'
 
 import {DEFAULT_CORROSION_URL} from '../corrosion/client.js'
 
+export {DEFAULT_CORROSION_URL}
+
 export const corrosionAgentFlags = {
   'api-url': Flags.string({
     summary: 'Corrosion agent HTTP API',

@@ -1,9 +1,11 @@
 // The one place that turns an error into output and an exit code. An EdgeproxyError prints its
 // message, code and suggestion; anything else is a bug (exit 1) and says how to report it.
-// Under --json the same facts go to stdout as {"error":{...}}.
+// Under --json the same facts go to stdout as {"error":{code,message,suggestion,exit,…}}: an error's
+// toJSON() may add fields of its own (problems, field, status), which keep their names.
 import chalk from 'chalk'
 
 import {ExitCode, isEdgeproxyError} from '../errors.js'
+import {printJson} from './output.js'
 
 export interface RenderedError {
   code: string
@@ -11,6 +13,7 @@ export interface RenderedError {
   suggestion?: string
   field?: string
   exit: number
+  [extra: string]: unknown
 }
 
 export const REPORT_URL = 'https://github.com/edgeproxy/edgeproxy/issues'
@@ -33,4 +36,21 @@ export function formatError(rendered: RenderedError, stack?: string): string {
   if (rendered.suggestion) lines.push(`Try this: ${rendered.suggestion}`)
   if (stack) lines.push(stack)
   return lines.join('\n') + '\n'
+}
+
+/** Prints an error the documented way: JSON on stdout under --json, else the three lines on stderr. */
+export function printError(rendered: RenderedError, options: {isJson: boolean; error?: unknown}): void {
+  if (options.isJson) {
+    printJson({error: rendered})
+    return
+  }
+  const stack = rendered.code === 'EP_INTERNAL' && process.env.DEBUG && options.error instanceof Error ? (options.error.stack ?? '') : undefined
+  process.stderr.write(formatError(rendered, stack))
+}
+
+/** Whether argv asks for JSON (a `--json` before any `--`), for errors raised before a command runs. */
+export function argvWantsJson(argv: readonly string[]): boolean {
+  const end = argv.indexOf('--')
+  const json = argv.indexOf('--json')
+  return json !== -1 && (end === -1 || json < end)
 }

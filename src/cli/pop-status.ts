@@ -39,7 +39,7 @@ export interface BackendSummary {
   active: number
   connections_total: number
   connect_errors_total: number
-  is_up: boolean
+  up: boolean
 }
 
 export interface StatusResult {
@@ -50,7 +50,7 @@ export interface StatusResult {
   version: string
   region: string
   uptime_secs: number
-  store: {kind: string; target: string; is_current: boolean; last_sync_age_secs: number | null; subscription: string | null}
+  store: {kind: string; target: string; current: boolean; last_sync_age_secs: number | null; subscription: string | null}
   /** Null without metrics. */
   backends: {total: number; up: number; by_state: Record<string, number>; top: BackendSummary[]} | null
   connections: {
@@ -168,7 +168,7 @@ export function summarise(apiUrl: string, sample: PopSample, previous?: PopSampl
       const key = JSON.stringify([s.labels.backend, s.labels.app, s.labels.region])
       let r = rows.get(key)
       if (r === undefined) {
-        r = {id: s.labels.backend, app: s.labels.app, region: s.labels.region, active: 0, connections_total: 0, connect_errors_total: 0, is_up: false}
+        r = {id: s.labels.backend, app: s.labels.app, region: s.labels.region, active: 0, connections_total: 0, connect_errors_total: 0, up: false}
         rows.set(key, r)
       }
       return r
@@ -177,11 +177,11 @@ export function summarise(apiUrl: string, sample: PopSample, previous?: PopSampl
       if (s.name === 'edgeproxy_backend_connections_active') row(s).active = s.value
       else if (s.name === 'edgeproxy_backend_connections_total') row(s).connections_total = s.value
       else if (s.name === 'edgeproxy_backend_connect_errors_total') row(s).connect_errors_total = s.value
-      else if (s.name === 'edgeproxy_backend_up') row(s).is_up = s.value === 1
+      else if (s.name === 'edgeproxy_backend_up') row(s).up = s.value === 1
     }
     const all = [...rows.values()]
     all.sort((a, b) => b.active - a.active || b.connections_total - a.connections_total || (a.id < b.id ? -1 : 1))
-    backends = {total: all.length, up: all.filter((b) => b.is_up).length, by_state: byState, top: all.slice(0, TOP_BACKENDS)}
+    backends = {total: all.length, up: all.filter((b) => b.up).length, by_state: byState, top: all.slice(0, TOP_BACKENDS)}
     const errorsByReason: Record<string, number> = {}
     for (const s of m) if (s.name === 'edgeproxy_connection_errors_total') errorsByReason[s.labels.reason] = s.value
     const totals = (samples: Sample[] | null) => ({
@@ -227,7 +227,7 @@ export function summarise(apiUrl: string, sample: PopSample, previous?: PopSampl
     version: h.version,
     region: h.region,
     uptime_secs: h.uptime_secs,
-    store: {kind: h.store.kind, target: h.store.target, is_current: h.store.current, last_sync_age_secs: h.store.last_sync_age_secs, subscription},
+    store: {kind: h.store.kind, target: h.store.target, current: h.store.current, last_sync_age_secs: h.store.last_sync_age_secs, subscription},
     backends,
     connections,
     rates,

@@ -2,8 +2,8 @@
 import {Args} from '@oclif/core'
 
 import type {BackendJson} from '../discovery/backend-json.js'
+import {changeState} from './backend-actions.js'
 import {BackendCommand, storeFlags} from './backend-command.js'
-import {colourState} from './backend-view.js'
 
 export function stateCommand(kind: 'drain' | 'enable' | 'disable', summary: string, description: string) {
   const args = {id: Args.string({description: 'Backend id', required: true})}
@@ -17,9 +17,7 @@ export function stateCommand(kind: 'drain' | 'enable' | 'disable', summary: stri
 
     async run(): Promise<{backend: BackendJson}> {
       const parsed = await this.parse({args, flags: storeFlags, enableJsonFlag: true})
-      const backend = await (await this.client(parsed.flags)).change(parsed.args.id, {kind})
-      this.log(`${backend.id}: ${colourState(backend.state)}`)
-      return {backend}
+      return changeState(await this.client(parsed.flags), parsed.args.id, kind, this.io())
     }
   }
 }

@@ -4,6 +4,7 @@
 import chalk from 'chalk'
 
 import type {StatusResult} from './pop-status.js'
+import {renderTable, type Cell} from './table.js'
 
 const STATE_ORDER = ['healthy', 'draining', 'unhealthy', 'expired']
 const STATE_COLOUR: Record<string, (s: string) => string> = {healthy: chalk.green, draining: chalk.cyan, unhealthy: chalk.red, expired: chalk.yellow}
@@ -29,29 +30,13 @@ export function bytes(n: number): string {
 const count = (n: number) => n.toLocaleString('en-US')
 const rate = (n: number) => (n >= 100 ? count(Math.round(n)) : String(n))
 
-/** Aligned columns, a header row, no box drawing (what a pipe and a terminal both read). */
-function columns(header: readonly string[], rows: readonly (readonly string[])[], rightAligned: ReadonlySet<number>): string {
-  // eslint-disable-next-line no-control-regex
-  const visible = (s: string) => s.replace(/\u001B\[[0-9;]*m/g, '').length
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => visible(r[i] ?? ''))))
-  const line = (cells: readonly string[]) =>
-    cells
-      .map((c, i) => {
-        const pad = ' '.repeat(widths[i]! - visible(c))
-        return rightAligned.has(i) ? pad + c : i === cells.length - 1 ? c : c + pad
-      })
-      .join('   ')
-      .trimEnd()
-  return [line(header.map((h) => chalk.bold(h))), ...rows.map(line)].join('\n')
-}
-
 export function renderStatus(r: StatusResult): string {
   const lines: string[] = []
   const state = r.status === 'ok' ? chalk.green('ok') : chalk.red.bold('DEGRADED')
   lines.push(`${chalk.bold(`edgeproxy ${r.version}`)}   region ${r.region}   up ${duration(r.uptime_secs)}   ${state}   ${chalk.dim(r.api_url)}`)
   const fields: [string, string][] = []
   const sync = r.store.last_sync_age_secs === null ? 'never synced' : `synced ${duration(r.store.last_sync_age_secs)} ago`
-  const current = r.store.is_current ? sync : chalk.red(`NOT CURRENT (routing on the last good table), ${sync}`)
+  const current = r.store.current ? sync : chalk.red(`NOT CURRENT (routing on the last good table), ${sync}`)
   fields.push(['store', `${r.store.target}   ${current}${r.store.subscription ? `   subscription ${r.store.subscription === 'connected' ? r.store.subscription : chalk.yellow(r.store.subscription)}` : ''}`])
   if (r.backends) {
     const states = [...STATE_ORDER, ...Object.keys(r.backends.by_state).filter((s) => !STATE_ORDER.includes(s))]
@@ -83,9 +68,23 @@ export function renderStatus(r: StatusResult): string {
   for (const [k, v] of fields) lines.push(`${chalk.bold(k.padEnd(width))}   ${v}`)
   if (r.backends && r.backends.top.length > 0) {
     lines.push('')
-    const rows = r.backends.top.map((b) => [b.id, b.app, b.region, count(b.active), count(b.connections_total), b.connect_errors_total > 0 ? chalk.yellow(count(b.connect_errors_total)) : '0', b.is_up ? 'yes' : chalk.red('no')])
+    const rows: Cell[][] = r.backends.top.map((b) => [
+      b.id,
+      b.app,
+      b.region,
+      count(b.active),
+      count(b.connections_total),
+      b.connect_errors_total > 0 ? {text: count(b.connect_errors_total), style: chalk.yellow} : '0',
+      b.up ? 'yes' : {text: 'no', style: chalk.red},
+    ])
     const more = r.backends.total - r.backends.top.length
-    lines.push(columns(['BACKEND', 'APP', 'REGION', 'ACTIVE', 'TOTAL', 'CONNECT ERRORS', 'UP'], rows, new Set([3, 4, 5])))
+    const number = {canShrink: false, align: 'right'} as const
+    lines.push(
+      renderTable(
+        [{header: 'BACKEND'}, {header: 'APP'}, {header: 'REGION', canShrink: false}, {header: 'ACTIVE', ...number}, {header: 'TOTAL', ...number}, {header: 'CONNECT ERRORS', ...number}, {header: 'UP', canShrink: false}],
+        rows,
+      ),
+    )
     if (more > 0) lines.push(chalk.dim(`… and ${more} more (edgeproxy backend list)`))
   }
   if (r.degraded_reasons.length > 0) {

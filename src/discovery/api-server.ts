@@ -9,6 +9,7 @@ import net from 'node:net'
 
 import type {Router} from '../balancer/router.js'
 import {errorMessage, isEdgeproxyError} from '../errors.js'
+import {toJsonKeys} from '../json-keys.js'
 import type {GeoResolver} from '../geo/geo-resolver.js'
 import type {Logger} from '../log/logger.js'
 import {normalizeIp, type HostPort} from '../net/address.js'
@@ -165,7 +166,7 @@ export class ApiServer {
             await readJson(req, false)
             const result = await service.heartbeat(id!)
             if (result === undefined) throw notFound(id!)
-            return {body: {backend: backendOut(result.backend), stored: result.stored}}
+            return {body: {backend: backendOut(result.backend), stored: result.stored, lease_secs: service.leaseMs / 1000}}
           },
         },
       },
@@ -340,8 +341,9 @@ function round(n: number): number {
   return Math.round(n * 10_000) / 10_000
 }
 
+/** Every JSON body goes out here, with the one key casing of src/json-keys.ts (snake_case). */
 function send(res: http.ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void {
-  sendRaw(res, status, 'application/json; charset=utf-8', JSON.stringify(body) + '\n', headers)
+  sendRaw(res, status, 'application/json; charset=utf-8', JSON.stringify(toJsonKeys(body)) + '\n', headers)
 }
 
 function sendRaw(res: http.ServerResponse, status: number, contentType: string, body: string | Buffer, headers: Record<string, string> = {}): void {

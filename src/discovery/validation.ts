@@ -81,6 +81,23 @@ export function validateCountry(value: unknown, field = 'country'): string {
   return value.trim().toUpperCase()
 }
 
+/** Free text (it is only ever a bound parameter), but one line of at most 64 characters. */
+export function validateApp(value: string, field = 'app'): string {
+  if (value.length > 64 || value.trim() === '' || /[\u0000-\u001f\u007f]/.test(value)) {
+    throw new ValidationError('invalid_field', `${field} ${quote(value)} must be 1-64 characters without control characters`, 400, field)
+  }
+  return value
+}
+
+export function validateIp(value: string, field = 'ip'): string {
+  if (net.isIP(value) === 0) throw new ValidationError('invalid_field', `${field} ${quote(value)} must be an IPv4 or IPv6 address literal`, 400, field)
+  return value
+}
+
+export function validatePort(value: unknown, field = 'port'): number {
+  return integer({[field]: value}, field, 1, 65_535)
+}
+
 export function validateWeight(value: unknown, field = 'weight'): number {
   return integer({[field]: value}, field, 0, MAX_WEIGHT)
 }
@@ -101,19 +118,14 @@ export function validateRegister(body: unknown): RegisterInput & {countryDerived
   }
   if (b.id === undefined) throw new ValidationError('missing_field', 'id is required', 400, 'id')
   const id = validateId(b.id)
-  const app = text(b, 'app')
-  // Free text (it is only ever a bound parameter), but one line of at most 64 characters.
-  if (app.length > 64 || app.trim() === '' || /[\u0000-\u001f\u007f]/.test(app)) {
-    throw new ValidationError('invalid_field', `app ${quote(app)} must be 1-64 characters without control characters`, 400, 'app')
-  }
+  const app = validateApp(text(b, 'app'))
   const region = validateRegion(text(b, 'region'))
-  const ip = text(b, 'ip')
-  if (net.isIP(ip) === 0) throw new ValidationError('invalid_field', `ip ${quote(ip)} must be an IPv4 or IPv6 address literal`, 400, 'ip')
+  const ip = validateIp(text(b, 'ip'))
   // Optional second address of a dual-stack backend (DNS answers AAAA with it); the proxy dials `ip`.
   const ip6 = b.ip6 === undefined || b.ip6 === null || b.ip6 === '' ? '' : text(b, 'ip6')
   if (ip6 !== '' && !net.isIPv6(ip6)) throw new ValidationError('invalid_field', `ip6 ${quote(ip6)} must be an IPv6 address literal, without brackets`, 400, 'ip6')
   if (b.port === undefined) throw new ValidationError('missing_field', 'port is required', 400, 'port')
-  const port = integer(b, 'port', 1, 65_535)
+  const port = validatePort(b.port)
   const countryDerived = b.country === undefined || b.country === null || b.country === ''
   const country = countryDerived ? REGION_DEFAULT_COUNTRY[region] : validateCountry(b.country)
   const weight = integer(b, 'weight', 0, MAX_WEIGHT, REGISTER_DEFAULTS.weight)

@@ -7,7 +7,7 @@ import {isRegion, REGIONS} from '../balancer/regions.js'
 import {isLoopbackAddress, parseHostPort} from '../net/address.js'
 import {isIsoCountryCode} from '../geo/country-codes.js'
 import {TOPOLOGY_NAME_PATTERN} from '../topology/parse-topology.js'
-import {GeneratorInputError} from './errors.js'
+import {GeneratorInputsError, type InputProblem} from './errors.js'
 import {QUIC_MIN_UDP_PAYLOAD} from './gossip-mtu.js'
 import {renderHostFiles} from './host-files.js'
 import {formatSocketAddress, hostSecrets, type HostModel, type HostPaths, type SocketAddress} from './host-model.js'
@@ -91,9 +91,16 @@ export interface BootstrapSettings {
   warnings: string[]
 }
 
+/** One flag's problem, thrown by the checks below and collected by resolveBootstrapSettings. */
+class FlagProblem extends Error {
+  constructor(readonly problem: InputProblem) {
+    super(problem.message)
+  }
+}
+
 function fail(key: keyof typeof BOOTSTRAP_FLAGS, message: string, hint: string): never {
   const flag = BOOTSTRAP_FLAGS[key]
-  throw new GeneratorInputError(flag, `${flag} ${message}`, `pass ${flag} ${hint}`)
+  throw new FlagProblem({flag, message: `${flag} ${message}`, hint})
 }
 
 function name(key: 'cluster' | 'name', value: string): string {
@@ -150,84 +157,120 @@ function listenAddress(key: 'listen' | 'tlsListen' | 'apiListen', value: string)
   }
 }
 
-/** Validates every flag value; the first bad one throws, naming its flag. */
+/** Validates every flag value; every bad one is listed (one per line) in a single error. */
 export function resolveBootstrapSettings(input: BootstrapInput): BootstrapSettings {
+  const problems: InputProblem[] = []
+  /** The value, or undefined with its problem noted (the error is thrown once every flag is checked). */
+  const check = <T>(compute: () => T): T | undefined => {
+    try {
+      return compute()
+    } catch (error) {
+      if (!(error instanceof FlagProblem)) throw error
+      problems.push(error.problem)
+      return undefined
+    }
+  }
   const warnings: string[] = []
-  const region = input.region.trim().toLowerCase()
-  if (!isRegion(region)) fail('region', `${JSON.stringify(input.region)} is not a region`, `one of ${REGIONS.join(', ')}`)
+  const cluster = check(() => name('cluster', input.cluster))
+  const hostName = check(() => name('name', input.name))
+  const region = check(() => {
+    const r = input.region.trim().toLowerCase()
+    if (!isRegion(r)) fail('region', `${JSON.stringify(input.region)} is not a region`, `one of ${REGIONS.join(', ')}`)
+    return r
+  })
   let country: string | undefined
   if (input.country !== undefined && input.country.trim() !== '') {
-    country = input.country.trim().toUpperCase()
-    if (!isIsoCountryCode(country)) fail('country', `${JSON.stringify(input.country)} is not an ISO 3166-1 alpha-2 country code`, 'a country code such as BR, US or DE')
+    country = check(() => {
+      const c = input.country!.trim().toUpperCase()
+      if (!isIsoCountryCode(c)) fail('country', `${JSON.stringify(input.country)} is not an ISO 3166-1 alpha-2 country code`, 'a country code such as BR, US or DE')
+      return c
+    })
   }
-  const gossipAddr = socketAddress('gossipAddr', input.gossipAddr, {isUnspecifiedOk: false})
-  const self = formatSocketAddress(gossipAddr)
+  const gossipAddr = check(() => socketAddress('gossipAddr', input.gossipAddr, {isUnspecifiedOk: false}))
+  const self = gossipAddr === undefined ? undefined : formatSocketAddress(gossipAddr)
   const bootstrap = new Set<string>()
   for (const raw of (input.bootstrap ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
-    let entry: string
-    try {
-      entry = bootstrapEntry(raw)
-    } catch (error) {
-      return fail('bootstrap', `entry ${JSON.stringify(raw)} ${(error as Error).message}`, 'a comma-separated list of host:port, for example 10.50.2.1:4001,10.50.3.1:4001')
-    }
-    if (entry === self || entry.startsWith(`${self}@`)) fail('bootstrap', `lists this agent's own gossip address ${self}`, 'the gossip addresses of other agents only')
-    bootstrap.add(entry)
+    const entry = check(() => {
+      let e: string
+      try {
+        e = bootstrapEntry(raw)
+      } catch (error) {
+        return fail('bootstrap', `entry ${JSON.stringify(raw)} ${(error as Error).message}`, 'a comma-separated list of host:port, for example 10.50.2.1:4001,10.50.3.1:4001')
+      }
+      if (self !== undefined && (e === self || e.startsWith(`${self}@`))) fail('bootstrap', `lists this agent's own gossip address ${self}`, 'the gossip addresses of other agents only')
+      return e
+    })
+    if (entry !== undefined) bootstrap.add(entry)
   }
-  if (bootstrap.size === 0) warnings.push('no --bootstrap given: this agent starts a cluster of its own and waits for others to list it')
+  if (bootstrap.size === 0 && !problems.some((p) => p.flag === '--bootstrap')) warnings.push('no --bootstrap given: this agent starts a cluster of its own and waits for others to list it')
 
-  const apiAddr = socketAddress('apiAddr', input.apiAddr, {isUnspecifiedOk: true})
-  if (!isLoopbackAddress(apiAddr.host)) warnings.push(`--api-addr ${formatSocketAddress(apiAddr)} is not loopback: Corrosion's API has no TLS, keep it behind the firewall`)
+  const apiAddr = check(() => socketAddress('apiAddr', input.apiAddr, {isUnspecifiedOk: true}))
+  if (apiAddr !== undefined && !isLoopbackAddress(apiAddr.host)) warnings.push(`--api-addr ${formatSocketAddress(apiAddr)} is not loopback: Corrosion's API has no TLS, keep it behind the firewall`)
 
   let maxMtu: number | undefined
   if (input.maxMtu !== undefined && input.maxMtu.trim() !== '') {
-    const text = input.maxMtu.trim()
-    if (!/^\d{1,5}$/.test(text) || Number(text) < QUIC_MIN_UDP_PAYLOAD || Number(text) > 65_527) {
-      fail('maxMtu', `${JSON.stringify(input.maxMtu)} is not a UDP payload size ${QUIC_MIN_UDP_PAYLOAD}-65527`, `a size >= ${QUIC_MIN_UDP_PAYLOAD}: the tunnel MTU - 28 for IPv4 (1392 under WireGuard's 1420), or leave it out to autodetect`)
-    }
-    maxMtu = Number(text)
+    maxMtu = check(() => {
+      const text = input.maxMtu!.trim()
+      if (!/^\d{1,5}$/.test(text) || Number(text) < QUIC_MIN_UDP_PAYLOAD || Number(text) > 65_527) {
+        fail('maxMtu', `${JSON.stringify(input.maxMtu)} is not a UDP payload size ${QUIC_MIN_UDP_PAYLOAD}-65527`, `a size >= ${QUIC_MIN_UDP_PAYLOAD}: the tunnel MTU - 28 for IPv4 (1392 under WireGuard's 1420), or leave it out to autodetect`)
+      }
+      return Number(text)
+    })
   }
 
-  const listen = listenAddress('listen', input.listen)
-  const tlsListen = listenAddress('tlsListen', input.tlsListen)
-  const apiListen = listenAddress('apiListen', input.apiListen)
-  const tcp: Array<[keyof typeof BOOTSTRAP_FLAGS, number]> = [
-    ['listen', listen.port],
-    ['tlsListen', tlsListen.port],
-    ['apiListen', apiListen.port],
-    ['apiAddr', apiAddr.port],
+  const listen = check(() => listenAddress('listen', input.listen))
+  const tlsListen = check(() => listenAddress('tlsListen', input.tlsListen))
+  const apiListen = check(() => listenAddress('apiListen', input.apiListen))
+  const tcp: Array<[keyof typeof BOOTSTRAP_FLAGS, number | undefined]> = [
+    ['listen', listen?.port],
+    ['tlsListen', tlsListen?.port],
+    ['apiListen', apiListen?.port],
+    ['apiAddr', apiAddr?.port],
   ]
   tcp.forEach(([key, port], i) => {
-    const clash = tcp.slice(0, i).find(([, p]) => p === port)
-    if (clash) fail(key, `uses port ${port}, already taken by ${BOOTSTRAP_FLAGS[clash[0]]}`, 'a port of its own')
+    const clash = tcp.slice(0, i).find(([, p]) => p !== undefined && p === port)
+    if (clash) check(() => fail(key, `uses port ${port}, already taken by ${BOOTSTRAP_FLAGS[clash[0]]}`, 'a port of its own'))
   })
 
   const privateInterface = input.privateInterface.trim()
-  if (!/^[A-Za-z0-9_=+.-]{1,15}$/.test(privateInterface)) fail('privateInterface', `${JSON.stringify(input.privateInterface)} is not an interface name`, 'the interface other agents reach this one over, for example wg0')
+  if (!/^[A-Za-z0-9_=+.-]{1,15}$/.test(privateInterface)) {
+    check(() => fail('privateInterface', `${JSON.stringify(input.privateInterface)} is not an interface name`, 'the interface other agents reach this one over, for example wg0'))
+  }
+  const path = (key: Parameters<typeof absolute>[0], value: string) => check(() => absolute(key, value))
+  const tls = input.isPlaintext ? undefined : {certFile: path('tlsCert', input.tlsCert), keyFile: path('tlsKey', input.tlsKey), caFile: path('tlsCa', input.tlsCa)}
+  const paths = {
+    dbPath: path('dbPath', input.dbPath),
+    schemaDir: path('schemaDir', input.schemaDir),
+    adminPath: path('adminPath', input.adminPath),
+    corrosionConfig: path('configPath', input.configPath),
+    corrosionBin: path('corrosionBin', input.corrosionBin),
+    edgeproxyBin: path('edgeproxyBin', input.edgeproxyBin),
+    edgeproxyEnv: path('envPath', input.envPath),
+  }
+  if (problems.length > 0) throw new GeneratorInputsError(problems)
 
   return {
-    cluster: name('cluster', input.cluster),
-    name: name('name', input.name),
-    region,
+    cluster: cluster!,
+    name: hostName!,
+    region: region!,
     ...(country ? {country} : {}),
-    gossipAddr,
+    gossipAddr: gossipAddr!,
     bootstrap: [...bootstrap].sort(),
-    ...(input.isPlaintext
-      ? {}
-      : {tls: {certFile: absolute('tlsCert', input.tlsCert), keyFile: absolute('tlsKey', input.tlsKey), caFile: absolute('tlsCa', input.tlsCa)}}),
-    apiAddr,
-    dbPath: absolute('dbPath', input.dbPath),
-    schemaDir: absolute('schemaDir', input.schemaDir),
-    adminPath: absolute('adminPath', input.adminPath),
+    ...(tls ? {tls: {certFile: tls.certFile!, keyFile: tls.keyFile!, caFile: tls.caFile!}} : {}),
+    apiAddr: apiAddr!,
+    dbPath: paths.dbPath!,
+    schemaDir: paths.schemaDir!,
+    adminPath: paths.adminPath!,
     ...(maxMtu !== undefined ? {maxMtu} : {}),
-    listen,
-    tlsListen,
-    apiListen,
+    listen: listen!,
+    tlsListen: tlsListen!,
+    apiListen: apiListen!,
     privateInterface,
     paths: {
-      corrosionConfig: absolute('configPath', input.configPath),
-      corrosionBin: absolute('corrosionBin', input.corrosionBin),
-      edgeproxyBin: absolute('edgeproxyBin', input.edgeproxyBin),
-      edgeproxyEnv: absolute('envPath', input.envPath),
+      corrosionConfig: paths.corrosionConfig!,
+      corrosionBin: paths.corrosionBin!,
+      edgeproxyBin: paths.edgeproxyBin!,
+      edgeproxyEnv: paths.edgeproxyEnv!,
     },
     warnings,
   }

@@ -52,3 +52,32 @@ export class GeneratorInputError extends InvalidInputError {
     super('EP_GENERATE_INVALID', message, {field: flag, suggestion})
   }
 }
+
+export interface InputProblem {
+  flag: string
+  message: string
+  /** What to pass instead, e.g. `IP:port, for example 10.50.1.1:4001`. */
+  hint: string
+}
+
+/** Several values given to a generator cannot be used: every one is listed, one per line. */
+export class GeneratorInputsError extends InvalidInputError {
+  readonly problems: readonly InputProblem[]
+
+  constructor(problems: readonly InputProblem[]) {
+    const [first] = problems
+    super(
+      'EP_GENERATE_INVALID',
+      problems.length === 1 ? first!.message : `${problems.length} problems with the flags:\n${problems.map((p) => `  - ${p.message}`).join('\n')}`,
+      {
+        field: first!.flag,
+        suggestion: problems.length === 1 ? `pass ${first!.flag} ${first!.hint}` : `fix each one: ${problems.map((p) => `${p.flag} ${p.hint}`).join('; ')}`,
+      },
+    )
+    this.problems = problems
+  }
+
+  override toJSON(): ReturnType<InvalidInputError['toJSON']> & {problems: Array<{path: string; message: string}>} {
+    return {...super.toJSON(), problems: this.problems.map((p) => ({path: p.flag, message: p.message}))}
+  }
+}

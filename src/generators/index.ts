@@ -71,4 +71,4 @@ export {
   type PlannedFile,
 } from './write-output.js'
 export {commitOutput, prepareSecrets, type CommitRequest, type CommitResult} from './commit-output.js'
-export {GeneratorInputError, OutputExistsError, OutputForeignError, OutputWriteError, SecretsFileError} from './errors.js'
+export {GeneratorInputError, GeneratorInputsError, OutputExistsError, OutputForeignError, OutputWriteError, SecretsFileError} from './errors.js'

@@ -19,9 +19,12 @@ export class TopologyInvalidError extends InvalidInputError {
   readonly problems: readonly TopologyProblem[]
 
   constructor(file: string, problems: readonly TopologyProblem[], flag = '--topology') {
-    const shown = problems.slice(0, 3).map((p) => formatProblem(file, p))
-    const more = problems.length > 3 ? `; and ${problems.length - 3} more` : ''
-    super('EP_TOPOLOGY_INVALID', shown.join('; ') + more, {
+    // Every problem, one per line: an operator fixes them all in one pass.
+    const message =
+      problems.length === 1
+        ? formatProblem(file, problems[0]!)
+        : `${file} has ${problems.length} problems:\n${problems.map((p) => `  - ${p.path === '' ? p.message : `${p.path}: ${p.message}`}`).join('\n')}`
+    super('EP_TOPOLOGY_INVALID', message, {
       field: problems[0]?.path,
       suggestion: `fix ${problems.length === 1 ? 'that key' : 'those keys'} in ${file} (the file given to ${flag}) and run again; nothing was written`,
     })

@@ -159,8 +159,8 @@ describe('idle timeout', () => {
     t.diagnostic(`50 silent clients closed ${Math.min(...closedAt)}-${Math.max(...closedAt)} ms after connecting (idle timeout 500 ms)`)
     await waitUntil(() => backends[0].open === 1)
     assert.equal(talker.socket.destroyed, false, 'the talking client is still connected')
-    const health = await getJson<{connections: {idleTimeouts: number; active: number}}>(`${api}/health`)
-    assert.equal(health.connections.idleTimeouts, 50)
+    const health = await getJson<{connections: {idle_timeouts: number; active: number}}>(`${api}/health`)
+    assert.equal(health.connections.idle_timeouts, 50)
     assert.equal(health.connections.active, 1)
     // Bytes from the backend only also count as activity: route a client to the ticking backend.
     const db = new RoutingDb(path.join(String(proxy.events.find((e) => e.event === 'started')!.store).replace(/^sqlite:/, '')))

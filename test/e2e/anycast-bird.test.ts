@@ -18,6 +18,7 @@ import {parseTopologyText} from '../../src/topology/index.js'
 import {startBackend, type TestBackend} from '../support/backends.js'
 import {birdUnavailableReason, BIRDC, startBird, until, type BirdDaemon} from '../support/bird.js'
 import {BIN, cleanEnv, ProxyProcess, ROOT, runCli, startProxy, tempDir, type LogEvent} from '../support/proxy-process.js'
+import {assertDocumented} from '../support/json-shapes.js'
 import {RoutingDb} from '../support/routing-db.js'
 
 const PREFIX = '198.51.100.0/24'
@@ -280,32 +281,34 @@ describe('anycast gate, live with two BIRD daemons', {skip}, () => {
     assert.ok(taggedForMs >= drainSecs * 1000 - 500, `tagged for ${taggedForMs} ms before the withdraw`)
     const drained = await drainRun
     assert.equal(drained.code, 0, drained.stderr)
+    assertDocumented('edgeproxy anycast drain', JSON.parse(drained.stdout))
     assert.deepEqual({...(JSON.parse(drained.stdout) as Record<string, unknown>), bird: undefined}, {
-      wasAnnounced: true,
-      drainedSecs: drainSecs,
+      was_announced: true,
+      drained_secs: drainSecs,
       phase: 'withdrawn',
-      maintenanceFile: files.maintenance,
+      maintenance_file: files.maintenance,
       bird: undefined,
     })
 
     await assertNoRouteFor((CHECK.rise + 2) * CHECK.intervalMs, 'while the maintenance file holds it, though the proxy is healthy')
     const status = await runCli(['anycast', 'status', '--json'], {env})
     assert.equal(status.code, 0, status.stderr)
+    assertDocumented('edgeproxy anycast status', JSON.parse(status.stdout))
     const s = JSON.parse(status.stdout) as {
       gate: {phase: string}
       maintenance: {reason: string} | null
-      watcher: {isUp: boolean} | null
-      bird: {isReachable: boolean; peers: Array<{name: string; info: string; exported: unknown[]}>}
+      watcher: {up: boolean} | null
+      bird: {reachable: boolean; peers: Array<{name: string; info: string; exported: unknown[]}>}
     }
     assert.equal(s.gate.phase, 'withdrawn')
     assert.equal(s.maintenance?.reason, 'drain')
-    assert.equal(s.watcher?.isUp, true, 'the POP itself is up')
+    assert.equal(s.watcher?.up, true, 'the POP itself is up')
     assert.deepEqual(s.bird.peers.map((p) => [p.name, p.info, p.exported.length]), [['edge_peer1', 'Established', 0]])
     await assertSessionHeld('after the drain')
 
     const resumed = await runCli(['anycast', 'resume', '--json'], {env})
     assert.equal(resumed.code, 0, resumed.stderr)
-    assert.deepEqual(JSON.parse(resumed.stdout), {wasHeld: true, maintenanceFile: files.maintenance, isWatcherRunning: true})
+    assert.deepEqual(JSON.parse(resumed.stdout), {was_held: true, maintenance_file: files.maintenance, watcher_running: true})
     const back = await until('the route back after resume', route)
     assert.deepEqual(back.communities, [])
     const announcedStatus = JSON.parse((await runCli(['anycast', 'status', '--json'], {env})).stdout) as {bird: {peers: Array<{exported: Array<{prefix: string}>}>}}
@@ -328,7 +331,7 @@ describe('anycast gate, live with two BIRD daemons', {skip}, () => {
     assert.notEqual(await route(), undefined, 'a killed process withdraws nothing by itself')
     const withdrawn = await runCli(['anycast', 'withdraw', '--json'], {env})
     assert.equal(withdrawn.code, 0, withdrawn.stderr)
-    assert.equal((JSON.parse(withdrawn.stdout) as {isChanged: boolean}).isChanged, true)
+    assert.equal((JSON.parse(withdrawn.stdout) as {changed: boolean}).changed, true)
     await until('the route to go', async () => ((await route()) === undefined ? true : undefined))
     await assertSessionHeld('after anycast withdraw')
     watcher = undefined

@@ -8,6 +8,7 @@ import {after, before, describe, test} from 'node:test'
 
 import {startBackend, type TestBackend} from '../support/backends.js'
 import {runCli, startProxy, tempDir, type ProxyProcess} from '../support/proxy-process.js'
+import {assertDocumented} from '../support/json-shapes.js'
 import {RoutingDb} from '../support/routing-db.js'
 
 describe('anycast commands', () => {
@@ -39,9 +40,10 @@ describe('anycast commands', () => {
   test('check: exit 1 while nothing is routable, 0 once a backend is; --json lists every probe', async () => {
     const empty = await runCli(['anycast', 'check', '--json'], {env})
     assert.equal(empty.code, 1, empty.stderr)
-    const r = JSON.parse(empty.stdout) as {isOk: boolean; report: {reason: string; probes: Array<{kind: string; isOk: boolean}>}}
-    assert.equal(r.isOk, false)
-    assert.deepEqual(r.report.probes.map((p) => [p.kind, p.isOk]), [
+    assertDocumented('edgeproxy anycast check', JSON.parse(empty.stdout))
+    const r = JSON.parse(empty.stdout) as {ok: boolean; report: {reason: string; probes: Array<{kind: string; ok: boolean}>}}
+    assert.equal(r.ok, false)
+    assert.deepEqual(r.report.probes.map((p) => [p.kind, p.ok]), [
       ['listener', true],
       ['health', true],
       ['backends', false],
@@ -63,7 +65,8 @@ describe('anycast commands', () => {
     const secret = 'pw-for-the-peer'
     const run = await runCli(['anycast', 'prepare', '--password-env', 'EDGEPROXY_BGP_PASSWORD', '--json'], {env: {...env, EDGEPROXY_BGP_PASSWORD: secret}})
     assert.equal(run.code, 0, run.stderr)
-    assert.deepEqual(JSON.parse(run.stdout), {gateFile: env.EDGEPROXY_ANYCAST_GATE_FILE, phase: 'withdrawn', passwordsFile: env.EDGEPROXY_ANYCAST_BIRD_PASSWORDS_FILE, passwords: ['EDGEPROXY_BGP_PASSWORD']})
+    assertDocumented('edgeproxy anycast prepare', JSON.parse(run.stdout))
+    assert.deepEqual(JSON.parse(run.stdout), {gate_file: env.EDGEPROXY_ANYCAST_GATE_FILE, phase: 'withdrawn', passwords_file: env.EDGEPROXY_ANYCAST_BIRD_PASSWORDS_FILE, passwords: ['EDGEPROXY_BGP_PASSWORD']})
     assert.ok(!run.stdout.includes(secret) && !run.stderr.includes(secret))
     assert.equal(fs.readFileSync(env.EDGEPROXY_ANYCAST_BIRD_PASSWORDS_FILE!, 'utf8').split('\n').at(-2), `define EDGE_PW_EDGEPROXY_BGP_PASSWORD = "${secret}";`)
     assert.equal((fs.statSync(env.EDGEPROXY_ANYCAST_BIRD_PASSWORDS_FILE!).mode & 0o777).toString(8), '640')
@@ -78,24 +81,26 @@ describe('anycast commands', () => {
   test('withdraw --hold, drain and resume move the maintenance file; without BIRD they say nothing is announced', async () => {
     const held = await runCli(['anycast', 'withdraw', '--hold', '--json'], {env})
     assert.equal(held.code, 0, held.stderr)
-    const h = JSON.parse(held.stdout) as {phase: string; isHeld: boolean; bird: {isReachable: boolean; note: string}}
-    assert.deepEqual([h.phase, h.isHeld, h.bird.isReachable], ['withdrawn', true, false])
+    assertDocumented('edgeproxy anycast withdraw', JSON.parse(held.stdout))
+    const h = JSON.parse(held.stdout) as {phase: string; held: boolean; bird: {reachable: boolean; note: string}}
+    assert.deepEqual([h.phase, h.held, h.bird.reachable], ['withdrawn', true, false])
     assert.match(h.bird.note, /BIRD is not running/)
     assert.equal((JSON.parse(fs.readFileSync(env.EDGEPROXY_ANYCAST_MAINTENANCE_FILE!, 'utf8')) as {reason: string}).reason, 'withdraw --hold')
 
     const status = await runCli(['anycast', 'status', '--json'], {env})
     assert.equal(status.code, 0, status.stderr)
-    const s = JSON.parse(status.stdout) as {gate: {phase: string}; maintenance: {reason: string}; watcher: null; bird: {isReachable: boolean; error: string}}
-    assert.deepEqual([s.gate.phase, s.maintenance.reason, s.watcher, s.bird.isReachable], ['withdrawn', 'withdraw --hold', null, false])
+    const s = JSON.parse(status.stdout) as {gate: {phase: string}; maintenance: {reason: string}; watcher: null; bird: {reachable: boolean; error: string}}
+    assert.deepEqual([s.gate.phase, s.maintenance.reason, s.watcher, s.bird.reachable], ['withdrawn', 'withdraw --hold', null, false])
     assert.match(s.bird.error, /cannot reach BIRD/)
 
     const resumed = await runCli(['anycast', 'resume', '--json'], {env})
-    assert.deepEqual(JSON.parse(resumed.stdout), {wasHeld: true, maintenanceFile: env.EDGEPROXY_ANYCAST_MAINTENANCE_FILE, isWatcherRunning: false})
+    assertDocumented('edgeproxy anycast resume', JSON.parse(resumed.stdout))
+    assert.deepEqual(JSON.parse(resumed.stdout), {was_held: true, maintenance_file: env.EDGEPROXY_ANYCAST_MAINTENANCE_FILE, watcher_running: false})
     assert.equal(fs.existsSync(env.EDGEPROXY_ANYCAST_MAINTENANCE_FILE!), false)
 
     const drained = await runCli(['anycast', 'drain', '--secs', '0', '--json'], {env})
     assert.equal(drained.code, 0, drained.stderr)
-    assert.equal((JSON.parse(drained.stdout) as {wasAnnounced: boolean}).wasAnnounced, false, 'a withdrawn route is not tagged, just held')
+    assert.equal((JSON.parse(drained.stdout) as {was_announced: boolean}).was_announced, false, 'a withdrawn route is not tagged, just held')
     assert.equal((JSON.parse(fs.readFileSync(env.EDGEPROXY_ANYCAST_MAINTENANCE_FILE!, 'utf8')) as {reason: string}).reason, 'drain')
     await runCli(['anycast', 'resume'], {env})
   })

@@ -81,7 +81,8 @@ describe('backend commands against a running proxy', () => {
     assert.equal((await json('backend', 'list', '--state', 'draining')).backends.length, 0)
     const human = await cli('backend', 'list')
     assert.equal(human.code, 0)
-    assert.match(human.stdout, /ID\s+│\s+APP/)
+    assert.match(human.stdout, /^ID {3}APP {3}REGION {3}COUNTRY/, 'plain columns with a header row when stdout is a pipe')
+    assert.doesNotMatch(human.stdout, /[│─┌└]/, 'no box drawing in a pipe')
     assert.match(human.stdout, /127\.0\.0\.1:\d+/)
   })
 

@@ -57,8 +57,8 @@ describe('corrosion bootstrap', () => {
     assert.equal(run.code, 0, run.stderr)
     assert.deepEqual(listFiles(w.out), FILES)
     const result = json(run.stdout)
-    assert.equal(result.gossipSecurity, 'tls')
-    assert.equal(result.corrosionToken, undefined, 'no token in the output unless --show-token')
+    assert.equal(result.gossip_security, 'tls')
+    assert.equal(result.corrosion_token, undefined, 'no token in the output unless --show-token')
 
     const toml = checkCorrosionToml(fs.readFileSync(path.join(w.out, 'corrosion.toml'), 'utf8'))
     assert.equal(toml.isPlaintext, false)

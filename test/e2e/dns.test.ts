@@ -12,6 +12,7 @@ import {after, before, describe, test} from 'node:test'
 import {parseExposition, sampleValue, type Sample} from '../../src/metrics/exposition.js'
 import {RoutingDb} from '../support/routing-db.js'
 import {runCli, startProxy, tempDir, type ProxyProcess} from '../support/proxy-process.js'
+import {assertDocumented} from '../support/json-shapes.js'
 import {encodeQuery, frame, hasIpv6Loopback, resolveError, resolver, tcpExchange, ttlsOf, udpExchange} from '../support/dns.js'
 
 interface Listening {
@@ -220,6 +221,7 @@ describe('internal DNS: three apps over several regions', () => {
   test('edgeproxy dns query: rcode, flags, TTLs and sections, --json, over IPv4 and [::1]', async () => {
     const json = await runCli(['dns', 'query', 'web.internal', '--server', `127.0.0.1:${ports.v4}`, '--json'])
     assert.equal(json.code, 0, json.stderr)
+    assertDocumented('edgeproxy dns query', JSON.parse(json.stdout))
     const result = JSON.parse(json.stdout) as {rcode: string; transport: string; flags: {aa: boolean; ra: boolean}; answers: {type: string; ttl: number; data: string}[]}
     assert.equal(result.rcode, 'NOERROR')
     assert.equal(result.transport, 'udp')

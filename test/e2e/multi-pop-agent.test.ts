@@ -57,7 +57,7 @@ describe('a schema upgrade reaches running POPs: init-schema adds columns while 
     for (const [i, agent] of cluster.agents.entries()) {
       const r = await runCli(['corrosion', 'init-schema', '--api-url', agent.url, '--schema-dir', dirs[i]!, '--admin-socket', sockets[i]!, '--json'])
       assert.equal(r.code, 0, r.stderr)
-      assert.deepEqual(JSON.parse(r.stdout).addedColumns, BACKEND_COLUMNS.slice(OLDER.length).map((c) => c.name))
+      assert.deepEqual(JSON.parse(r.stdout).added_columns, BACKEND_COLUMNS.slice(OLDER.length).map((c) => c.name))
     }
     const upgradedAt = Date.now()
     // A row that only the new columns make unroutable: its lease ran out long ago.

@@ -29,13 +29,13 @@ describe('pop address', () => {
     const sa = await runCli(['pop', 'address', '--pop', 'sa', '--secrets', secrets, '--json'])
     assert.equal(sa.code, 0, sa.stderr)
     const r = json(sa.stdout)
-    assert.equal(r.popId, 2, 'eu 1, sa 2, us 3: first fit in name order')
+    assert.equal(r.pop_id, 2, 'eu 1, sa 2, us 3: first fit in name order')
     assert.equal(r.network, network)
     assert.equal(r.subnet, `${network.slice(0, -5)}:2::/64`.replace(':::', '::'))
     const wg = parseWgConf(fs.readFileSync(path.join(out, 'sa/wg0.conf'), 'utf8'))
-    assert.equal(wg.interface.Address, `10.50.1.1/16, ${r.wireguardAddress}/128`)
-    assert.equal(r.address, r.wireguardAddress)
-    assert.equal(r.dnsAddress, r.wireguardAddress.replace(/::1$/, '::3'))
+    assert.equal(wg.interface.Address, `10.50.1.1/16, ${r.wireguard_address}/128`)
+    assert.equal(r.address, r.wireguard_address)
+    assert.equal(r.dns_address, r.wireguard_address.replace(/::1$/, '::3'))
     const peerOfSa = parseWgConf(fs.readFileSync(path.join(out, 'us/wg0.conf'), 'utf8')).peers.find((p) => p.AllowedIPs!.startsWith('10.50.1.1/32'))!
     assert.equal(peerOfSa.AllowedIPs, `10.50.1.1/32, ${r.subnet}`, "us routes sa's /64 to sa")
 
@@ -43,7 +43,7 @@ describe('pop address', () => {
     assert.equal(backend.code, 0, backend.stderr)
     const b = json(backend.stdout)
     assert.equal(b.address, `${r.subnet.replace('::/64', '')}:${appHash16('web').toString(16)}::7`)
-    assert.deepEqual(b.backend, {app: 'web', appHash: appHash16('web').toString(16).padStart(4, '0'), instance: 7})
+    assert.deepEqual(b.backend, {app: 'web', app_hash: appHash16('web').toString(16).padStart(4, '0'), instance: 7})
 
     const human = await runCli(['pop', 'address', '--pop', 'sa', '--app', 'web', '--instance', '7', '--secrets', secrets])
     assert.equal(human.code, 0)

@@ -84,7 +84,7 @@ describe('edgeproxy status against a running POP', () => {
     assert.equal(s.region, 'eu')
     assert.match(s.version, /^\d+\.\d+\.\d+/)
     assert.equal(s.store.kind, 'sqlite')
-    assert.equal(s.store.is_current, true)
+    assert.equal(s.store.current, true)
     assert.deepEqual(s.backends.by_state, {healthy: 2, draining: 1, unhealthy: 0, expired: 0})
     assert.equal(s.backends.total, 3)
     assert.equal(s.backends.up, 2)

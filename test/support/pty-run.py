@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """Runs a command on a pseudo-terminal and answers its prompts: for each [expect, send] pair it waits
 until `expect` appears in the output, then types `send`. Prints the whole output and exits with the
-command's exit code. Usage: pty-run.py '<json list of [expect, send]>' cmd args..."""
-import json, os, pty, select, sys, time
+command's exit code. Usage: pty-run.py '<json list of [expect, send]>' cmd args...
+PTY_COLUMNS (default 80) and PTY_ROWS (default 24) set the terminal's size."""
+import fcntl, json, os, pty, select, struct, sys, termios, time
 
 script = json.loads(sys.argv[1])
 pid, fd = pty.fork()
 if pid == 0:
+    size = struct.pack('HHHH', int(os.environ.get('PTY_ROWS', '24')), int(os.environ.get('PTY_COLUMNS', '80')), 0, 0)
+    fcntl.ioctl(0, termios.TIOCSWINSZ, size)
     os.execvp(sys.argv[2], sys.argv[2:])
 
 out = b''

@@ -30,10 +30,12 @@ export class MissingFlagError extends EdgeproxyError {
   }
 }
 
-/** The operator cancelled a prompt (Ctrl-C). */
+/** The operator cancelled at a prompt: Ctrl-C (exit 130, like any program stopped by Ctrl-C) or a "no". */
 export class PromptCancelledError extends EdgeproxyError {
-  constructor() {
-    super('EP_PROMPT_CANCELLED', 'cancelled at a prompt; nothing was written', ExitCode.usage, {suggestion: 'run again, or pass every value as a flag'})
+  constructor(isInterrupt = false) {
+    super('EP_PROMPT_CANCELLED', `${isInterrupt ? 'interrupted' : 'cancelled'} at a prompt; nothing was written`, isInterrupt ? ExitCode.interrupted : ExitCode.usage, {
+      suggestion: 'run again, or pass every value as a flag',
+    })
   }
 }
 
@@ -41,7 +43,7 @@ async function guard<T>(ask: () => Promise<T>): Promise<T> {
   try {
     return await ask()
   } catch (error) {
-    if (error instanceof Error && (error.name === 'ExitPromptError' || error.name === 'AbortPromptError')) throw new PromptCancelledError()
+    if (error instanceof Error && (error.name === 'ExitPromptError' || error.name === 'AbortPromptError')) throw new PromptCancelledError(true)
     throw error
   }
 }

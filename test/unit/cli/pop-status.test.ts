@@ -56,7 +56,7 @@ describe('status summary', () => {
     assert.equal(r.backends?.total, 3)
     assert.equal(r.backends?.up, 2)
     assert.deepEqual(r.backends?.top.map((b) => b.id), ['b', 'a', 'c'])
-    assert.deepEqual(r.backends?.top[0], {id: 'b', app: 'web', region: 'eu', active: 2, connections_total: 40, connect_errors_total: 7, is_up: true})
+    assert.deepEqual(r.backends?.top[0], {id: 'b', app: 'web', region: 'eu', active: 2, connections_total: 40, connect_errors_total: 7, up: true})
     assert.deepEqual(r.rates, {since: 'start', interval_secs: 100, connections_per_sec: 1, errors_per_sec: 0.03, bytes_sent_per_sec: 10, bytes_received_per_sec: 50})
     assert.equal(r.store.subscription, 'connected')
     assert.deepEqual(r.geoip, {built_at: '2026-06-01T00:00:00.000Z', age_days: 30})

@@ -4,7 +4,7 @@ import {describe, test} from 'node:test'
 import {
   DEFAULT_CORROSION_PATHS,
   DEFAULT_HOST_PATHS,
-  GeneratorInputError,
+  GeneratorInputsError,
   planBootstrap,
   resolveBootstrapSettings,
   resolveClusterSecrets,
@@ -34,11 +34,11 @@ const input: BootstrapInput = {
   envPath: DEFAULT_HOST_PATHS.edgeproxyEnv,
 }
 
-function refused(overrides: Partial<BootstrapInput>): GeneratorInputError {
+function refused(overrides: Partial<BootstrapInput>): GeneratorInputsError {
   try {
     resolveBootstrapSettings({...input, ...overrides})
   } catch (error) {
-    assert.ok(error instanceof GeneratorInputError, String(error))
+    assert.ok(error instanceof GeneratorInputsError, String(error))
     assert.equal(error.exitCode, 3)
     assert.equal(error.code, 'EP_GENERATE_INVALID')
     return error
@@ -84,6 +84,19 @@ describe('resolveBootstrapSettings', () => {
       assert.match(error.suggestion ?? '', new RegExp(flag))
     })
   }
+
+  test('every bad flag is listed, one per line, in one error', () => {
+    const error = refused({region: 'mars', gossipAddr: 'pop.example:4001', bootstrap: '10.50.1.1,a@b@c', dbPath: 'state.db', listen: '0.0.0.0:8081', name: 'Bad Name', country: 'UK'})
+    const lines = error.message.split('\n')
+    assert.equal(lines[0], '8 problems with the flags:')
+    assert.deepEqual(
+      lines.slice(1).map((l) => l.match(/^ {2}- (--[a-z-]+) /)?.[1]),
+      ['--name', '--region', '--country', '--gossip-addr', '--bootstrap', '--bootstrap', '--api-listen', '--db-path'],
+    )
+    assert.equal(error.field, '--name')
+    assert.equal(error.toJSON().problems.length, 8)
+    assert.match(error.suggestion ?? '', /^fix each one: --name .*; --region one of sa, us, eu, ap; /)
+  })
 
   test('a non-loopback Corrosion API and an empty seed list are warnings', () => {
     const s = resolveBootstrapSettings({...input, apiAddr: '10.50.3.1:8090', bootstrap: ''})

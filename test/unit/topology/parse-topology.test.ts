@@ -184,7 +184,7 @@ describe('validation names the file and the key path of every problem', () => {
     })
   }
 
-  test('every problem is collected, the error names the file and the first key path', () => {
+  test('every problem is collected and listed one per line; the error names the file and the first key path', () => {
     const text = minimal(POP_A.replace('region: sa', 'region: mars') + POP_B.replace('10.50.2.1', '10.50.1.1'), 'ports: {proxy: 0}\n')
     let error: TopologyInvalidError | undefined
     try {
@@ -198,8 +198,11 @@ describe('validation names the file and the key path of every problem', () => {
       ['ports.proxy', 'pops[0].region', 'pops[1].wireguard_address'],
     )
     assert.equal(error.field, 'ports.proxy')
-    assert.match(error.message, /^edge\/topology\.yaml: ports\.proxy: 0 is out of range/)
-    assert.match(error.message, /; edge\/topology\.yaml: pops\[0\]\.region: "mars"/)
+    const lines = error.message.split('\n')
+    assert.equal(lines[0], 'edge/topology.yaml has 3 problems:')
+    assert.match(lines[1]!, /^ {2}- ports\.proxy: 0 is out of range/)
+    assert.match(lines[2]!, /^ {2}- pops\[0\]\.region: "mars"/)
+    assert.match(lines[3]!, /^ {2}- pops\[1\]\.wireguard_address: /)
     assert.equal(error.toJSON().problems.length, 3)
     assert.equal(error.toJSON().file, 'edge/topology.yaml')
     assert.match(error.suggestion ?? '', /--topology/)
