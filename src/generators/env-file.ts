@@ -40,6 +40,12 @@ export function renderEdgeproxyEnv(host: HostModel, headerLines: readonly string
     out.push(entry('EDGEPROXY_DNS_ENABLED', 'true'))
     out.push(entry('EDGEPROXY_DNS_LISTEN_ADDR', e.dns.listen.map(formatSocketAddress).join(',')))
   }
+  if (e.metrics) {
+    out.push('\n# Prometheus: GET /metrics on the WireGuard address (firewall.sh opens it on the tunnel only). The token\n')
+    out.push('# reads metrics and nothing else: give it to Prometheus instead of the API token (README: scrape config).\n')
+    out.push(entry('EDGEPROXY_METRICS_LISTEN_ADDR', formatSocketAddress(e.metrics.listen)))
+    out.push(entry('EDGEPROXY_METRICS_TOKEN', e.metrics.token))
+  }
   if (host.sixpn) {
     out.push(`\n# 6PN: this POP's /64 is ${host.sixpn.subnet} (id ${host.sixpn.popId}); every POP routes it over WireGuard.\n`)
     out.push(`# Backends here bind an address inside it: edgeproxy pop address --pop ${host.name} --app APP --instance N\n`)

@@ -64,6 +64,16 @@ export interface EdgeproxyModel {
   corrosionToken: string
   /** Internal DNS on, at these addresses; absent = off (corrosion bootstrap). */
   dns?: DnsModel
+  /** The Prometheus listener on the private address; absent = the API's /metrics only (corrosion bootstrap). */
+  metrics?: MetricsModel
+}
+
+/** EDGEPROXY_METRICS_LISTEN_ADDR and its read-only token, and every POP Prometheus should scrape. */
+export interface MetricsModel {
+  listen: SocketAddress
+  token: string
+  /** Every POP of the cluster (this one included), sorted by name, for the scrape config in the README. */
+  targets: Array<{pop: string; region: string; address: SocketAddress}>
 }
 
 /** The POP's internal DNS (`<app>.internal`): where edgeproxy listens, and what hosts of the POP ask. */
@@ -168,5 +178,11 @@ export interface HostModel {
 
 /** Secret values in a model, so dry-run output can redact them. */
 export function hostSecrets(host: HostModel): string[] {
-  return [host.corrosion.bearerToken, host.edgeproxy.apiToken, host.edgeproxy.corrosionToken, ...(host.wireguard ? [host.wireguard.privateKey] : [])]
+  return [
+    host.corrosion.bearerToken,
+    host.edgeproxy.apiToken,
+    host.edgeproxy.corrosionToken,
+    ...(host.edgeproxy.metrics ? [host.edgeproxy.metrics.token] : []),
+    ...(host.wireguard ? [host.wireguard.privateKey] : []),
+  ]
 }

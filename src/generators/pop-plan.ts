@@ -133,6 +133,15 @@ export function popHostModel(topology: Topology, pop: TopologyPop, secrets: Clus
       corrosionApiUrl: `http://${formatSocketAddress(corrosionApi)}`,
       corrosionToken: secrets.corrosionToken,
       dns: {listen: [{host: '127.0.0.1', port: DEFAULT_DNS_PORT}, dnsResolver], domain: 'internal', resolver: dnsResolver},
+      ...(secrets.metricsToken
+        ? {
+            metrics: {
+              listen: {host: pop.wireguardAddress, port: topology.ports.metrics},
+              token: secrets.metricsToken,
+              targets: [...topology.pops].sort(byName).map((p) => ({pop: p.name, region: p.region, address: {host: p.wireguardAddress, port: topology.ports.metrics}})),
+            },
+          }
+        : {}),
     },
     paths: DEFAULT_HOST_PATHS,
     firewall: {
@@ -148,6 +157,7 @@ export function popHostModel(topology: Topology, pop: TopologyPop, secrets: Clus
       privateTcp: [
         {port: topology.ports.api, comment: 'edgeproxy Auto-Discovery API over WireGuard only'},
         {port: topology.ports.corrosionApi, comment: 'Corrosion API (bound to loopback) over WireGuard only'},
+        {port: topology.ports.metrics, comment: 'edgeproxy Prometheus metrics over WireGuard only'},
         ...dnsRule,
       ],
       ...(sixpn ? {sixpn: {source: sixpn.network, destination: sixpn.subnet}} : {}),
@@ -198,7 +208,7 @@ export function planPopConfigs(topology: Topology, secrets: ClusterSecrets): Clu
   const publicKeys = new Map(topology.pops.map((p) => [p.name, wireguardPublicKey(secrets.wireguardPrivateKeys[p.name] ?? '')]))
   const pops: PopPlan[] = []
   const files: PlannedFile[] = []
-  const secretValues = new Set<string>([secrets.corrosionToken, secrets.apiToken])
+  const secretValues = new Set<string>([secrets.corrosionToken, secrets.apiToken, ...(secrets.metricsToken ? [secrets.metricsToken] : [])])
   for (const pop of [...topology.pops].sort(byName)) {
     const host = popHostModel(topology, pop, secrets, publicKeys)
     const hostFiles = renderHostFiles(host).map((f) => ({...f, path: `${pop.name}/${f.path}`}))

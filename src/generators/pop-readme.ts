@@ -2,7 +2,7 @@
 // (tunnel, firewall, Corrosion, edgeproxy) and the checks after each step. Tokens are never
 // written here; commands read them from the installed env file instead.
 import {renderAnycastReadmeSection} from './anycast-files.js'
-import {formatSocketAddress, type HostModel} from './host-model.js'
+import {formatSocketAddress, type HostModel, type MetricsModel} from './host-model.js'
 import {RESOLVED_DROPIN_FILE, RESOLVED_DROPIN_PATH} from './resolved-dropin.js'
 
 export interface ReadmeFile {
@@ -55,6 +55,7 @@ export function renderPopReadme(host: HostModel, headerLines: readonly string[])
       ['Corrosion API', `http://${formatSocketAddress(a.apiAddr)} (bearer token)`],
       ['proxy', `${formatSocketAddress(e.listen)} (TCP), ${formatSocketAddress(e.tlsListen)} (TLS, off until a certificate is set)`],
       ['Auto-Discovery API', `${formatSocketAddress(e.apiListen)} (bearer token)`],
+      ...(e.metrics ? [['Prometheus metrics', `http://${formatSocketAddress(e.metrics.listen)}/metrics (read-only bearer token, over WireGuard only)`]] : []),
       ...(e.dns ? [['internal DNS', `${e.dns.listen.map(formatSocketAddress).join(', ')} (UDP and TCP), for *.${e.dns.domain}`]] : []),
     ]),
   )
@@ -115,6 +116,7 @@ export function renderPopReadme(host: HostModel, headerLines: readonly string[])
     out.push(`   Both must list the apps that have a routable backend (an empty answer while none has). Backend hosts\n`)
     out.push(`   that reach ${e.dns.resolver.host} install the same drop-in.\n`)
   }
+  if (e.metrics) out.push(renderScrapeSection(host, e.metrics, next()))
   out.push('\nStopping or restarting corrosion.service also stops or restarts edgeproxy.service (`Requires=`).\n')
   if (host.sixpn) {
     const s = host.sixpn
@@ -133,6 +135,43 @@ export function renderPopReadme(host: HostModel, headerLines: readonly string[])
   out.push(`Do the steps up to the firewall, then \`docker compose up -d\` in this folder (with corrosion.toml and schema/ next to it).\n`)
   out.push('The same checks apply; `docker compose logs corrosion` replaces journalctl.\n')
   if (host.anycast) out.push(renderAnycastReadmeSection(host.anycast))
+  return out.join('')
+}
+
+/** The Prometheus step: the token file, a scrape config naming every POP, and how to check it. */
+export function renderScrapeConfig(metrics: MetricsModel, tokenFile: string): string {
+  const out: string[] = []
+  out.push('scrape_configs:\n')
+  out.push('  - job_name: edgeproxy\n')
+  out.push('    scrape_interval: 15s\n')
+  out.push('    authorization:\n')
+  out.push(`      credentials_file: ${tokenFile}\n`)
+  out.push('    static_configs:\n')
+  for (const t of metrics.targets) {
+    out.push(`      - targets: ['${formatSocketAddress(t.address)}']\n`)
+    out.push(`        labels: {pop: ${t.pop}, region: ${t.region}}\n`)
+  }
+  return out.join('')
+}
+
+export const PROMETHEUS_TOKEN_FILE = '/etc/prometheus/edgeproxy-metrics.token'
+
+function renderScrapeSection(host: HostModel, metrics: MetricsModel, step: string): string {
+  const at = formatSocketAddress(metrics.listen)
+  const out: string[] = []
+  out.push(`${step} Prometheus: every POP serves \`/metrics\` on its WireGuard address, so the Prometheus server runs on a host\n`)
+  out.push('   inside the WireGuard network (a POP, or a peer you add). The metrics token is the same on every POP and reads\n')
+  out.push('   nothing but metrics. On the Prometheus host, with this folder\'s edgeproxy.env at hand:\n\n')
+  out.push('   ```sh\n')
+  out.push(`   sed -n 's/^EDGEPROXY_METRICS_TOKEN=//p' edgeproxy.env > ${PROMETHEUS_TOKEN_FILE}\n`)
+  out.push(`   chown root:prometheus ${PROMETHEUS_TOKEN_FILE} && chmod 0640 ${PROMETHEUS_TOKEN_FILE}\n`)
+  out.push('   ```\n\n')
+  out.push('   and add this job to prometheus.yml (`promtool check config` it, then reload Prometheus):\n\n')
+  out.push('   ```yaml\n')
+  out.push(renderScrapeConfig(metrics, PROMETHEUS_TOKEN_FILE).replace(/^(?=.)/gm, '   '))
+  out.push('   ```\n\n')
+  out.push(`   Check from this host: \`set -a; . ${host.paths.edgeproxyEnv}; set +a; curl -s -H "Authorization: Bearer $EDGEPROXY_METRICS_TOKEN" http://${at}/metrics | head\`;\n`)
+  out.push('   in Prometheus, `up{job="edgeproxy"}` is 1 for every POP.\n')
   return out.join('')
 }
 

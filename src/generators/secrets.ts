@@ -1,5 +1,5 @@
 // The cluster's secrets file: WireGuard private keys per POP, the Corrosion bearer token, the
-// Auto-Discovery API token, and the generated state that must never change (the 6PN network and
+// Auto-Discovery API token, the read-only metrics token for Prometheus, and the generated state that must never change (the 6PN network and
 // POP ids). Existing values are always reused, so regenerated configs stay byte-identical; only
 // missing ones are made. It never prints a secret; the writer sets mode 0600.
 import crypto from 'node:crypto'
@@ -17,6 +17,8 @@ export interface ClusterSecrets {
   cluster: string
   corrosionToken: string
   apiToken: string
+  /** EDGEPROXY_METRICS_TOKEN of every POP: lets Prometheus read /metrics and nothing else. Absent in files written before it existed (made then). */
+  metricsToken?: string
   /** POP name → base64 private key. */
   wireguardPrivateKeys: Record<string, string>
   /** The 6PN plan (`ipv6_network`, `pop_ids`); absent in files written before 6PN existed. */
@@ -50,6 +52,7 @@ export function parseSecretsJson(text: string, file: string): ClusterSecrets {
   for (const key of ['corrosion_token', 'api_token']) {
     if (typeof d[key] !== 'string' || !isValidToken(d[key] as string)) throw bad(`"${key}" is not a token (16-512 of A-Z a-z 0-9 . _ ~ + / = -)`)
   }
+  if (d.metrics_token !== undefined && (typeof d.metrics_token !== 'string' || !isValidToken(d.metrics_token))) throw bad('"metrics_token" is not a token (16-512 of A-Z a-z 0-9 . _ ~ + / = -)')
   const keys = d.wireguard_private_keys ?? {}
   if (typeof keys !== 'object' || keys === null || Array.isArray(keys)) throw bad('"wireguard_private_keys" must be an object of POP name → key')
   const wireguardPrivateKeys: Record<string, string> = {}
@@ -70,7 +73,14 @@ export function parseSecretsJson(text: string, file: string): ClusterSecrets {
     if (problems.length > 0) throw bad(problems[0]!)
     sixpn = {network: formatPrefix(parseSixpnNetwork(d.ipv6_network as string)), popIds: {...(ids as Record<string, number>)}}
   }
-  return {cluster: d.cluster, corrosionToken: d.corrosion_token as string, apiToken: d.api_token as string, wireguardPrivateKeys, ...(sixpn ? {sixpn} : {})}
+  return {
+    cluster: d.cluster,
+    corrosionToken: d.corrosion_token as string,
+    apiToken: d.api_token as string,
+    ...(typeof d.metrics_token === 'string' ? {metricsToken: d.metrics_token} : {}),
+    wireguardPrivateKeys,
+    ...(sixpn ? {sixpn} : {}),
+  }
 }
 
 function sortedRecord<T>(record: Readonly<Record<string, T>>): Record<string, T> {
@@ -89,6 +99,7 @@ export function renderSecretsJson(secrets: ClusterSecrets): string {
         cluster: secrets.cluster,
         corrosion_token: secrets.corrosionToken,
         api_token: secrets.apiToken,
+        ...(secrets.metricsToken ? {metrics_token: secrets.metricsToken} : {}),
         wireguard_private_keys: keys,
         ...(secrets.sixpn ? {ipv6_network: secrets.sixpn.network, pop_ids: sortedRecord(secrets.sixpn.popIds)} : {}),
       },
@@ -160,6 +171,7 @@ export function resolveClusterSecrets(existing: ClusterSecrets | undefined, requ
     cluster: request.cluster,
     corrosionToken: token(existing?.corrosionToken, request.corrosionToken, 'corrosion_token'),
     apiToken: token(existing?.apiToken, request.apiToken, 'api_token'),
+    metricsToken: token(existing?.metricsToken, undefined, 'metrics_token'),
     wireguardPrivateKeys: {...(existing?.wireguardPrivateKeys ?? {})},
   }
   for (const pop of [...(request.popNames ?? [])].sort()) {

@@ -44,7 +44,8 @@ export interface Topology {
     persistentKeepaliveSecs: number
     interface: string
   }
-  ports: {proxy: number; tls: number; api: number; corrosionApi: number}
+  /** TCP ports on every POP. `metrics`: edgeproxy's Prometheus listener on the WireGuard address. */
+  ports: {proxy: number; tls: number; api: number; corrosionApi: number; metrics: number}
   /** In file order. */
   pops: TopologyPop[]
   /** One address announced by BGP from every POP with `bgp` (see ./anycast.ts). */
@@ -67,7 +68,8 @@ export const TOPOLOGY_DEFAULTS = {
     },
   },
   wireguard: {port: 51820, network: '10.50.0.0/16', ipv6_network: 'auto', mtu: 1420, persistent_keepalive: 25, interface: 'wg0'},
-  ports: {proxy: 8080, tls: 8443, api: 8081, corrosion_api: 8090},
+  // 9091, not 9090: a Prometheus server on a POP host keeps its own 9090.
+  ports: {proxy: 8080, tls: 8443, api: 8081, corrosion_api: 8090, metrics: 9091},
 } as const
 
 /** A complete example in the documented shape (README, `--help`, the wizard's starting point). */
@@ -84,7 +86,7 @@ wireguard:
   mtu: 1420                   # wg0 MTU; gossip.max_mtu is derived from it
   persistent_keepalive: 25    # seconds, 0 = off
   interface: wg0
-ports: { proxy: 8080, tls: 8443, api: 8081, corrosion_api: 8090 }
+ports: { proxy: 8080, tls: 8443, api: 8081, corrosion_api: 8090, metrics: 9091 }
 pops:
   - { name: sa, region: sa, country: BR, public_address: 203.0.113.10, wireguard_address: 10.50.1.1 }
   - { name: us, region: us, public_address: 198.51.100.7, wireguard_address: 10.50.2.1 }

@@ -205,12 +205,13 @@ export function validateTopology(data: unknown, file: string): ParsedTopology {
     c.problem('wireguard.interface', `${show(iface)} is not an interface name (1-15 of A-Z a-z 0-9 _ = + . -)`)
   }
 
-  const p = c.mapping(root.ports, 'ports', ['proxy', 'tls', 'api', 'corrosion_api']) ?? {}
+  const p = c.mapping(root.ports, 'ports', ['proxy', 'tls', 'api', 'corrosion_api', 'metrics']) ?? {}
   const ports = {
     proxy: c.port(p, 'proxy', 'ports', TOPOLOGY_DEFAULTS.ports.proxy),
     tls: c.port(p, 'tls', 'ports', TOPOLOGY_DEFAULTS.ports.tls),
     api: c.port(p, 'api', 'ports', TOPOLOGY_DEFAULTS.ports.api),
     corrosionApi: c.port(p, 'corrosion_api', 'ports', TOPOLOGY_DEFAULTS.ports.corrosion_api),
+    metrics: c.port(p, 'metrics', 'ports', TOPOLOGY_DEFAULTS.ports.metrics),
   }
   checkDistinct(
     c,
@@ -219,6 +220,7 @@ export function validateTopology(data: unknown, file: string): ParsedTopology {
       ['ports.tls', ports.tls],
       ['ports.api', ports.api],
       ['ports.corrosion_api', ports.corrosionApi],
+      ['ports.metrics', ports.metrics],
     ],
     'TCP',
   )
@@ -346,7 +348,7 @@ export function validateTopology(data: unknown, file: string): ParsedTopology {
     cluster: cluster!,
     gossip: {port: gossipPort!, security: security!, tls: {certFile: tls.certFile!, keyFile: tls.keyFile!, caFile: tls.caFile!}},
     wireguard: {port: wireguardPort!, network: network!, ipv6Network: ipv6Network!, mtu: mtu!, persistentKeepaliveSecs: keepalive!, interface: iface!},
-    ports: {proxy: ports.proxy!, tls: ports.tls!, api: ports.api!, corrosionApi: ports.corrosionApi!},
+    ports: {proxy: ports.proxy!, tls: ports.tls!, api: ports.api!, corrosionApi: ports.corrosionApi!, metrics: ports.metrics!},
     pops,
     ...(anycast ? {anycast} : {}),
   }

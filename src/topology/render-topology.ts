@@ -29,6 +29,7 @@ export function topologyToDocument(topology: Topology): Record<string, unknown> 
       tls: topology.ports.tls,
       api: topology.ports.api,
       corrosion_api: topology.ports.corrosionApi,
+      metrics: topology.ports.metrics,
     },
     pops: topology.pops.map((pop) => ({
       name: pop.name,

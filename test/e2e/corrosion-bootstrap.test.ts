@@ -178,8 +178,9 @@ describe('corrosion bootstrap', () => {
     const mine = (f: string) => fs.readFileSync(path.join(w.out, f), 'utf8')
     const theirs = (f: string) => fs.readFileSync(path.join(pop, f), 'utf8')
     assert.deepEqual(parseToml(mine('corrosion.toml')), parseToml(theirs('corrosion.toml')), 'same agent config, comments aside')
-    // Internal DNS is pop generate-config's alone: it listens on the POP's 6PN ::3, which bootstrap has no plan for.
-    const withoutDns = (env: Record<string, string>) => Object.fromEntries(Object.entries(env).filter(([k]) => !k.startsWith('EDGEPROXY_DNS_')))
+    // Internal DNS and the Prometheus listener are pop generate-config's alone: DNS listens on the POP's
+    // 6PN ::3, which bootstrap has no plan for, and the metrics token and scrape config are per cluster.
+    const withoutDns = (env: Record<string, string>) => Object.fromEntries(Object.entries(env).filter(([k]) => !k.startsWith('EDGEPROXY_DNS_') && !k.startsWith('EDGEPROXY_METRICS_')))
     assert.deepEqual(parseEnvFile(mine('edgeproxy.env')), withoutDns(parseEnvFile(theirs('edgeproxy.env'))))
     assert.equal(mine('schema/backends.sql'), theirs('schema/backends.sql'))
     const body = (text: string) => text.replace(/^#.*\n/gm, '')

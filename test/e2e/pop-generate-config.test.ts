@@ -232,6 +232,7 @@ describe('pop generate-config runs', () => {
       'api_token',
       'corrosion_token',
       'ipv6_network',
+      'metrics_token',
       'pop_ids.eu',
       'pop_ids.sa',
       'pop_ids.us',

@@ -62,11 +62,11 @@ export async function runTopologyWizard(prompter: Prompter, options: {defaultFil
   })
   const network = parseIpv4Network(networkText)
   const d = TOPOLOGY_DEFAULTS
-  const ports: Record<'proxy' | 'tls' | 'api' | 'corrosion_api', number> = {...d.ports}
+  const ports: Record<'proxy' | 'tls' | 'api' | 'corrosion_api' | 'metrics', number> = {...d.ports}
   let gossipPort: number = d.gossip.port
   let wireguardPort: number = d.wireguard.port
   const isDefaultPorts = await prompter.confirm(
-    `Default ports? proxy ${ports.proxy}, TLS ${ports.tls}, API ${ports.api}, Corrosion API ${ports.corrosion_api} (TCP); gossip ${gossipPort}, WireGuard ${wireguardPort} (UDP)`,
+    `Default ports? proxy ${ports.proxy}, TLS ${ports.tls}, API ${ports.api}, Corrosion API ${ports.corrosion_api}, metrics ${ports.metrics} (TCP); gossip ${gossipPort}, WireGuard ${wireguardPort} (UDP)`,
     true,
   )
   if (!isDefaultPorts) {
@@ -75,6 +75,7 @@ export async function runTopologyWizard(prompter: Prompter, options: {defaultFil
     ports.tls = await ask('TLS port (TCP)', ports.tls)
     ports.api = await ask('Auto-Discovery API port (TCP, WireGuard only)', ports.api)
     ports.corrosion_api = await ask('Corrosion API port (TCP, loopback)', ports.corrosion_api)
+    ports.metrics = await ask('Prometheus metrics port (TCP, WireGuard only)', ports.metrics)
     gossipPort = await ask('Corrosion gossip port (UDP, WireGuard only)', gossipPort)
     wireguardPort = await ask('WireGuard port (UDP, public)', wireguardPort)
   }

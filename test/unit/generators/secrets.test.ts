@@ -21,7 +21,7 @@ const KEY = 'ULjeJ28aeEbtnvyFMXg2ZyniVLH6i8oO0GZI8uI2KUA='
 describe('cluster secrets', () => {
   test('a first run makes every token and key; a second run reuses them all', () => {
     const first = resolveClusterSecrets(undefined, {cluster: 'edge', popNames: ['sa', 'us']}, 's.json')
-    assert.deepEqual(first.created, ['corrosion_token', 'api_token', 'wireguard_private_keys.sa', 'wireguard_private_keys.us'])
+    assert.deepEqual(first.created, ['corrosion_token', 'api_token', 'metrics_token', 'wireguard_private_keys.sa', 'wireguard_private_keys.us'])
     assert.equal(first.isChanged, true)
     assert.match(first.secrets.corrosionToken, /^[A-Za-z0-9_-]{43}$/)
     assert.notEqual(first.secrets.corrosionToken, first.secrets.apiToken)
@@ -36,7 +36,7 @@ describe('cluster secrets', () => {
   })
 
   test('a new POP gets a key; keys of POPs no longer listed are kept', () => {
-    const existing = {cluster: 'edge', corrosionToken: generateToken(), apiToken: generateToken(), wireguardPrivateKeys: {old: KEY}}
+    const existing = {cluster: 'edge', corrosionToken: generateToken(), apiToken: generateToken(), metricsToken: generateToken(), wireguardPrivateKeys: {old: KEY}}
     const r = resolveClusterSecrets(existing, {cluster: 'edge', popNames: ['new']}, 's.json')
     assert.deepEqual(r.created, ['wireguard_private_keys.new'])
     assert.equal(r.secrets.wireguardPrivateKeys.old, KEY)
@@ -83,7 +83,7 @@ describe('cluster secrets', () => {
     assert.deepEqual(first.created.slice(-3), ['ipv6_network', 'pop_ids.sa', 'pop_ids.us'])
     const text = renderSecretsJson(first.secrets)
     const doc = JSON.parse(text)
-    assert.deepEqual(Object.keys(doc), ['format', 'cluster', 'corrosion_token', 'api_token', 'wireguard_private_keys', 'ipv6_network', 'pop_ids'])
+    assert.deepEqual(Object.keys(doc), ['format', 'cluster', 'corrosion_token', 'api_token', 'metrics_token', 'wireguard_private_keys', 'ipv6_network', 'pop_ids'])
     assert.equal(doc.ipv6_network, 'fd2d:198b:9d66::/48')
     assert.deepEqual(doc.pop_ids, {sa: 1, us: 2})
     const second = resolveClusterSecrets(parseSecretsJson(text, 's.json'), {
@@ -98,7 +98,7 @@ describe('cluster secrets', () => {
   })
 
   test('a file written before 6PN gets the plan added (and is rewritten); commands without 6PN keep a stored plan', () => {
-    const old = {cluster: 'edge', corrosionToken: generateToken(), apiToken: generateToken(), wireguardPrivateKeys: {sa: KEY}}
+    const old = {cluster: 'edge', corrosionToken: generateToken(), apiToken: generateToken(), metricsToken: generateToken(), wireguardPrivateKeys: {sa: KEY}}
     const upgraded = resolveClusterSecrets(old, {cluster: 'edge', popNames: ['sa'], sixpn: {prefix: 'fd12:3456:789a::/48'}}, 's.json')
     assert.deepEqual(upgraded.created, ['ipv6_network', 'pop_ids.sa'])
     assert.equal(upgraded.isChanged, true)

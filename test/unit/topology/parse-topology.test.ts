@@ -51,7 +51,7 @@ describe('parseTopologyText', () => {
     assert.deepEqual(topology.gossip.port, 4001)
     assert.equal(topology.gossip.security, 'plaintext')
     assert.equal(topology.wireguard.network.text, '10.50.0.0/16')
-    assert.deepEqual(topology.ports, {proxy: 8080, tls: 8443, api: 8081, corrosionApi: 8090})
+    assert.deepEqual(topology.ports, {proxy: 8080, tls: 8443, api: 8081, corrosionApi: 8090, metrics: 9091})
     assert.deepEqual(
       topology.pops.map((p) => [p.name, p.region, p.country, p.publicAddress, p.publicAddressKind, p.wireguardAddress]),
       [
@@ -75,7 +75,7 @@ describe('parseTopologyText', () => {
       {...topology.wireguard, network: topology.wireguard.network.text},
       {port: 51820, network: '10.50.0.0/16', ipv6Network: 'auto', mtu: 1420, persistentKeepaliveSecs: 25, interface: 'wg0'},
     )
-    assert.deepEqual(topology.ports, {proxy: 8080, tls: 8443, api: 8081, corrosionApi: 8090})
+    assert.deepEqual(topology.ports, {proxy: 8080, tls: 8443, api: 8081, corrosionApi: 8090, metrics: 9091})
   })
 
   test('the documented full example parses, and a rendered topology parses back to the same model', () => {
