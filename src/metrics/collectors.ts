@@ -15,6 +15,7 @@ import {collectDefaultMetrics, Registry} from 'prom-client'
 import {backendState, type Backend} from '../balancer/backend.js'
 import {CONNECT_TIME_BUCKETS_MS, type BackendCounters} from '../balancer/backend-counters.js'
 import {ROUTING_TIERS, type Router} from '../balancer/router.js'
+import type {Admission} from '../admission/admission.js'
 import type {DnsCounters} from '../dns/dns-counters.js'
 import type {ListenerStats, ProxyStats} from '../proxy/stats.js'
 import type {FeedStatus} from '../store/routing-feed.js'
@@ -32,6 +33,10 @@ export interface MetricsSources {
   geoBuiltAtMs: number
   /** DNS query counters; undefined while DNS is off (no series then). */
   dns?: DnsCounters
+  /** Per-client admission; undefined while it is off (no series then). */
+  admission?: Admission
+  /** Whether active checks run (their series exist only then). */
+  isCheckingHealth?: boolean
   /** Wall clock (unix ms). */
   now?: () => number
 }
@@ -45,6 +50,10 @@ export const CONNECTION_ERROR_REASONS: ReadonlyArray<readonly [reason: string, r
   ['proxy_header_untrusted', (s) => s.proxyHeaderUntrusted],
   ['handshake_timeout', (s) => s.handshakeTimeouts],
   ['tls_handshake', (s) => s.tlsHandshakeFailures],
+  // Admission at accept: refused before any backend is dialled.
+  ['rate_limited', (s) => s.refusedRateLimit],
+  ['conn_limit', (s) => s.refusedConnLimit],
+  ['max_connections', (s) => s.refusedMaxConnections],
 ]
 
 /** The states edgeproxy_store_backends always reports (0 when none), in the order operators read them. */
@@ -130,6 +139,42 @@ export function createMetricsRegistry(s: MetricsSources): Registry {
     CONNECTION_ERROR_REASONS.map(([reason, read]) => ({value: read(s.stats), labels: {reason}})),
   )
   metric('counter', 'edgeproxy_failovers_total', 'Connects retried on the next best backend after a failed one', () => one(s.stats.failovers))
+  metric('counter', 'edgeproxy_idle_timeouts_total', 'Connections closed after EDGEPROXY_IDLE_TIMEOUT_SECS without a byte either way', () => one(s.stats.idleTimeouts))
+
+  // ---- health: active checks, passive failures, circuits ---------------------------------------
+  const health = s.router.health
+  if (s.isCheckingHealth) {
+    metric('counter', 'edgeproxy_health_checks_total', 'Active health checks by result', () => [
+      {value: health.checksPassed, labels: {result: 'pass'}},
+      {value: health.checksFailed, labels: {result: 'fail'}},
+    ])
+  }
+  metric('counter', 'edgeproxy_health_passive_failures_total', 'Failed connects to backends seen by the data path (they feed cooldowns and circuits)', () => one(health.passiveFailures))
+  metric('counter', 'edgeproxy_health_transitions_total', 'Backends that changed state here: to down (active checks failed) or up (recovered)', () => [
+    {value: health.transitionsDown, labels: {to: 'down'}},
+    {value: health.transitionsUp, labels: {to: 'up'}},
+  ])
+  const circuits = health.circuits
+  if (circuits) {
+    metric('counter', 'edgeproxy_circuit_transitions_total', 'Circuit breakers opened (backend ejected) and closed (back in rotation)', () => [
+      {value: circuits.opened, labels: {to: 'open'}},
+      {value: circuits.closed, labels: {to: 'closed'}},
+    ])
+    metric('counter', 'edgeproxy_circuit_ejections_refused_total', 'Circuits left closed because EDGEPROXY_CIRCUIT_BREAKER_MAX_EJECTION_PERCENT of the app was already out', () =>
+      one(circuits.ejectionsRefused),
+    )
+  }
+
+  // ---- admission -------------------------------------------------------------------------------
+  const admission = s.admission
+  if (admission) {
+    metric('gauge', 'edgeproxy_admission_clients', 'Client keys (an IPv4 address, an IPv6 /64) the admission table holds', () => one(admission.table.size))
+    metric('counter', 'edgeproxy_admission_evictions_total', 'Client keys dropped from the full admission table, oldest first (active: with connections still open)', () => [
+      {value: admission.table.evicted - admission.table.evictedActive, labels: {active: 'false'}},
+      {value: admission.table.evictedActive, labels: {active: 'true'}},
+    ])
+    metric('counter', 'edgeproxy_admission_dry_run_refusals_total', 'Connections EDGEPROXY_RATE_LIMIT_DRY_RUN let through that admission would have refused', () => one(admission.dryRunWouldRefuse))
+  }
 
   // ---- routing ---------------------------------------------------------------------------------
   metric('counter', 'edgeproxy_routing_decisions_total', 'Backend picks by how the backend matched the client: same country, region, the POP region, other, or an affinity binding', () =>

@@ -46,6 +46,8 @@ function metricsService(parts: EngineParts): Service {
         certificateNotAfterMs: certificate ? () => Date.parse(certificate.info.notAfter) : undefined,
         geoBuiltAtMs: parts.geo.builtAtMs,
         dns: config.dns ? parts.dnsCounters : undefined,
+        admission: parts.admission,
+        isCheckingHealth: config.health.isEnabled,
       })
       render = async () => ({contentType: registry.contentType, body: await registry.metrics()})
       if (settings.listen === undefined) return

@@ -309,3 +309,80 @@ describe('metrics of a POP on Corrosion', () => {
     assert.ok(state !== undefined && state.labels.state !== 'connected' && state.value === 1, JSON.stringify(state))
   })
 })
+
+describe('metrics of health checks, circuits and admission', () => {
+  test('check results, transitions, admission refusals by reason and the client table, exactly; promtool accepts the scrape', async (t) => {
+    const tmp = tempDir()
+    t.after(tmp.cleanup)
+    const good = await startBackend('good')
+    t.after(() => good.close())
+    const proxy = await startProxy({
+      env: {
+        EDGEPROXY_DB_PATH: path.join(tmp.dir, 'routing.db'),
+        EDGEPROXY_DB_RELOAD_SECS: '0.1',
+        EDGEPROXY_REGION: 'sa',
+        EDGEPROXY_PROXY_PROTOCOL: 'true',
+        EDGEPROXY_API_TOKEN: API_TOKEN,
+        EDGEPROXY_HEALTH_CHECK_ENABLED: 'true',
+        EDGEPROXY_HEALTH_CHECK_INTERVAL_SECS: '0.2',
+        EDGEPROXY_HEALTH_CHECK_TIMEOUT_SECS: '0.15',
+        EDGEPROXY_HEALTH_UNHEALTHY_THRESHOLD: '2',
+        EDGEPROXY_CIRCUIT_BREAKER_ENABLED: 'true',
+        EDGEPROXY_MAX_CONNS_PER_IP: '1',
+      },
+    })
+    t.after(() => proxy.stop())
+    const api = `http://127.0.0.1:${portOf(proxy.events.find((e) => e.event === 'started')!.api)}`
+    const tcpPort = portOf(proxy.events.find((e) => e.event === 'started')!.listen)
+    const scrapeApi = async () => {
+      const res = await get(`${api}/metrics`, API_TOKEN)
+      assert.equal(res.status, 200, res.text)
+      return {samples: parseExposition(res.text), text: res.text}
+    }
+    const db = new RoutingDb(path.join(tmp.dir, 'routing.db'))
+    t.after(() => db.close())
+    db.insert({id: 'good', region: 'sa', country: 'BR', port: good.port})
+    db.insert({id: 'gone', region: 'sa', country: 'BR', port: await closedPort()})
+    await proxy.next('store_reloaded', (e) => e.backends === 2)
+
+    // The dead backend fails its checks and goes down; the live one passes.
+    const down = await eventually(async () => {
+      const {samples} = await scrapeApi()
+      return (sampleValue(samples, 'edgeproxy_health_transitions_total', {to: 'down'}) ?? 0) >= 1 ? samples : undefined
+    }, 'the dead backend marked down by its checks', 15_000)
+    // A backend never checked before goes down on its first failed check (as HAProxy's initial state).
+    assert.ok((sampleValue(down, 'edgeproxy_health_checks_total', {result: 'fail'}) ?? 0) >= 1)
+    assert.ok((sampleValue(down, 'edgeproxy_health_checks_total', {result: 'pass'}) ?? 0) >= 1)
+    assert.equal(sampleValue(down, 'edgeproxy_backends', {state: 'down'}), 1)
+    assert.equal(sampleValue(down, 'edgeproxy_backend_up', {backend: 'gone'}), 0)
+    assert.equal(sampleValue(down, 'edgeproxy_circuit_transitions_total', {to: 'open'}), 0)
+
+    // One client held open; each further connect of the same client is refused at accept: exactly N.
+    const before = (await scrapeApi()).samples
+    const held = await roundTrip(tcpPort, BR_IP, {hold: true})
+    assert.equal(held.id, 'good')
+    const N = 3
+    for (let i = 0; i < N; i++) {
+      const refused = net.connect({host: '127.0.0.1', port: tcpPort})
+      refused.on('error', () => {})
+      await once(refused, 'connect')
+      refused.write(encodeProxyV1({address: BR_IP, port: 40001 + i}, {address: '127.0.0.1', port: tcpPort}))
+      refused.resume()
+      await once(refused, 'close')
+    }
+    const after = await eventually(async () => {
+      const {samples} = await scrapeApi()
+      return sampleValue(samples, 'edgeproxy_connection_errors_total', {reason: 'conn_limit'}) === (sampleValue(before, 'edgeproxy_connection_errors_total', {reason: 'conn_limit'}) ?? 0) + N ? samples : undefined
+    }, `${N} conn_limit refusals`)
+    assert.equal(sampleValue(after, 'edgeproxy_connection_errors_total', {reason: 'rate_limited'}), 0)
+    assert.equal(sampleValue(after, 'edgeproxy_connection_errors_total', {reason: 'max_connections'}), 0)
+    assert.equal(sampleValue(after, 'edgeproxy_admission_clients'), 1, 'one client key')
+    assert.equal(sampleValue(after, 'edgeproxy_backend_connections_total', {backend: 'good'}), 1, 'refused connects dial nothing')
+    await held.close()
+
+    const {text} = await scrapeApi()
+    const check = spawnSync('promtool', ['check', 'metrics'], {input: text, encoding: 'utf8'})
+    if (check.error) t.diagnostic('promtool is not installed (Debian package prometheus; .ci/run installs it): exposition not checked')
+    else assert.equal(check.status, 0, `promtool check metrics:\n${check.stdout}${check.stderr}`)
+  })
+})
