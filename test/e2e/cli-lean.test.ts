@@ -52,6 +52,8 @@ describe('the lean path', () => {
       ['route', 'explain', '90.0.0.1'],
       ['backend', 'register', '--id', 'sa-2', '--app', 'web', '--region', 'sa', '--ip', '127.0.0.1', '--port', '9', '--json'],
       ['backend', 'get', 'nope', '--json'],
+      ['status'],
+      ['status', '--json'],
       ['--version'],
     ]) {
       const {urls, code} = await modulesLoaded(args, env)
@@ -73,6 +75,8 @@ describe('the lean path', () => {
       ['backend', 'get', 'nope'],
       ['backend', 'get', 'nope', '--json'],
       ['backend', 'list', '--api-url', 'notaurl'],
+      ['status', '--api-url', 'notaurl', '--json'],
+      ['status', '--token', 'wrong-token-0123456789'],
       ['version', '--json'],
     ]) {
       const lean = await runCli(args, {env})
@@ -81,6 +85,14 @@ describe('the lean path', () => {
       assert.equal(lean.code, full.code, args.join(' '))
       assert.equal(stable(lean.stdout), stable(full.stdout), args.join(' '))
       assert.equal(lean.stderr, full.stderr, args.join(' '))
+    }
+    // status samples the live proxy: the same screen and JSON but for the clock.
+    const clockless = (text: string) => text.replace(/\d+(\.\d+)?(m\d+)?s\b/g, 'Ns').replace(/"(uptime_secs|last_sync_age_secs|interval_secs)": [\d.]+/g, '"$1": 0')
+    for (const args of [['status'], ['status', '--json']]) {
+      const lean = await runCli(args, {env})
+      const full = await runCli(args, {env: {...env, EDGEPROXY_CLI_LEAN: '0'}})
+      assert.equal(lean.code, full.code, args.join(' '))
+      assert.equal(clockless(lean.stdout), clockless(full.stdout), args.join(' '))
     }
   })
 

@@ -1,6 +1,6 @@
 // The lean path: the commands that make one call to a running proxy's API (backend list, get, drain,
 // enable, disable, set-weight, deregister, heartbeat, register with every value given, check, route
-// explain) and `version` run here without loading oclif, the engine, SQLite or undici, so they
+// explain, status without --watch) and `version` run here without loading oclif, the engine, SQLite or undici, so they
 // finish in about the time Node takes to start. Flags are read from oclif.manifest.json (the same
 // definitions oclif uses), and the work is the same action functions the oclif commands call
 // (src/cli/backend-actions.ts), with the same output and errors. Whenever this path is unsure
@@ -56,6 +56,18 @@ const LEAN_COMMANDS: Record<string, LeanCommand> = {
   },
   'backend:check': {canRun: () => true, run: async (c) => (await actions()).checkBackend(await c.api(), c.parsed.args.id!, c.io)},
   'route:explain': {canRun: () => true, run: async (c) => (await actions()).explainRoute(await c.api(), c.parsed.args.ip!, c.io)},
+  // One sample; --watch (a loop) stays in oclif.
+  status: {
+    canRun: (flags) => flags.watch === undefined,
+    run: async (c) => {
+      const [{statusApiUrl, statusExitCode, summarise, takeSample}, {renderStatus}] = await Promise.all([import('../pop-status.js'), import('../status-view.js')])
+      const url = statusApiUrl(c.flags['api-url'])
+      const result = summarise(url, await takeSample(url, c.flags.token))
+      c.io.log(renderStatus(result))
+      process.exitCode = statusExitCode(result)
+      return result
+    },
+  },
   version: {
     canRun: () => true,
     run: async (c) => {
