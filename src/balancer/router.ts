@@ -6,10 +6,10 @@
 import type {CheckThresholds} from '../health/check-state.js'
 import type {CircuitOptions} from '../health/circuit.js'
 import {HealthTable, type HealthSkip} from '../health/health-table.js'
-import {AffinityTable} from './affinity.js'
 import {backendState, type Backend, type BackendState} from './backend.js'
-import {attachCounters, BackendCounters, countersOf} from './backend-counters.js'
+import type {BackendCounters} from './backend-counters.js'
 import {regionForCountry} from './regions.js'
+import {LocalRouterState, type AffinityView, type RouterState} from './router-state.js'
 import {geoScore, rankBackends, selectBackend, skipReason, type ClientGeo, type Evaluation, type SelectContext} from './select.js'
 
 export interface RouterOptions {
@@ -29,6 +29,11 @@ export interface RouterOptions {
   now?: () => number
   /** Monotonic clock (ms): binding ages and cooldowns. */
   monotonicNow?: () => number
+  /**
+   * Where counts, bindings and health live (default: this thread's Maps). Several workers pass one
+   * over shared memory (src/workers/shared-state.ts); it gets the HealthTable built from these options.
+   */
+  state?: (health: HealthTable) => RouterState
 }
 
 export interface Pick {
@@ -54,36 +59,29 @@ const LOCAL_WRITE_HOLD_MS = 5000
 export class Router {
   readonly localRegion: string
   readonly app?: string
-  readonly affinity: AffinityTable
+  readonly affinity: AffinityView
   /** Check states, circuits and cooldowns, in memory and local to this POP. */
   readonly health: HealthTable
+  private readonly state: RouterState
   private backends: readonly Backend[] = []
   /** The last table from the store, before local writes. */
   private fromStore: readonly Backend[] = []
   /** Local writes not yet shown by the store's table: id → the row written (null: deleted). */
   private readonly localWrites = new Map<string, {backend: Backend | null; updatedAtMs: number; holdUntil: number}>()
   private byId = new Map<string, Backend>()
-  private readonly active = new Map<string, number>()
-  private readonly lastPickSeq = new Map<string, number>()
-  private pickSeq = 0
-  /** Picks per tier of ROUTING_TIERS (0-3 the geo score, 4 an affinity binding); read by metrics. */
-  readonly decisions = new Float64Array(ROUTING_TIERS.length)
+  /** Picks per tier of ROUTING_TIERS (0-3 the geo score, 4 an affinity binding) by this thread. */
+  readonly decisions: Float64Array
   private readonly listeners: ((backends: readonly Backend[]) => void)[] = []
   private readonly now: () => number
   private readonly monotonicNow: () => number
-  private readonly activeOf = (id: string): number => this.active.get(id) ?? 0
-  private readonly lastPickedOf = (id: string): number => this.lastPickSeq.get(id) ?? 0
+  private readonly activeOf = (b: Backend): number => this.state.activeOf(b)
+  private readonly lastPickedOf = (b: Backend): number => this.state.lastPickedOf(b)
 
   constructor(options: RouterOptions) {
     this.localRegion = options.localRegion
     this.app = options.app
     this.now = options.now ?? Date.now
     this.monotonicNow = options.monotonicNow ?? (() => performance.now())
-    this.affinity = new AffinityTable({
-      ttlMs: options.bindingTtlMs,
-      maxEntries: options.bindingMaxEntries,
-      now: this.monotonicNow,
-    })
     this.health = new HealthTable({
       cooldownMs: options.failureCooldownMs,
       checks: options.checks,
@@ -91,6 +89,17 @@ export class Router {
       now: this.monotonicNow,
       random: options.random,
     })
+    this.state =
+      options.state?.(this.health) ??
+      new LocalRouterState({
+        bindingTtlMs: options.bindingTtlMs,
+        bindingMaxEntries: options.bindingMaxEntries,
+        health: this.health,
+        now: this.monotonicNow,
+        tiers: ROUTING_TIERS.length,
+      })
+    this.affinity = this.state.affinity
+    this.decisions = this.state.decisions
   }
 
   /** Called with every new snapshot (the health checker follows the backends this way). */
@@ -152,14 +161,10 @@ export class Router {
 
   private install(all: readonly Backend[]): void {
     const mine = this.app === undefined ? all : all.filter((b) => b.app === this.app)
-    const previous = this.byId
-    attachCounters(mine, (id) => {
-      const b = previous.get(id)
-      return b === undefined ? undefined : countersOf(b)
-    })
+    const byId = new Map(mine.map((b) => [b.id, b]))
+    this.state.install(mine, byId)
     this.backends = mine
-    this.byId = new Map(mine.map((b) => [b.id, b]))
-    this.health.setBackends(mine)
+    this.byId = byId
     for (const listener of this.listeners) listener(mine)
   }
 
@@ -178,8 +183,8 @@ export class Router {
   // One context object, refilled per pick: acquire() runs once per connection, so it allocates nothing.
   private tried?: ReadonlySet<string>
   private monotonicAtPick = 0
-  private readonly isExcludedNow = (id: string): boolean => this.tried !== undefined && this.tried.has(id)
-  private readonly healthSkipNow = (id: string) => this.health.skipReason(id, this.monotonicAtPick)
+  private readonly isExcludedNow = (b: Backend): boolean => this.tried !== undefined && this.tried.has(b.id)
+  private readonly healthSkipNow = (b: Backend) => this.state.healthSkip(b, this.monotonicAtPick)
   private readonly pickContext: SelectContext = {
     client: {country: null, region: null},
     localRegion: '',
@@ -207,65 +212,72 @@ export class Router {
    */
   acquire(clientIp: string, country: string | null, tried?: ReadonlySet<string>): Pick | null {
     const ctx = this.context(country, tried)
-    const boundId = this.affinity.get(clientIp)
-    let backend: Backend | null = null
+    const state = this.state
+    let backend: Backend | null = state.boundBackend(clientIp) ?? null
     let isAffinity = false
-    if (boundId !== undefined) {
-      const bound = this.byId.get(boundId)
-      if (bound !== undefined && skipReason(bound, ctx, this.activeOf(bound.id)) === null) {
-        backend = bound
-        isAffinity = true
+    if (backend !== null && skipReason(backend, ctx, state.activeOf(backend)) === null && state.tryAcquire(backend)) {
+      isAffinity = true
+    } else {
+      // With several workers another one may take the last connection below a hard limit (or a
+      // half-open circuit's trial) between the choice and the count: then choose again.
+      for (let attempt = 0; ; attempt++) {
+        backend = selectBackend(this.backends, ctx)
+        if (backend === null || attempt > this.backends.length) {
+          state.unbind(clientIp)
+          return null
+        }
+        const bound = state.bind(clientIp, backend)
+        if (bound !== backend && skipReason(bound, ctx, state.activeOf(bound)) === null) {
+          // Another worker bound this client first: follow its binding.
+          backend = bound
+          isAffinity = true
+        }
+        if (state.tryAcquire(backend)) break
+        isAffinity = false
       }
     }
-    if (backend === null) {
-      backend = selectBackend(this.backends, ctx)
-      if (backend === null) {
-        if (boundId !== undefined) this.affinity.delete(clientIp)
-        return null
-      }
-      this.affinity.set(clientIp, backend.id)
-    }
-    this.active.set(backend.id, this.activeOf(backend.id) + 1)
-    this.lastPickSeq.set(backend.id, ++this.pickSeq)
     this.decisions[isAffinity ? AFFINITY_TIER : geoScore(backend, ctx.client, ctx.localRegion)]++
-    this.health.picked(backend.id)
-    const counters = countersOf(backend)!
+    const counters = state.counters(backend)!
     counters.connections++
     return {backend, isAffinity, counters}
   }
 
   /** The traffic counters of a backend of the current table (undefined once it left the table). */
   counters(backend: Backend): BackendCounters | undefined {
-    return countersOf(backend)
+    return this.state.counters(backend)
   }
 
-  release(id: string): void {
-    const n = this.activeOf(id) - 1
-    if (n > 0) this.active.set(id, n)
-    else this.active.delete(id)
+  /** Ends a pick's count (the backend as acquire() returned it; its id when the object is not at hand). */
+  release(backend: Backend | string): void {
+    const b = typeof backend === 'string' ? this.byId.get(backend) : backend
+    if (b !== undefined) this.state.release(b)
   }
 
   /**
    * A connect to this backend failed (`why`: ECONNREFUSED, timeout …): a failed sample for its
    * checks, and a failure for its circuit, or with the breaker off, the cooldown.
    */
-  markFailed(id: string, why = 'failed'): void {
-    const b = this.byId.get(id)
-    this.health.connectFailed(id, b?.app ?? '', b?.region ?? '', why)
+  markFailed(backend: Backend | string, why = 'failed'): void {
+    const b = typeof backend === 'string' ? this.byId.get(backend) : backend
+    if (b !== undefined) this.state.connectFailed(b, why)
+    else this.health.connectFailed(backend as string, '', '', why)
   }
 
   /** A connect to this backend succeeded (closes a half-open circuit after enough of them). */
-  markConnected(id: string): void {
-    this.health.connectSucceeded(id)
+  markConnected(backend: Backend | string): void {
+    const b = typeof backend === 'string' ? this.byId.get(backend) : backend
+    if (b !== undefined) this.state.connectSucceeded(b)
   }
 
   /** A pick ended before its connect succeeded or failed (the client left first). */
-  abandonConnect(id: string): void {
-    this.health.abandoned(id)
+  abandonConnect(backend: Backend | string): void {
+    const b = typeof backend === 'string' ? this.byId.get(backend) : backend
+    if (b !== undefined) this.state.abandoned(b)
   }
 
   activeConnections(id: string): number {
-    return this.activeOf(id)
+    const b = this.byId.get(id)
+    return b === undefined ? 0 : this.state.activeOf(b)
   }
 
   /** Every backend with its score for a client, for `route explain`. Changes nothing. */
@@ -273,8 +285,9 @@ export class Router {
     return rankBackends(this.backends, this.context(country))
   }
 
-  isCooling(id: string): boolean {
-    return this.health.isCooling(id)
+  isCooling(backend: Backend | string): boolean {
+    const b = typeof backend === 'string' ? this.byId.get(backend) : backend
+    return b === undefined ? this.health.isCooling(backend as string) : this.state.isCooling(b)
   }
 
   /**
@@ -285,7 +298,7 @@ export class Router {
    */
   isRoutable(backend: Backend): boolean {
     if (backendState(backend, this.now()) !== 'healthy') return false
-    const skip = this.health.skipReason(backend.id, this.monotonicNow())
+    const skip = this.state.healthSkip(backend, this.monotonicNow())
     return skip === null || skip === 'circuit_half_open'
   }
 
@@ -297,6 +310,6 @@ export class Router {
   routingState(backend: Backend): Exclude<BackendState, 'healthy'> | HealthSkip | 'up' {
     const state = backendState(backend, this.now())
     if (state !== 'healthy') return state
-    return this.health.skipReason(backend.id, this.monotonicNow()) ?? 'up'
+    return this.state.healthSkip(backend, this.monotonicNow()) ?? 'up'
   }
 }

@@ -21,13 +21,13 @@ export interface SelectContext {
   client: ClientGeo
   localRegion: string
   nowMs: number
-  activeConnections: (id: string) => number
+  activeConnections: (b: Backend) => number
   /** Sequence number of this POP's last pick of the backend; 0 when never picked. */
-  lastPicked?: (id: string) => number
+  lastPicked?: (b: Backend) => number
   /** Backends to leave out: already tried for this connection. */
-  isExcluded?: (id: string) => boolean
+  isExcluded?: (b: Backend) => boolean
   /** What this POP learnt of the backend's health (active checks, circuit, cooldown), or null. */
-  healthSkip?: (id: string) => HealthSkip | null
+  healthSkip?: (b: Backend) => HealthSkip | null
 }
 
 /**
@@ -60,10 +60,10 @@ export function score(geo: number, load: number, weight: number): number {
 export function skipReason(b: Backend, ctx: SelectContext, active: number): SkipReason | null {
   const state = backendState(b, ctx.nowMs)
   if (state !== 'healthy') return state
-  const health = ctx.healthSkip?.(b.id) ?? null
+  const health = ctx.healthSkip?.(b) ?? null
   if (health !== null) return health
   if (b.hardLimit > 0 && active >= b.hardLimit) return 'at_hard_limit'
-  if (ctx.isExcluded?.(b.id)) return 'excluded'
+  if (ctx.isExcluded?.(b)) return 'excluded'
   return null
 }
 
@@ -73,11 +73,11 @@ export function selectBackend(backends: readonly Backend[], ctx: SelectContext):
   let bestScore = Infinity
   let bestPicked = 0
   for (const b of backends) {
-    const active = ctx.activeConnections(b.id)
+    const active = ctx.activeConnections(b)
     if (skipReason(b, ctx, active) !== null) continue
     const s = score(geoScore(b, ctx.client, ctx.localRegion), loadFactor(active, b.softLimit), b.weight)
     if (s > bestScore) continue
-    const picked = ctx.lastPicked?.(b.id) ?? 0
+    const picked = ctx.lastPicked?.(b) ?? 0
     if (best !== null && s === bestScore && (picked > bestPicked || (picked === bestPicked && b.id > best.id))) continue
     best = b
     bestScore = s
@@ -100,7 +100,7 @@ export interface Evaluation {
 export function rankBackends(backends: readonly Backend[], ctx: SelectContext): Evaluation[] {
   const chosen = selectBackend(backends, ctx)
   const rows = backends.map((b): Evaluation => {
-    const active = ctx.activeConnections(b.id)
+    const active = ctx.activeConnections(b)
     const geo = geoScore(b, ctx.client, ctx.localRegion)
     const load = loadFactor(active, b.softLimit)
     return {

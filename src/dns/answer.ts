@@ -241,7 +241,7 @@ function nearest(backends: DnsBackend[], type: string, n: number, table: RecordT
       client: querierGeo(table, ctx),
       localRegion: ctx.view.localRegion,
       nowMs: ctx.nowMs,
-      activeConnections: (id) => ctx.view.activeConnections(id),
+      activeConnections: (b) => ctx.view.activeConnections(b.id),
     },
   )
   return ranked.slice(0, n).map((r) => byBackend.get(r.backend)!)

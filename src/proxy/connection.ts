@@ -8,6 +8,7 @@ import tls from 'node:tls'
 import type {Admission} from '../admission/admission.js'
 import type {ClientEntry} from '../admission/client-table.js'
 import type {BackendCounters} from '../balancer/backend-counters.js'
+import type {Backend} from '../balancer/backend.js'
 import type {Router} from '../balancer/router.js'
 import type {GeoResolver} from '../geo/geo-resolver.js'
 import type {Logger} from '../log/logger.js'
@@ -115,6 +116,8 @@ export class ProxyConnection {
   /** The client side as the backend sees it: the raw socket, or the TLS socket over it. */
   private client: net.Socket
   private backend?: net.Socket
+  /** The current attempt's backend as the router picked it (what release() and the health calls take). */
+  private picked?: Backend
   private backendId?: string
   /** The current attempt's backend counters, and when its connect began (performance.now()). */
   private counters?: BackendCounters
@@ -253,6 +256,7 @@ export class ProxyConnection {
       return
     }
     const {backend} = pick
+    this.picked = backend
     this.backendId = backend.id
     this.counters = pick.counters
     this.attempts++
@@ -271,7 +275,7 @@ export class ProxyConnection {
     this.timer = undefined
     this.isConnected = true
     this.counters!.observeConnectMs(performance.now() - this.connectStartedAt)
-    this.ctx.router.markConnected(this.backendId!)
+    this.ctx.router.markConnected(this.picked!)
     const backend = this.backend!
     relay(this.client as Owned, backend)
     relay(backend as Owned, this.client)
@@ -287,24 +291,25 @@ export class ProxyConnection {
     clearTimeout(this.timer)
     this.timer = undefined
     const socket = this.backend!
-    const id = this.backendId!
+    const picked = this.picked!
+    const id = picked.id
     this.backend = undefined
+    this.picked = undefined
     this.backendId = undefined
     socket.removeAllListeners()
     socket.on('error', ignore)
     socket.destroy()
     const ctx = this.ctx
-    ctx.router.release(id)
+    ctx.router.release(picked)
     ctx.stats.connectFailures++
     this.counters!.connectErrors++
     this.counters = undefined
-    const wasCooling = ctx.router.isCooling(id)
-    ctx.router.markFailed(id, why)
+    const wasCooling = ctx.router.isCooling(picked)
+    ctx.router.markFailed(picked, why)
     if (!wasCooling) {
-      const b = ctx.router.get(id)
       ctx.warnBackendFailed('backend connect failed; trying the next best and avoiding it for the cooldown', {
         backend: id,
-        address: b ? formatHostPort(b.host, b.port) : null,
+        address: formatHostPort(picked.host, picked.port),
         error: why,
       })
     }
@@ -405,9 +410,10 @@ export class ProxyConnection {
       this.admitted = undefined
     }
     const backend = this.backend
-    if (this.backendId !== undefined) {
-      ctx.router.release(this.backendId)
-      if (!this.isConnected) ctx.router.abandonConnect(this.backendId)
+    const picked = this.picked
+    if (picked !== undefined) {
+      ctx.router.release(picked)
+      if (!this.isConnected) ctx.router.abandonConnect(picked)
     }
     if (!this.client.destroyed) this.client.destroy()
     if (!this.raw.destroyed) this.raw.destroy()

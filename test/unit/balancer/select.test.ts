@@ -15,7 +15,7 @@ function ctx(country: string | null, localRegion: string, active: Record<string,
     client: {country, region: country === null ? null : regionForCountry(country)},
     localRegion,
     nowMs: 1_000_000,
-    activeConnections: (id) => active[id] ?? 0,
+    activeConnections: (b) => active[b.id] ?? 0,
     ...extra,
   }
 }
@@ -112,13 +112,13 @@ describe('the formula', () => {
   test('ties go to the backend picked least recently, so equals share connections', () => {
     const b = [backend('a', 'sa', 'BR'), backend('b', 'sa', 'BR'), backend('c', 'sa', 'BR')]
     const picked: Record<string, number> = {a: 3, b: 1, c: 2}
-    assert.equal(selectBackend(b, ctx('BR', 'sa', {}, {lastPicked: (id) => picked[id]}))?.id, 'b')
+    assert.equal(selectBackend(b, ctx('BR', 'sa', {}, {lastPicked: (b) => picked[b.id]}))?.id, 'b')
     assert.equal(selectBackend(b, ctx('BR', 'sa', {}, {lastPicked: () => 0}))?.id, 'a', 'never picked: the smaller id')
   })
 
   test('excluded backends (tried, cooling down) are skipped', () => {
     const b = [backend('a', 'sa', 'BR'), backend('b', 'sa', 'AR')]
-    assert.equal(selectBackend(b, ctx('BR', 'sa', {}, {isExcluded: (id) => id === 'a'}))?.id, 'b')
+    assert.equal(selectBackend(b, ctx('BR', 'sa', {}, {isExcluded: (b) => b.id === 'a'}))?.id, 'b')
   })
 
   test('explain lists the chosen backend first and every skipped one last', () => {
