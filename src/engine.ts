@@ -3,7 +3,7 @@
 // affinity sweep, Auto-Discovery API, and whatever a feature adds. Everything that can be refused
 // (certificate, GeoIP file, store, addresses) is checked before the first socket listens. It never
 // exits the process: the CLI owns signals and exit codes; the engine exposes reload() and shutdown().
-import {Router} from './balancer/router.js'
+import {ROUTING_TIERS, Router} from './balancer/router.js'
 import type {StartConfig} from './config/start-config.js'
 import {ApiServer} from './discovery/api-server.js'
 import {DnsCounters} from './dns/dns-counters.js'
@@ -29,6 +29,11 @@ import type {RoutingFeed} from './store/routing-feed.js'
 import {SqliteBackendStore} from './store/sqlite-backend-store.js'
 import {SqliteFeed} from './store/sqlite-feed.js'
 import {SqliteRoutingStore} from './store/sqlite-store.js'
+import {workersService} from './workers/workers-service.js'
+import {layoutFor, sharedNow, SharedMemory} from './workers/shared-memory.js'
+import {ControlRouterState} from './workers/shared-router-state.js'
+import {supportsReusePort} from './workers/settings.js'
+import {WorkerPool} from './workers/worker-pool.js'
 
 export interface EngineOptions {
   logger: Logger
@@ -86,7 +91,34 @@ export interface EngineParts {
   readonly api?: ApiServer
   /** Per-client admission at accept (its counters: dryRunWouldRefuse, table.size/evicted); undefined when off. */
   readonly admission?: Admission
+  /** The workers that accept and relay (undefined: this thread does, EDGEPROXY_WORKERS=1). */
+  readonly pool?: WorkerPool
+  /** Brings process-wide counters up to date (the workers' sums); call before reading stats. */
+  refresh(): Promise<void>
   readonly startedAtMs: number
+}
+
+/**
+ * How many workers this process runs: EDGEPROXY_WORKERS, or 1 (with a warning saying why) on a Node
+ * without SO_REUSEPORT listeners, or while a limit that is counted per thread is on.
+ */
+export function effectiveWorkers(config: StartConfig, logger: Logger, nodeVersion = process.versions.node): number {
+  const asked = config.workers
+  if (asked <= 1) return 1
+  if (!supportsReusePort(nodeVersion)) {
+    logger.warn('workers_unsupported', `EDGEPROXY_WORKERS asks for ${asked} workers, but Node ${nodeVersion} cannot share a listening address between threads (reusePort needs Node 22.12 or later): running one worker`, {
+      workers: asked,
+      node: nodeVersion,
+    })
+    return 1
+  }
+  if (config.limits.admission !== undefined || config.limits.maxConnections > 0) {
+    logger.warn('workers_limits_single', `per-client admission and EDGEPROXY_MAX_CONNECTIONS are counted by one thread: running one worker instead of ${asked} while they are on`, {
+      workers: asked,
+    })
+    return 1
+  }
+  return asked
 }
 
 export class Engine implements EngineParts {
@@ -98,6 +130,7 @@ export class Engine implements EngineParts {
   readonly service: BackendService
   readonly api?: ApiServer
   readonly admission?: Admission
+  pool?: WorkerPool
   private services: Service[] = []
   private shutdownPromise?: Promise<ShutdownResult>
   private forceCut?: () => void
@@ -125,7 +158,10 @@ export class Engine implements EngineParts {
         logger,
         version,
         token: config.api.token,
-        health: () => this.health(),
+        health: async () => {
+          await this.refresh()
+          return this.health()
+        },
       })
     }
   }
@@ -134,7 +170,11 @@ export class Engine implements EngineParts {
     const {logger} = options
     const certificate = config.tls ? new TlsCertificate(config.tls.certPath, config.tls.keyPath, logger) : undefined
     const geo = await openGeoResolver(config.geoipPath)
+    const workers = effectiveWorkers(config, logger)
     const {feed, writer} = options.stores ?? (await openStores(config, logger))
+    let pool: WorkerPool | undefined
+    let control: ControlRouterState | undefined
+    const memory = workers > 1 ? new SharedMemory(layoutFor(workers, config.bindingMaxEntries)) : undefined
     const router = new Router({
       localRegion: config.region,
       app: config.app,
@@ -143,8 +183,29 @@ export class Engine implements EngineParts {
       failureCooldownMs: config.failureCooldownMs,
       checks: config.health.isEnabled ? config.health.thresholds : undefined,
       circuit: config.health.circuit,
+      ...(memory
+        ? {
+            monotonicNow: sharedNow,
+            workers,
+            state: (health) =>
+              (control = new ControlRouterState({
+                memory,
+                bindingTtlMs: config.bindingTtlMs,
+                bindingMaxEntries: config.bindingMaxEntries,
+                health,
+                tiers: ROUTING_TIERS.length,
+                onTable: (table) => pool?.broadcast(table),
+                onNoSlot: (id) => logger.error('backend_no_slot', `backend ${id} left out of the workers' table: every shared slot is taken`, {backend: id}),
+              })),
+          }
+        : {}),
     })
     const engine = new Engine(config, router, feed, writer, geo, certificate, logger, options.version)
+    if (memory) {
+      pool = new WorkerPool({count: workers, memory, config, logger, state: () => control!, stats: engine.stats, listenerStats: engine.listenerStats})
+      engine.pool = pool
+      // The table the store service installs before the workers start reaches them at spawn.
+    }
     engine.services = engine.buildServices(options.dial ?? defaultDial)
     try {
       await startAll(engine.services)
@@ -161,6 +222,7 @@ export class Engine implements EngineParts {
       region: config.region,
       store: feed.describe(),
       backends: router.snapshot.length,
+      workers,
       app: config.app,
       proxy_protocol: config.proxyProtocol ? config.proxyProtocol.trusted.text : undefined,
       geoip: geo.source,
@@ -210,14 +272,16 @@ export class Engine implements EngineParts {
         tlsContext: () => certificate.context,
       })
     }
-    services.push(listenersService(base, listeners, this.logger))
+    if (this.pool) services.push(workersService(this.pool, this.logger, (a) => (this.tcpAddress = a), (a) => (this.tlsAddress = a)))
+    else services.push(listenersService(base, listeners, this.logger))
     if (c.tls && this.certificate) services.push(certificateService(this.certificate, c.tls.reloadMs))
     services.push(affinitySweepService(this.router, c.bindingGcIntervalMs, this.logger))
     services.push(...metricsServices(this))
     if (c.dns) services.push(dnsService(this, c.dns))
     services.push(healthService(this))
     services.push(admissionService(this, admission, c.limits))
-    services.push(idleSweepService(this.connections, this.stats, c.limits.idleTimeoutMs))
+    // With workers, each sweeps its own connections.
+    if (!this.pool) services.push(idleSweepService(this.connections, this.stats, c.limits.idleTimeoutMs))
     if (this.api && c.api) services.push(apiService(this.api, c.api.listen, (a) => (this.apiAddress = a)))
     return services
   }
@@ -254,9 +318,15 @@ export class Engine implements EngineParts {
         ...(store.error ? {error: store.error} : {}),
         writes: this.service.writes,
       },
-      connections: {active: this.connections.size, ...this.stats.toJSON()},
+      connections: {active: this.pool ? this.listenerStats.tcp.active + this.listenerStats.tls.active : this.connections.size, ...this.stats.toJSON()},
+      ...(this.pool ? {workers: {count: this.pool.count, replaced: this.pool.replaced, behind: this.pool.behind}} : {}),
       ...sections,
     }
+  }
+
+  /** Process-wide counters: with workers, their sums (each answers within a second); nothing to do with one thread. */
+  async refresh(): Promise<void> {
+    if (this.pool) await this.pool.collect()
   }
 
   /** SIGHUP: every service re-reads what it reads (the routing store, the certificate, …) now. */
@@ -281,6 +351,7 @@ export class Engine implements EngineParts {
 
   private async drain(timeoutMs: number): Promise<ShutdownResult> {
     for (const s of this.services) s.stopAccepting?.()
+    if (this.pool) return this.drainWorkers(this.pool, timeoutMs)
     const open = this.connections.size
     this.logger.info('shutdown_started', 'no longer accepting connections; waiting for open ones to finish', {
       open,
@@ -300,6 +371,18 @@ export class Engine implements EngineParts {
     await closeAll(this.services)
     this.certificate?.close()
     const result = {drained: open - remaining.length, cut: remaining.length}
+    this.logger.info('shutdown_complete', 'stopped', {...result})
+    return result
+  }
+
+  /** The same drain over every worker: one shutdown_started with the open connections of all, one result summed. */
+  private async drainWorkers(pool: WorkerPool, timeoutMs: number): Promise<ShutdownResult> {
+    this.forceCut = () => pool.cutNow()
+    const result = await pool.drain(timeoutMs, (open) =>
+      this.logger.info('shutdown_started', 'no longer accepting connections; waiting for open ones to finish', {open, timeout_secs: timeoutMs / 1000, workers: pool.count}),
+    )
+    await closeAll(this.services)
+    this.certificate?.close()
     this.logger.info('shutdown_complete', 'stopped', {...result})
     return result
   }

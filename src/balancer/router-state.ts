@@ -45,8 +45,11 @@ export interface RouterState {
   release(b: Backend): void
   /** The backend bound to the client, refreshing the binding; undefined when none (or it left the table). */
   boundBackend(clientIp: string): Backend | undefined
-  /** Binds the client to b; returns the backend it is bound to now (another thread may have bound it first). */
-  bind(clientIp: string, b: Backend): Backend
+  /**
+   * Binds the client to b; returns the backend it is bound to now (another thread may have bound
+   * it first, to a backend still in the table). `isForced` replaces such a binding.
+   */
+  bind(clientIp: string, b: Backend, isForced?: boolean): Backend
   unbind(clientIp: string): void
   healthSkip(b: Backend, nowMs: number): HealthSkip | null
   connectFailed(b: Backend, why: string): void

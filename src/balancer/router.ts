@@ -34,6 +34,8 @@ export interface RouterOptions {
    * over shared memory (src/workers/shared-state.ts); it gets the HealthTable built from these options.
    */
   state?: (health: HealthTable) => RouterState
+  /** Workers that share the state (undefined: this thread alone routes). */
+  workers?: number
 }
 
 export interface Pick {
@@ -59,6 +61,7 @@ const LOCAL_WRITE_HOLD_MS = 5000
 export class Router {
   readonly localRegion: string
   readonly app?: string
+  readonly workers?: number
   readonly affinity: AffinityView
   /** Check states, circuits and cooldowns, in memory and local to this POP. */
   readonly health: HealthTable
@@ -80,6 +83,7 @@ export class Router {
   constructor(options: RouterOptions) {
     this.localRegion = options.localRegion
     this.app = options.app
+    this.workers = options.workers
     this.now = options.now ?? Date.now
     this.monotonicNow = options.monotonicNow ?? (() => performance.now())
     this.health = new HealthTable({
@@ -227,10 +231,12 @@ export class Router {
           return null
         }
         const bound = state.bind(clientIp, backend)
-        if (bound !== backend && skipReason(bound, ctx, state.activeOf(bound)) === null) {
-          // Another worker bound this client first: follow its binding.
-          backend = bound
-          isAffinity = true
+        if (bound !== backend) {
+          if (skipReason(bound, ctx, state.activeOf(bound)) === null) {
+            // Another worker bound this client first: follow its binding.
+            backend = bound
+            isAffinity = true
+          } else state.bind(clientIp, backend, true)
         }
         if (state.tryAcquire(backend)) break
         isAffinity = false

@@ -12,6 +12,7 @@ import type {LogFormat} from '../log/logger.js'
 import {METRICS_SETTINGS, resolveMetricsConfig, type MetricsConfig} from '../metrics/settings.js'
 import {ADMISSION_SETTINGS, resolveConnectionLimits, type ConnectionLimits} from '../admission/settings.js'
 import {HEALTH_SETTINGS, resolveHealthConfig, type HealthConfig} from '../health/settings.js'
+import {resolveWorkerCount, WORKERS_SETTINGS} from '../workers/settings.js'
 import {resolveSettings, setting, type Env, type Raw, type Setting, type Source} from './settings.js'
 
 const CORE = 'CORE'
@@ -119,6 +120,7 @@ export const START_SETTINGS = {
     group: CONNECTIONS,
   }),
   ...ADMISSION_SETTINGS,
+  ...WORKERS_SETTINGS,
   ...HEALTH_SETTINGS,
   tlsEnabled: setting.boolean({
     flag: 'tls',
@@ -320,6 +322,8 @@ export interface StartConfig {
   limits: ConnectionLimits
   /** Active checks and the circuit breaker (src/health/settings.ts). */
   health: HealthConfig
+  /** Event loops that accept and relay (EDGEPROXY_WORKERS resolved; src/workers/settings.ts). */
+  workers: number
   tls?: {listen: HostPort; certPath: string; keyPath: string; reloadMs: number}
   proxyProtocol?: {trusted: CidrList}
   bindingTtlMs: number
@@ -392,6 +396,7 @@ export function resolveStartConfig(flags: Raw, env: Env): StartConfig {
     shutdownTimeoutMs: ms(v.shutdownTimeoutSecs!),
     limits: resolveConnectionLimits(v),
     health: resolveHealthConfig(v),
+    workers: resolveWorkerCount(v.workers!),
     tls,
     proxyProtocol: v.proxyProtocol ? {trusted: v.proxyProtocolTrusted!} : undefined,
     bindingTtlMs: ms(v.bindingTtlSecs!),

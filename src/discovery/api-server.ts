@@ -37,7 +37,7 @@ export interface ApiServerOptions {
   version: string
   token?: string
   /** What /health reports besides the basics (store status, connection counters). */
-  health: () => Record<string, unknown> & {status: 'ok' | 'degraded'}
+  health: () => Promise<Record<string, unknown> & {status: 'ok' | 'degraded'}> | (Record<string, unknown> & {status: 'ok' | 'degraded'})
 }
 
 export class HttpError extends Error {
@@ -134,7 +134,7 @@ export class ApiServer {
         isPublic: true,
         methods: {
           GET: async () => {
-            const extra = this.options.health()
+            const extra = await this.options.health()
             return {status: 200, body: {version: this.options.version, ...extra}}
           },
         },

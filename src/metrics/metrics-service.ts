@@ -49,7 +49,10 @@ function metricsService(parts: EngineParts): Service {
         admission: parts.admission,
         isCheckingHealth: config.health.isEnabled,
       })
-      render = async () => ({contentType: registry.contentType, body: await registry.metrics()})
+      render = async () => {
+        await parts.refresh()
+        return {contentType: registry.contentType, body: await registry.metrics()}
+      }
       if (settings.listen === undefined) return
       server = new MetricsServer({render, token: settings.token, logger})
       const bound = await server.listen(settings.listen)

@@ -42,6 +42,8 @@ export interface ConnectionContext {
   readonly maxConnections: number
   readonly warnMaxConnections: (msg: string, fields?: Record<string, string | number | null>) => void
   readonly dial: Dial
+  /** The worker this listener runs in (logged per connection); undefined with one thread. */
+  readonly worker?: number
   readonly warnNoBackend: (msg: string, fields?: Record<string, string | number | null>) => void
   readonly warnBackendFailed: (msg: string, fields?: Record<string, string | number | null>) => void
 }
@@ -429,6 +431,7 @@ export class ProxyConnection {
     if (ctx.logger.isDebug) {
       ctx.logger.debug('connection', 'connection closed', {
         listener: ctx.listener,
+        worker: ctx.worker,
         client: this.clientIp,
         country: this.country,
         backend: this.backendId ?? null,

@@ -34,11 +34,14 @@ export function listenError(error: NodeJS.ErrnoException, address: string, setti
   }
 }
 
-export async function listenOn(server: net.Server, address: HostPort, setting: string): Promise<HostPort> {
+/** `isShared`: several sockets (workers) listen on the address together (SO_REUSEPORT, Node 22.12+). */
+export async function listenOn(server: net.Server, address: HostPort, setting: string, isShared = false): Promise<HostPort> {
   await new Promise<void>((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException) => reject(listenError(error, formatHostPort(address.host, address.port), setting))
     server.once('error', onError)
-    server.listen({host: address.host, port: address.port, ipv6Only: false}, () => {
+    const options: net.ListenOptions & {reusePort?: boolean} = {host: address.host, port: address.port, ipv6Only: false}
+    if (isShared) options.reusePort = true
+    server.listen(options, () => {
       server.removeListener('error', onError)
       resolve()
     })
@@ -75,8 +78,8 @@ export class ProxyListener {
     })
   }
 
-  async listen(address: HostPort, setting: string): Promise<HostPort> {
-    this.boundAddress = await listenOn(this.server, address, setting)
+  async listen(address: HostPort, setting: string, isShared = false): Promise<HostPort> {
+    this.boundAddress = await listenOn(this.server, address, setting, isShared)
     // Later failures (EMFILE on accept and the like) must not kill the process; they are logged.
     this.server.on('error', (error: NodeJS.ErrnoException) =>
       this.logger.error('listener_error', `${this.ctx.listener} listener error: ${error.message}`, {code: error.code ?? null}),

@@ -1,0 +1,257 @@
+// Several workers (EDGEPROXY_WORKERS) in a real `edgeproxy start`: the hard limit holds over all of
+// them under a burst, a client's binding is the same whichever worker accepts it, a drain counts
+// every worker's connections once, and a worker that crashes is replaced while the others' connections
+// carry on. Workers need reusePort listeners (Node ≥ 22.12); on an older Node the block is skipped
+// with the reason, and the fallback to one worker is tested instead.
+import assert from 'node:assert/strict'
+import net from 'node:net'
+import path from 'node:path'
+import {after, before, describe, test} from 'node:test'
+
+import {supportsReusePort} from '../../src/workers/settings.js'
+import {closed, connectAndGreet, readUntil, startBackend, waitUntil, type TestBackend} from '../support/backends.js'
+import {RoutingDb} from '../support/routing-db.js'
+import {startProxy, tempDir, type LogEvent, type ProxyProcess} from '../support/proxy-process.js'
+
+const NODE = process.versions.node
+const SKIP = supportsReusePort() ? false : `several workers need Node ≥ 22.12 (net reusePort); this is Node ${NODE}`
+const WORKERS = 2
+
+interface Fixture {
+  proxy: ProxyProcess
+  db: RoutingDb
+  a: TestBackend
+  b: TestBackend
+  api: string
+}
+
+async function health(f: Fixture): Promise<Record<string, any>> {
+  return (await (await fetch(`${f.api}/health`)).json()) as Record<string, any>
+}
+
+/** Polls an async condition (state the proxy has no event for) until it holds; fails after timeoutMs. */
+async function until(condition: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time')
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}
+
+async function connectionsOf(f: Fixture): Promise<number[]> {
+  const list = (await (await fetch(`${f.api}/api/v1/backends`)).json()) as {backends: {connections: number}[]}
+  return list.backends.map((b) => b.connections)
+}
+
+/** Every worker routes on the latest table (the control plane posts each table; workers acknowledge it). */
+async function workersCurrent(f: Fixture): Promise<void> {
+  await until(async () => (await health(f)).workers.behind === 0)
+}
+
+async function tableEverywhere(f: Fixture, n: number): Promise<void> {
+  await f.proxy.next('store_reloaded', (e) => e.backends === n)
+  await workersCurrent(f)
+}
+
+function fixture(env: Record<string, string> = {}): Fixture {
+  const tmp = tempDir()
+  const f = {} as Fixture
+  before(async () => {
+    f.a = await startBackend('a')
+    f.b = await startBackend('b')
+    const dbPath = path.join(tmp.dir, 'routing.db')
+    f.proxy = await startProxy({
+      env: {EDGEPROXY_DB_PATH: dbPath, EDGEPROXY_DB_RELOAD_SECS: '0.1', EDGEPROXY_WORKERS: String(WORKERS), EDGEPROXY_REGION: 'sa', ...env},
+    })
+    const started = await f.proxy.waitFor('started')
+    assert.equal(started.workers, WORKERS)
+    f.api = `http://${String(started.api)}`
+    f.db = new RoutingDb(dbPath)
+  })
+  after(async () => {
+    f.db?.close()
+    await f.proxy?.stop('SIGKILL')
+    await f.a?.close()
+    await f.b?.close()
+    tmp.cleanup()
+  })
+  return f
+}
+
+/** Connects from `from` and waits for the greeting; the connection's worker shows in its DEBUG line when it closes. */
+async function greetFrom(port: number, from: string) {
+  return connectAndGreet(port, {localAddress: from})
+}
+
+describe(`${WORKERS} workers: exact limits, shared affinity, process-wide figures`, {skip: SKIP}, () => {
+  const f = fixture({DEBUG: '1'})
+
+  test('a burst of 1,000 simultaneous connects never passes hard_limit 50 on either backend', async () => {
+    f.db.insert({id: 'a', region: 'sa', port: f.a.port, soft_limit: 10, hard_limit: 50})
+    f.db.insert({id: 'b', region: 'sa', port: f.b.port, soft_limit: 10, hard_limit: 50})
+    await tableEverywhere(f, 2)
+    let peakA = 0
+    let peakB = 0
+    const sample = () => {
+      peakA = Math.max(peakA, f.a.open)
+      peakB = Math.max(peakB, f.b.open)
+    }
+    f.a.server.on('connection', sample)
+    f.b.server.on('connection', sample)
+    const attempts = await Promise.allSettled(Array.from({length: 1000}, () => connectAndGreet(f.proxy.tcpPort, {})))
+    f.a.server.off('connection', sample)
+    f.b.server.off('connection', sample)
+    const ok = attempts.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<{id: string; socket: net.Socket}>).value)
+    const perBackend = {a: ok.filter((c) => c.id === 'a').length, b: ok.filter((c) => c.id === 'b').length}
+    assert.deepEqual(perBackend, {a: 50, b: 50}, 'each backend takes exactly its hard limit')
+    assert.ok(peakA <= 50 && peakB <= 50, `peak open a=${peakA} b=${peakB}`)
+    // The connections were spread over the workers, and the figures are the process's.
+    const h = await health(f)
+    assert.equal(h.connections.accepted, 1000)
+    assert.equal(h.connections.active, 100)
+    assert.equal(h.connections.noBackend, 900)
+    const metrics = await (await fetch(`${f.api}/metrics`)).text()
+    assert.match(metrics, /edgeproxy_connections_total\{listener="tcp"\} 1000\b/)
+    assert.match(metrics, /edgeproxy_backend_connections_active\{backend="a",app="web",region="sa"\} 50\b/)
+    for (const c of ok) c.socket.destroy()
+    await waitUntil(() => f.a.open === 0 && f.b.open === 0)
+    // Every worker's counts came back: the API sees no connection left, and capacity is whole again.
+    await until(async () => (await connectionsOf(f)).every((n) => n === 0))
+    const closes = f.proxy.events.filter((e) => e.event === 'connection')
+    assert.ok(new Set(closes.map((e) => e.worker)).size === WORKERS, `connections on workers ${[...new Set(closes.map((e) => e.worker))]}`)
+    f.db.delete('a')
+    f.db.delete('b')
+    await tableEverywhere(f, 0)
+  })
+
+  test("a client's binding is the same whichever worker accepts its connection", async () => {
+    f.db.insert({id: 'a', region: 'sa', port: f.a.port})
+    f.db.insert({id: 'b', region: 'sa', port: f.b.port})
+    await tableEverywhere(f, 2)
+    const before = f.proxy.events.length
+    const seen = new Map<string, Set<string>>()
+    for (const client of ['127.0.0.2', '127.0.0.3', '127.0.0.4']) {
+      const ids = new Set<string>()
+      for (let i = 0; i < 12; i++) {
+        const c = await greetFrom(f.proxy.tcpPort, client)
+        ids.add(c.id)
+        c.socket.destroy()
+        await closed(c.socket)
+      }
+      seen.set(client, ids)
+    }
+    for (const [client, ids] of seen) assert.equal(ids.size, 1, `${client} went to ${[...ids]}`)
+    // Without affinity the two equal backends alternate; the clients really met several workers.
+    await waitUntil(() => f.proxy.events.slice(before).filter((e) => e.event === 'connection').length >= 36)
+    const lines = f.proxy.events.slice(before).filter((e) => e.event === 'connection')
+    const workersByClient = new Map<string, Set<unknown>>()
+    for (const e of lines) {
+      const set = workersByClient.get(String(e.client)) ?? new Set()
+      set.add(e.worker)
+      workersByClient.set(String(e.client), set)
+    }
+    assert.ok([...workersByClient.values()].some((s) => s.size > 1), 'some client was accepted by more than one worker')
+    f.db.delete('a')
+    f.db.delete('b')
+    await tableEverywhere(f, 0)
+  })
+})
+
+describe(`${WORKERS} workers: drain and crash`, {skip: SKIP}, () => {
+  test('SIGTERM drains every worker: one shutdown_started with all open connections, drained and cut summed', async (t) => {
+    const backend = await startBackend('a')
+    t.after(() => backend.close())
+    const tmp = tempDir()
+    t.after(tmp.cleanup)
+    const dbPath = path.join(tmp.dir, 'routing.db')
+    const proxy = await startProxy({
+      env: {EDGEPROXY_DB_PATH: dbPath, EDGEPROXY_WORKERS: String(WORKERS), EDGEPROXY_SHUTDOWN_TIMEOUT_SECS: '1', DEBUG: '1'},
+    })
+    t.after(() => proxy.stop('SIGKILL'))
+    const db = new RoutingDb(dbPath)
+    t.after(() => db.close())
+    db.insert({id: 'a', region: 'sa', port: backend.port})
+    const started = await proxy.waitFor('started')
+    const f = {proxy, api: `http://${String(started.api)}`} as Fixture
+    proxy.child.kill('SIGHUP')
+    const reloaded = await proxy.next('reloaded')
+    assert.equal(reloaded.workers, WORKERS, 'SIGHUP reaches the workers')
+    await waitUntil(() => proxy.events.some((e) => e.event === 'store_reloaded' && e.backends === 1), 10_000)
+    await workersCurrent(f)
+    const conns = []
+    for (let i = 0; i < 10; i++) conns.push(await connectAndGreet(proxy.tcpPort, {localAddress: `127.0.1.${i + 1}`}))
+    await waitUntil(() => backend.open === 10)
+    proxy.child.kill('SIGTERM')
+    const drain = await proxy.waitFor('shutdown_started')
+    assert.equal(drain.open, 10)
+    assert.equal(drain.workers, WORKERS)
+    // Four clients finish during the drain; the other six are cut at the timeout.
+    for (const c of conns.slice(0, 4)) c.socket.end()
+    const complete = await proxy.waitFor('shutdown_complete', () => true, 15_000)
+    assert.deepEqual({drained: complete.drained, cut: complete.cut}, {drained: 4, cut: 6})
+    const exit = await proxy.exited
+    assert.equal(exit.code, 0)
+  })
+
+  test('a worker that crashes is replaced and logged; the other workers keep their connections', async (t) => {
+    const backend = await startBackend('a')
+    t.after(() => backend.close())
+    const tmp = tempDir()
+    t.after(tmp.cleanup)
+    const dbPath = path.join(tmp.dir, 'routing.db')
+    const proxy = await startProxy({env: {EDGEPROXY_DB_PATH: dbPath, EDGEPROXY_WORKERS: String(WORKERS), EDGEPROXY_TEST_FAULTS: '1', DEBUG: '1'}})
+    t.after(() => proxy.stop('SIGKILL'))
+    const db = new RoutingDb(dbPath)
+    t.after(() => db.close())
+    db.insert({id: 'a', region: 'sa', port: backend.port})
+    const started = await proxy.waitFor('started')
+    const f = {proxy, api: `http://${String(started.api)}`} as Fixture
+    await waitUntil(() => proxy.events.some((e) => e.event === 'store_reloaded' && e.backends === 1), 10_000)
+    await workersCurrent(f)
+    const conns: {socket: net.Socket; isClosed: boolean}[] = []
+    for (let i = 0; i < 20; i++) {
+      const c = await connectAndGreet(proxy.tcpPort, {localAddress: `127.0.2.${i + 1}`})
+      const entry = {socket: c.socket, isClosed: false}
+      // closed() reads on and answers the FIN (the client is half-open) so a lost connection shows.
+      void closed(c.socket).then(() => (entry.isClosed = true))
+      conns.push(entry)
+    }
+    proxy.child.kill('SIGUSR2')
+    const crashed = await proxy.waitFor('worker_crashed')
+    assert.equal(crashed.worker, WORKERS - 1)
+    await proxy.waitFor('worker_replaced', (e: LogEvent) => e.worker === WORKERS - 1)
+    // The crashed worker's clients lost their connections; everyone else's still echo.
+    await waitUntil(() => conns.filter((c) => c.isClosed).length === crashed.released, 10_000)
+    const alive = conns.filter((c) => !c.isClosed)
+    assert.ok(alive.length > 0 && alive.length < 20, `${alive.length} of 20 survived`)
+    for (const c of alive) {
+      c.socket.write('still here\n')
+      await readUntil(c.socket, (text) => text.includes('still here'))
+    }
+    // The dead worker's counts were given back: the API counts exactly the survivors.
+    await until(async () => (await connectionsOf(f))[0] === alive.length)
+    const after = await health(f)
+    assert.equal(after.workers.replaced, 1)
+    // The replacement takes new connections (the kernel spreads them over both listeners).
+    for (let i = 0; i < 10; i++) {
+      const c = await connectAndGreet(proxy.tcpPort, {localAddress: `127.0.3.${i + 1}`})
+      assert.equal(c.id, 'a')
+      c.socket.destroy()
+    }
+    for (const c of alive) c.socket.destroy()
+  })
+})
+
+describe('a Node without reusePort runs one worker', {skip: SKIP === false ? `Node ${NODE} supports several workers (tested above)` : false}, () => {
+  test('EDGEPROXY_WORKERS=4 on this Node warns, naming the version, and starts one worker', async (t) => {
+    const tmp = tempDir()
+    t.after(tmp.cleanup)
+    const proxy = await startProxy({env: {EDGEPROXY_DB_PATH: path.join(tmp.dir, 'routing.db'), EDGEPROXY_WORKERS: '4'}})
+    t.after(() => proxy.stop())
+    const warning = await proxy.waitFor('workers_unsupported')
+    assert.equal(warning.node, NODE)
+    assert.equal(warning.workers, 4)
+    const started = await proxy.waitFor('started')
+    assert.equal(started.workers, 1)
+  })
+})
