@@ -1,6 +1,7 @@
 // Side-by-side benchmark of the data path, run by hand (not a test):
 //
 //   npm run build && node --import tsx scripts/bench.ts [--duration 10] [--connections 50] [--rounds N (default: one per target)]
+//                                                       [--workers N] [--node /path/to/node]
 //
 // Starts a real HTTP backend (nginx when installed, else a small Node server) and an iperf3 server,
 // then measures, in one run and under the same conditions: direct to the backend, through
@@ -16,6 +17,14 @@
 // exempt, so every connection is keyed and counted), active tcp checks every second and the circuit
 // breaker: its ratio to `edgeproxy` is what those features cost the data path. (Its bulk instance
 // checks the HTTP backend's port: a stray connect to iperf3's port would disturb a test.)
+//
+// The worker axis: `edgeproxy ×N` (EDGEPROXY_WORKERS=N) and `haproxy ×N` (nbthread N) beside the
+// one-thread `edgeproxy` and `haproxy tcp`, in the same run. N is --workers (default: half the CPUs,
+// all of them below 4). The ×N proxies are pinned to CPUs 0..N-1 and the load to the CPUs after
+// them (no pinning when none are left); their wrk runs with one thread per load CPU (at most N),
+// since one wrk thread cannot feed N proxy threads. `--node` runs edgeproxy and the pipe baseline on
+// another Node (workers need Node ≥ 22.12; the system Node 20 runs `edgeproxy ×N` as one worker,
+// and the benchmark says so and leaves that target out).
 //
 // Every measured run is preceded by a one-second warm-up of the same load on the same target (a Node
 // process left idle while the other targets run shrinks its heap and cools its caches, and the first
@@ -45,6 +54,10 @@ const DURATION = arg('duration', 10)
 const CONNECTIONS = arg('connections', 50)
 /** 0: one round per target, so each target runs once in every position of the rotation. */
 const ROUNDS_ARG = arg('rounds', 0)
+const NODE = (() => {
+  const i = process.argv.indexOf('--node')
+  return i > 0 ? process.argv[i + 1] : undefined
+})()
 
 const has = (bin: string) => spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0
 for (const tool of ['wrk', 'iperf3']) {
@@ -91,9 +104,20 @@ const CPUS = os.cpus().length
 const canPin = CPUS >= 2 && has('taskset')
 const PROXY_CPUS = '0'
 const LOAD_CPUS = CPUS >= 2 ? `1-${CPUS - 1}` : '0'
-type Role = 'proxy' | 'load'
+/** The worker axis: N threads for `edgeproxy ×N` and `haproxy ×N`. */
+const WORKERS = arg('workers', CPUS >= 4 ? Math.floor(CPUS / 2) : Math.max(2, CPUS))
+/** The ×N proxies get CPUs 0..N-1; their load the CPUs after them, when there are any. */
+const canPinN = canPin && CPUS > WORKERS
+const PROXY_N_CPUS = `0-${WORKERS - 1}`
+const LOAD_N_CPUS = `${WORKERS}-${CPUS - 1}`
+const LOAD_N_THREADS = canPinN ? Math.max(1, Math.min(WORKERS, CPUS - WORKERS)) : 1
+type Role = 'proxy' | 'load' | 'proxyN' | 'loadN'
 
 function pinned(role: Role, cmd: string, args: string[]): [string, string[]] {
+  if (role === 'proxyN' || role === 'loadN') {
+    if (!canPinN) return [cmd, args]
+    return ['taskset', ['-c', role === 'proxyN' ? PROXY_N_CPUS : LOAD_N_CPUS, cmd, ...args]]
+  }
   if (!canPin) return [cmd, args]
   return ['taskset', ['-c', role === 'proxy' ? PROXY_CPUS : LOAD_CPUS, cmd, ...args]]
 }
@@ -147,6 +171,8 @@ interface Proxy {
   port: number
   /** The proxy's process, whose CPU time is read around each run (taskset and env exec into it). */
   pid?: number
+  /** Threads it relays with (the worker axis); 1 when absent. */
+  threads?: number
 }
 
 /** Admission (never refusing under this load, loopback not exempt), active checks and circuits on. */
@@ -164,16 +190,20 @@ const LIMITS_ENV: Record<string, string> = {
 }
 
 /** `scrapeEveryMs`: a scraper process GETs the proxy's /metrics at that interval for the whole run. */
-async function startEdgeproxy(backendPort: number, scrapeEveryMs?: number, extraEnv: Record<string, string> = {}): Promise<Proxy> {
+async function startEdgeproxy(backendPort: number, scrapeEveryMs?: number, extraEnv: Record<string, string> = {}, workers = 1): Promise<Proxy> {
   const port = await freePort()
   const apiPort = await freePort()
   const dir = fs.mkdtempSync(path.join(work, 'edge-'))
   const dbPath = path.join(dir, 'routing.db')
+  // On another Node (--node), bin/run.js's shebang settings are applied by hand.
+  const [cmd, args, runtimeEnv] = NODE === undefined ? [path.join(ROOT, 'bin/run.js'), ['start'], {}] : [NODE, [...RUNTIME.flags, path.join(ROOT, 'bin/run.js'), 'start'], RUNTIME.env]
   const child = run(
-    path.join(ROOT, 'bin/run.js'),
-    ['start'],
+    cmd,
+    args,
     {
     ...process.env,
+    ...runtimeEnv,
+    EDGEPROXY_WORKERS: String(workers),
     EDGEPROXY_LISTEN_ADDR: `127.0.0.1:${port}`,
     EDGEPROXY_API_LISTEN_ADDR: `127.0.0.1:${apiPort}`,
     EDGEPROXY_DB_PATH: dbPath,
@@ -181,7 +211,7 @@ async function startEdgeproxy(backendPort: number, scrapeEveryMs?: number, extra
     EDGEPROXY_LOG_FORMAT: 'json',
     ...extraEnv,
     },
-    'proxy',
+    workers > 1 ? 'proxyN' : 'proxy',
   )
   let log = ''
   child.stderr!.on('data', (c) => (log += c))
@@ -207,7 +237,8 @@ async function startEdgeproxy(backendPort: number, scrapeEveryMs?: number, extra
       return report.trim()
     })
   }
-  return {port, pid: child.pid}
+  const started = /"event":"started".*?"workers":(\d+)/.exec(log)
+  return {port, pid: child.pid, threads: started ? Number(started[1]) : 1}
 }
 /** Stops each /metrics scraper and returns what it did (scrapes, failures, bytes). */
 const scrapers: (() => Promise<string>)[] = []
@@ -233,24 +264,24 @@ async function startPipeProxy(backendPort: number): Promise<Proxy> {
   const port = await freePort()
   const {env, flags} = RUNTIME
   const script = path.join(ROOT, 'scripts/bench-pipe-proxy.mjs')
-  const child = run(process.execPath, [...flags, script, String(port), String(backendPort)], {...process.env, ...env}, 'proxy')
+  const child = run(NODE ?? process.execPath, [...flags, script, String(port), String(backendPort)], {...process.env, ...env}, 'proxy')
   await waitForPort(port)
   return {port, pid: child.pid}
 }
 
-async function startHaproxy(backendPort: number): Promise<Proxy | null> {
+async function startHaproxy(backendPort: number, threads = 1): Promise<Proxy | null> {
   const bin = fs.existsSync('/usr/sbin/haproxy') ? '/usr/sbin/haproxy' : has('haproxy') ? 'haproxy' : null
   if (bin === null) return null
   const port = await freePort()
   const conf = path.join(work, `haproxy-${port}.cfg`)
   fs.writeFileSync(
     conf,
-    `global\n  maxconn 8000\n  nbthread 1\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n` +
+    `global\n  maxconn 8000\n  nbthread ${threads}\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n` +
       `frontend fe\n  bind 127.0.0.1:${port}\n  default_backend be\nbackend be\n  server s1 127.0.0.1:${backendPort}\n`,
   )
-  const child = run(bin, ['-f', conf, '-db'], process.env, 'proxy')
+  const child = run(bin, ['-f', conf, '-db'], process.env, threads > 1 ? 'proxyN' : 'proxy')
   await waitForPort(port)
-  return {port, pid: child.pid}
+  return {port, pid: child.pid, threads}
 }
 
 // ---- measurements -----------------------------------------------------------------------------
@@ -276,11 +307,11 @@ interface Run {
   units: number
 }
 
-function wrk(port: number, close: boolean, seconds = DURATION): Run {
-  const args = ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`]
+function wrk(port: number, close: boolean, seconds = DURATION, isN = false): Run {
+  const args = [`-t${isN ? LOAD_N_THREADS : 1}`, `-c${CONNECTIONS}`, `-d${seconds}s`]
   if (close) args.push('-H', 'Connection: close')
   args.push(`http://127.0.0.1:${port}/`)
-  const [cmd, pargs] = pinned('load', 'wrk', args)
+  const [cmd, pargs] = pinned(isN ? 'loadN' : 'load', 'wrk', args)
   const out = spawnSync(cmd, pargs, {encoding: 'utf8'})
   const m = /(\d+) requests in [\s\S]*Requests\/sec:\s+([\d.]+)/.exec(out.stdout)
   if (!m) throw new Error(`wrk failed: ${out.stdout}${out.stderr}`)
@@ -289,8 +320,8 @@ function wrk(port: number, close: boolean, seconds = DURATION): Run {
   return {rate: Number(m[2]), units: Number(m[1])}
 }
 
-function iperf(port: number, seconds = Math.max(3, Math.round(DURATION / 2))): Run {
-  const [cmd, args] = pinned('load', 'iperf3', ['-c', '127.0.0.1', '-p', String(port), '-t', String(seconds), '-J'])
+function iperf(port: number, seconds = Math.max(3, Math.round(DURATION / 2)), isN = false): Run {
+  const [cmd, args] = pinned(isN ? 'loadN' : 'load', 'iperf3', ['-c', '127.0.0.1', '-p', String(port), '-t', String(seconds), '-J'])
   const out = spawnSync(cmd, args, {encoding: 'utf8'})
   const json = JSON.parse(out.stdout) as {end?: {sum_received?: {bits_per_second: number; bytes: number}}; error?: string}
   if (!json.end?.sum_received) throw new Error(`iperf3 failed: ${json.error ?? out.stderr}`)
@@ -336,6 +367,14 @@ async function main() {
   targets.push({name: 'node pipe', http: await startPipeProxy(backend.port), bulk: await startPipeProxy(iperfPort)})
   const hp = await startHaproxy(backend.port)
   if (hp !== null) targets.push({name: 'haproxy tcp', http: hp, bulk: (await startHaproxy(iperfPort))!})
+  // The worker axis.
+  const epN = `edgeproxy ×${WORKERS}`
+  const hpN = `haproxy ×${WORKERS}`
+  const epNHttp = await startEdgeproxy(backend.port, undefined, {}, WORKERS)
+  if (epNHttp.threads === WORKERS) targets.push({name: epN, http: epNHttp, bulk: await startEdgeproxy(iperfPort, undefined, {}, WORKERS)})
+  else console.log(`${epN}: left out, edgeproxy ran ${epNHttp.threads} worker(s) on Node ${NODE === undefined ? process.versions.node : NODE} (workers need Node ≥ 22.12: pass --node)`)
+  const hpNHttp = await startHaproxy(backend.port, WORKERS)
+  if (hpNHttp !== null) targets.push({name: hpN, http: hpNHttp, bulk: (await startHaproxy(iperfPort, WORKERS))!})
   const ROUNDS = ROUNDS_ARG > 0 ? ROUNDS_ARG : targets.length
 
   console.log(`edgeproxy benchmark: ${os.cpus().length} cores (${os.cpus()[0]?.model}), node ${process.version}`)
@@ -344,6 +383,10 @@ async function main() {
   )
   console.log(`node pipe baseline runs with bin/run.js's settings: ${[...Object.entries(RUNTIME.env).map(([k, v]) => `${k}=${v}`), ...RUNTIME.flags].join(' ')}`)
   console.log(canPin ? `pinning: proxy under test on CPU ${PROXY_CPUS}; backends, wrk and iperf3 on CPU ${LOAD_CPUS}` : 'pinning: off (needs taskset and 2+ CPUs)')
+  console.log(
+    `worker axis: ${WORKERS} threads; ` +
+      (canPinN ? `×${WORKERS} proxies on CPUs ${PROXY_N_CPUS}, their load on CPUs ${LOAD_N_CPUS} (wrk -t${LOAD_N_THREADS})` : `no CPU left for the load beside ${WORKERS} proxy threads: ×${WORKERS} targets unpinned, sharing the ${CPUS} CPUs with the load`),
+  )
   const samples = new Map<string, Samples>(
     targets.map((t) => [t.name, {keepalive: {rate: [], cpu: []}, close: {rate: [], cpu: []}, bulk: {rate: [], cpu: []}}]),
   )
@@ -355,10 +398,11 @@ async function main() {
   for (let r = 0; r < ROUNDS; r++) {
     for (const t of [...targets.slice(r % targets.length), ...targets.slice(0, r % targets.length)]) {
       const x = samples.get(t.name)!
+      const isN = (t.http.threads ?? 1) > 1
       const runs: Record<Metric, ReturnType<typeof measure>> = {
-        keepalive: measure((s) => wrk(t.http.port, false, s), t.http.pid),
-        close: measure((s) => wrk(t.http.port, true, s), t.http.pid),
-        bulk: measure((s) => iperf(t.bulk.port, s), t.bulk.pid),
+        keepalive: measure((s) => wrk(t.http.port, false, s, isN), t.http.pid),
+        close: measure((s) => wrk(t.http.port, true, s, isN), t.http.pid),
+        bulk: measure((s) => iperf(t.bulk.port, s, isN), t.bulk.pid),
       }
       for (const m of METRICS) {
         x[m.key].rate.push(runs[m.key].rate)
@@ -404,10 +448,11 @@ async function main() {
     console.log(`  ${(a + ' / ' + b).padEnd(30)} ${cells.join('  ')}`)
   }
   console.log('\nthroughput ratios (higher is better for the first):')
-  for (const [a, b] of [['edgeproxy', 'node pipe'], ['edgeproxy', 'direct'], ['edgeproxy', 'haproxy tcp'], ['node pipe', 'haproxy tcp'], ['ep scraped', 'edgeproxy'], ['edgeproxy+limits', 'edgeproxy']]) ratio(a, b, 'rate')
+  const axis = [[epN, 'edgeproxy'], [hpN, 'haproxy tcp'], [epN, hpN]]
+  for (const [a, b] of [['edgeproxy', 'node pipe'], ['edgeproxy', 'direct'], ['edgeproxy', 'haproxy tcp'], ['node pipe', 'haproxy tcp'], ['ep scraped', 'edgeproxy'], ['edgeproxy+limits', 'edgeproxy'], ...axis]) ratio(a, b, 'rate')
   if (hasCpu) {
     console.log('proxy CPU per unit of work (lower is better for the first):')
-    for (const [a, b] of [['edgeproxy', 'node pipe'], ['edgeproxy', 'haproxy tcp'], ['ep scraped', 'edgeproxy'], ['edgeproxy+limits', 'edgeproxy']]) ratio(a, b, 'cpu')
+    for (const [a, b] of [['edgeproxy', 'node pipe'], ['edgeproxy', 'haproxy tcp'], ['ep scraped', 'edgeproxy'], ['edgeproxy+limits', 'edgeproxy'], ...axis]) ratio(a, b, 'cpu')
   }
   const scraped = await Promise.all(scrapers.map((stop) => stop()))
   console.log(`ep scraped: GET /metrics every second during the runs (http, bulk): ${scraped.join('; ')}`)
