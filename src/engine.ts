@@ -30,7 +30,7 @@ import {SqliteBackendStore} from './store/sqlite-backend-store.js'
 import {SqliteFeed} from './store/sqlite-feed.js'
 import {SqliteRoutingStore} from './store/sqlite-store.js'
 import {workersService} from './workers/workers-service.js'
-import {layoutFor, sharedNow, SharedMemory} from './workers/shared-memory.js'
+import {H_CERTIFICATE, layoutFor, sharedNow, SharedMemory} from './workers/shared-memory.js'
 import {ControlRouterState} from './workers/shared-router-state.js'
 import {supportsReusePort} from './workers/settings.js'
 import {WorkerPool} from './workers/worker-pool.js'
@@ -202,6 +202,8 @@ export class Engine implements EngineParts {
     })
     const engine = new Engine(config, router, feed, writer, geo, certificate, logger, options.version)
     if (memory) {
+      // A renewed certificate: workers re-read the files at their next handshake, so none serves the old one after the log says renewed.
+      if (certificate) certificate.onChange = () => Atomics.add(memory.header, H_CERTIFICATE, 1)
       pool = new WorkerPool({count: workers, memory, config, logger, state: () => control!, stats: engine.stats, listenerStats: engine.listenerStats})
       engine.pool = pool
       // The table the store service installs before the workers start reaches them at spawn.

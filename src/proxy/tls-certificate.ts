@@ -48,6 +48,8 @@ function load(certPath: string, keyPath: string): Loaded {
 export class TlsCertificate {
   private current: Loaded
   private timer?: NodeJS.Timeout
+  /** Called when a renewed certificate is in use, before it is logged (workers follow it: src/workers). */
+  onChange?: () => void
 
   constructor(
     private readonly certPath: string,
@@ -93,6 +95,7 @@ export class TlsCertificate {
       this.current = next
       this.failedSignature = undefined
       this.lastFailure = undefined
+      this.onChange?.()
       this.logger.info('tls_certificate_reloaded', 'serving a renewed TLS certificate', {...next.info})
       return true
     } catch (error) {

@@ -24,6 +24,8 @@ export const H_PICK_SEQ = 0
 export const H_AFFINITY_LOCK = 1
 export const H_AFFINITY_SIZE = 2
 export const H_AFFINITY_EVICTED = 3
+/** Bumped by the control plane each time it serves a renewed TLS certificate. */
+export const H_CERTIFICATE = 4
 const HEADER_WORDS = 8
 
 /** Health codes the control plane publishes per slot. */

@@ -3,10 +3,12 @@
 // sweep and certificate copy, and a router whose counts, pick order, bindings and health live in
 // the process's shared memory. The routing table, reloads and drains come from the control plane
 // (src/workers/worker-pool.ts) as messages; it never reads the store or serves the API.
+import type tls from 'node:tls'
 import {parentPort, workerData} from 'node:worker_threads'
 
 import {Admission} from '../admission/admission.js'
 import {countersOf} from '../balancer/backend-counters.js'
+import type {EdgeproxyError} from '../errors.js'
 import {ROUTING_TIERS, Router} from '../balancer/router.js'
 import {openGeoResolver} from '../geo/geo-resolver.js'
 import {createLogger} from '../log/logger.js'
@@ -18,7 +20,7 @@ import {OpenConnections} from '../proxy/open-connections.js'
 import {ListenerStats, ProxyStats} from '../proxy/stats.js'
 import {TlsCertificate} from '../proxy/tls-certificate.js'
 import {reviveConfig, type CounterSnapshot, type FromWorker, type ToWorker, type WorkerData} from './protocol.js'
-import {sharedNow, SharedMemory} from './shared-memory.js'
+import {H_CERTIFICATE, sharedNow, SharedMemory} from './shared-memory.js'
 import {slotWordOf, WorkerRouterState, type TableMessage} from './shared-router-state.js'
 
 const port = parentPort!
@@ -61,7 +63,19 @@ function install(table: TableMessage): void {
 const stats = new ProxyStats()
 const listenerStats = {tcp: new ListenerStats(), tls: new ListenerStats()}
 const connections = new OpenConnections()
-const certificate = config.tls ? new TlsCertificate(config.tls.certPath, config.tls.keyPath, logger) : undefined
+// The control plane watches the files and logs renewals; a worker re-reads them at its first
+// handshake after the control plane's count of renewals moved (one shared word read per TLS connection).
+const certificateLogger = {...logger, info: () => {}}
+const certificate = config.tls ? new TlsCertificate(config.tls.certPath, config.tls.keyPath, certificateLogger) : undefined
+let certificateSeen = Atomics.load(memory.header, H_CERTIFICATE)
+function currentContext(): tls.SecureContext {
+  const seen = Atomics.load(memory.header, H_CERTIFICATE)
+  if (seen !== certificateSeen) {
+    certificateSeen = seen
+    certificate!.reloadIfChanged()
+  }
+  return certificate!.context
+}
 const admission = config.limits.admission ? new Admission(config.limits.admission, logger) : undefined
 const listeners: ProxyListener[] = []
 let idleTimer: NodeJS.Timeout | undefined
@@ -134,10 +148,9 @@ async function start(first: TableMessage): Promise<void> {
   const tcpBound = await tcp.listen(data.tcp, '--listen (EDGEPROXY_LISTEN_ADDR)', true)
   let tlsBound
   if (config.tls && certificate && data.tls) {
-    const tls = new ProxyListener({...base, listener: 'tls', listenerStats: listenerStats.tls, tlsContext: () => certificate.context}, logger)
-    listeners.push(tls)
-    tlsBound = await tls.listen(data.tls, '--tls-listen (EDGEPROXY_TLS_LISTEN_ADDR)', true)
-    certificate.watch(config.tls.reloadMs)
+    const tlsListener = new ProxyListener({...base, listener: 'tls', listenerStats: listenerStats.tls, tlsContext: currentContext}, logger)
+    listeners.push(tlsListener)
+    tlsBound = await tlsListener.listen(data.tls, '--tls-listen (EDGEPROXY_TLS_LISTEN_ADDR)', true)
   }
   const idleMs = config.limits.idleTimeoutMs
   if (idleMs > 0) {
@@ -154,10 +167,10 @@ port.on('message', (message: ToWorker) => {
       if (!started) {
         started = true
         void start(message).catch((error: unknown) => {
-          // The control plane sees the exit and reports it (a bind that failed, say).
-          setImmediate(() => {
-            throw error
-          })
+          // The control plane turns it back into the error the CLI prints (EP_LISTEN_FAILED …).
+          const e = error as Partial<EdgeproxyError> & Error
+          post({type: 'start_failed', code: e.code, message: e.message, exitCode: e.exitCode, suggestion: e.suggestion})
+          port.close()
         })
       } else install(message)
       break

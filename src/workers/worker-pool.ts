@@ -6,6 +6,7 @@ import {Worker} from 'node:worker_threads'
 
 import {BackendCounters} from '../balancer/backend-counters.js'
 import type {StartConfig} from '../config/start-config.js'
+import {EdgeproxyError, type ExitCode} from '../errors.js'
 import type {Logger} from '../log/logger.js'
 import type {HostPort} from '../net/address.js'
 import type {ListenerStats, ProxyStats} from '../proxy/stats.js'
@@ -103,6 +104,14 @@ export class WorkerPool {
     this.slots[index] = slot
     return new Promise((resolve, reject) => {
       worker.on('message', (message: FromWorker) => {
+        if (message.type === 'start_failed') {
+          reject(
+            message.code?.startsWith('EP_') && message.exitCode !== undefined
+              ? new EdgeproxyError(message.code, message.message, message.exitCode as ExitCode, {suggestion: message.suggestion})
+              : new Error(`worker ${index} could not start: ${message.message}`),
+          )
+          return
+        }
         if (message.type === 'ready') {
           slot.isReady = true
           resolve({tcp: message.tcp, tls: message.tls})
@@ -164,6 +173,8 @@ export class WorkerPool {
     if (this.isStopping || this.slots[slot.index] !== slot) return
     const {logger, memory} = this.options
     this.slots[slot.index] = undefined
+    // One that never listened failed to start: start() reports it (its spawn promise rejected).
+    if (!slot.isReady) return
     const released = memory.releaseWorker(slot.index)
     if (slot.last) addSnapshot({...slot.last, backends: slot.last.backends, open: 0}, this.retired)
     for (const [id, p] of this.pending) {
@@ -179,7 +190,6 @@ export class WorkerPool {
       code,
       released,
     })
-    if (!slot.isReady) return
     this.spawn(slot.index, this.tcp!, this.tls).then(
       () => {
         this.replaced++

@@ -4,6 +4,7 @@
 // carry on. Workers need reusePort listeners (Node ≥ 22.12); on an older Node the block is skipped
 // with the reason, and the fallback to one worker is tested instead.
 import assert from 'node:assert/strict'
+import {once} from 'node:events'
 import net from 'node:net'
 import path from 'node:path'
 import {after, before, describe, test} from 'node:test'
@@ -11,7 +12,7 @@ import {after, before, describe, test} from 'node:test'
 import {supportsReusePort} from '../../src/workers/settings.js'
 import {closed, connectAndGreet, readUntil, startBackend, waitUntil, type TestBackend} from '../support/backends.js'
 import {RoutingDb} from '../support/routing-db.js'
-import {startProxy, tempDir, type LogEvent, type ProxyProcess} from '../support/proxy-process.js'
+import {runCli, startProxy, tempDir, type LogEvent, type ProxyProcess} from '../support/proxy-process.js'
 
 const NODE = process.versions.node
 const SKIP = supportsReusePort() ? false : `several workers need Node ≥ 22.12 (net reusePort); this is Node ${NODE}`
@@ -239,6 +240,23 @@ describe(`${WORKERS} workers: drain and crash`, {skip: SKIP}, () => {
       c.socket.destroy()
     }
     for (const c of alive) c.socket.destroy()
+  })
+})
+
+describe(`${WORKERS} workers: start-up`, {skip: SKIP}, () => {
+  test('an address in use is refused as with one thread: EP_LISTEN_FAILED naming the setting, exit 3', async (t) => {
+    const taken = net.createServer().listen(0, '127.0.0.1')
+    await once(taken, 'listening')
+    t.after(() => taken.close())
+    const tmp = tempDir()
+    t.after(tmp.cleanup)
+    const port = (taken.address() as net.AddressInfo).port
+    const result = await runCli(['start'], {
+      env: {EDGEPROXY_DB_PATH: path.join(tmp.dir, 'routing.db'), EDGEPROXY_LISTEN_ADDR: `127.0.0.1:${port}`, EDGEPROXY_API_LISTEN_ADDR: '127.0.0.1:0', EDGEPROXY_WORKERS: String(WORKERS)},
+    })
+    assert.equal(result.code, 3, result.stderr)
+    assert.match(result.stderr, /Code: EP_LISTEN_FAILED/)
+    assert.match(result.stderr, /EDGEPROXY_LISTEN_ADDR/)
   })
 })
 
