@@ -59,8 +59,9 @@ export class SqliteFeed implements RoutingFeed {
     }
     if (rows === null) return
     const backends = this.map(rows)
-    this.logger.info('store_reloaded', 'routing table reloaded', {backends: backends.length})
     this.onChange?.(backends)
+    // After the router took it (with workers: once every worker routes on it), so the line means "in force".
+    this.logger.info('store_reloaded', 'routing table reloaded', {backends: backends.length})
   }
 
   private map(rows: Parameters<typeof rowsToBackends>[0]): Backend[] {

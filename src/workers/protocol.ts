@@ -36,7 +36,6 @@ export type ToWorker =
 
 export type FromWorker =
   | {type: 'ready'; tcp: HostPort; tls?: HostPort}
-  | {type: 'installed'; version: number}
   /** Start-up failed (a bind, a certificate): the error as the CLI prints it. */
   | {type: 'start_failed'; code?: string; message: string; exitCode?: number; suggestion?: string}
   | OutcomeMessage

@@ -26,6 +26,8 @@ export const H_AFFINITY_SIZE = 2
 export const H_AFFINITY_EVICTED = 3
 /** Bumped by the control plane each time it serves a renewed TLS certificate. */
 export const H_CERTIFICATE = 4
+/** Bumped (and notified) by a worker each time it installed a routing table. */
+export const H_TABLE_SIGNAL = 5
 const HEADER_WORDS = 8
 
 /** Health codes the control plane publishes per slot. */
@@ -56,6 +58,8 @@ export class SharedMemory {
   /** Shared-clock ms until which the slot is cooling down (a failed connect) or its circuit stays open. */
   readonly coolingUntil: Float64Array
   readonly openUntil: Float64Array
+  /** The routing table version each worker routes on (the control plane waits for them). */
+  readonly tableVersion: Int32Array
   /** Connections each worker holds per slot: held[worker * slots + slot]; written by that worker only. */
   readonly held: Int32Array
   /** Affinity entries: hash1, hash2, slot word; and their last use (shared-clock ms). */
@@ -69,7 +73,7 @@ export class SharedMemory {
     const {slots, workers, affinityCapacity: cap} = layout
     // Float64 arrays first (8-byte alignment), then Int32 arrays.
     const f64 = slots * 2 + cap
-    const i32 = HEADER_WORDS + slots * 6 + workers * slots + cap * 3
+    const i32 = HEADER_WORDS + slots * 6 + workers + workers * slots + cap * 3
     this.buffer = buffer ?? new SharedArrayBuffer(f64 * 8 + i32 * 4)
     let at = 0
     const f = (n: number) => {
@@ -92,6 +96,7 @@ export class SharedMemory {
     this.health = i(slots)
     this.trial = i(slots)
     this.attention = i(slots)
+    this.tableVersion = i(workers)
     this.held = i(workers * slots)
     this.affinityKeys = i(cap * 3)
   }
@@ -121,6 +126,30 @@ export class SharedMemory {
    */
   nextPick(): number {
     return (Atomics.add(this.header, H_PICK_SEQ, 1) + 1) | 0
+  }
+
+  /** A worker routes on table `version` now: noted, and the control plane woken if it waits. */
+  installed(worker: number, version: number): void {
+    Atomics.store(this.tableVersion, worker, version)
+    Atomics.add(this.header, H_TABLE_SIGNAL, 1)
+    Atomics.notify(this.header, H_TABLE_SIGNAL)
+  }
+
+  /**
+   * Blocks until every worker of `workers` routes on `version` or `timeoutMs` passed; returns the
+   * workers still behind. Tables change rarely (a store reload, an API write) and a worker installs
+   * one in microseconds, so the control plane may wait: what it says after is true of every worker.
+   */
+  waitInstalled(workers: readonly number[], version: number, timeoutMs: number): number {
+    const deadline = performance.now() + timeoutMs
+    for (;;) {
+      const signal = Atomics.load(this.header, H_TABLE_SIGNAL)
+      let behind = 0
+      for (const w of workers) if (Atomics.load(this.tableVersion, w) < version) behind++
+      const left = deadline - performance.now()
+      if (behind === 0 || left <= 0) return behind
+      Atomics.wait(this.header, H_TABLE_SIGNAL, signal, left)
+    }
   }
 
   /** Gives back every count a (dead) worker held; returns how many connections that was. */

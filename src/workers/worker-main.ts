@@ -57,7 +57,7 @@ const router = new Router({
 function install(table: TableMessage): void {
   state.setWords(table)
   router.setBackends(table.backends)
-  post({type: 'installed', version: table.version})
+  memory.installed(data.index, table.version)
 }
 
 const stats = new ProxyStats()

@@ -32,12 +32,12 @@ interface Slot {
   worker: Worker
   index: number
   isReady: boolean
-  /** The last table version it installed. */
-  tableVersion: number
   last?: CounterSnapshot
 }
 
 const COLLECT_TIMEOUT_MS = 1000
+/** Longest the control plane blocks for the workers to take a new table (they take it in microseconds). */
+const TABLE_WAIT_MS = 200
 
 function emptySnapshot(): CounterSnapshot {
   const l = {accepted: 0, completed: 0, bytesFromClients: 0, bytesToClients: 0}
@@ -100,7 +100,7 @@ export class WorkerPool {
     const {memory, config} = this.options
     const data: WorkerData = {index, buffer: memory.buffer as SharedArrayBuffer, layout: memory.layout, config: cloneableConfig(config), tcp, tls}
     const worker = new Worker(this.script, {workerData: data, stdout: false, stderr: false})
-    const slot: Slot = {worker, index, isReady: false, tableVersion: 0}
+    const slot: Slot = {worker, index, isReady: false}
     this.slots[index] = slot
     return new Promise((resolve, reject) => {
       worker.on('message', (message: FromWorker) => {
@@ -133,9 +133,6 @@ export class WorkerPool {
 
   private onMessage(slot: Slot, message: FromWorker): void {
     switch (message.type) {
-      case 'installed':
-        slot.tableVersion = message.version
-        break
       case 'outcome':
         this.options.state().outcome(message)
         break
@@ -203,7 +200,14 @@ export class WorkerPool {
   broadcast(table: TableMessage): void {
     table.version = ++this.tableVersion
     this.table = table
+    const ready = this.live().filter((s) => s.isReady)
     for (const s of this.live()) s.worker.postMessage(table)
+    const behind = this.options.memory.waitInstalled(
+      ready.map((s) => s.index),
+      table.version,
+      TABLE_WAIT_MS,
+    )
+    if (behind > 0) this.options.logger.warn('workers_table_late', `${behind} worker(s) did not take the new routing table within ${TABLE_WAIT_MS} ms; they will shortly`, {behind})
   }
 
   private post(message: ToWorker): void {
@@ -216,7 +220,8 @@ export class WorkerPool {
 
   /** Workers not yet routing on the latest table (it reaches them within a message hop). */
   get behind(): number {
-    return this.live().filter((s) => s.tableVersion < this.tableVersion).length
+    const versions = this.options.memory.tableVersion
+    return this.live().filter((s) => Atomics.load(versions, s.index) < this.tableVersion).length
   }
 
   /** Fault drill: worker `index` throws. */
