@@ -14,7 +14,7 @@ export const WORKERS_SETTINGS = {
   workers: setting.string({
     flag: 'workers',
     env: 'EDGEPROXY_WORKERS',
-    default: '1',
+    default: 'auto',
     summary: `Event loops that accept and relay connections on the same addresses: a number, or auto (the CPUs available, at most ${AUTO_WORKERS_CAP}); 1 = one thread. More than 1 needs Node 22.12 or later`,
     group: 'CONNECTIONS',
     hint: `auto or a whole number from 1 to ${MAX_WORKERS}`,
