@@ -71,7 +71,7 @@ export class WorkerPool {
   private isStopping = false
   private tableVersion = 0
   private collectId = 0
-  private readonly pending = new Map<number, {want: Set<number>; got: CounterSnapshot[]; done: () => void}>()
+  private readonly pending = new Map<number, {want: Set<number>; done: () => void}>()
   /** The counters of workers that died: kept so process-wide totals never go back. */
   private readonly retired = emptySnapshot()
   private readonly script: URL
@@ -173,14 +173,18 @@ export class WorkerPool {
     // One that never listened failed to start: start() reports it (its spawn promise rejected).
     if (!slot.isReady) return
     const released = memory.releaseWorker(slot.index)
-    if (slot.last) addSnapshot({...slot.last, backends: slot.last.backends, open: 0}, this.retired)
+    if (slot.last) {
+      // Its open connections were lost with it: they count as completed, so open = accepted - completed stays true.
+      const last = slot.last
+      const listeners = {tcp: {...last.listeners.tcp, completed: last.listeners.tcp.accepted}, tls: {...last.listeners.tls, completed: last.listeners.tls.accepted}}
+      addSnapshot({...last, stats: {...last.stats, completed: last.stats.accepted ?? 0}, listeners, open: 0}, this.retired)
+    }
     for (const [id, p] of this.pending) {
       if (p.want.delete(slot.index) && p.want.size === 0) {
         p.done()
         this.pending.delete(id)
       }
     }
-    // Wake anything waiting on a snapshot or a drain this worker will never answer.
     this.options.state().publish()
     logger.error('worker_crashed', `worker ${slot.index} exited (code ${code}); its connections are lost, starting a new one`, {
       worker: slot.index,
@@ -242,7 +246,6 @@ export class WorkerPool {
         const timer = setTimeout(resolve, COLLECT_TIMEOUT_MS)
         this.pending.set(id, {
           want: new Set(live.map((s) => s.index)),
-          got: [],
           done: () => {
             clearTimeout(timer)
             resolve()

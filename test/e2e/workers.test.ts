@@ -233,6 +233,7 @@ describe(`${WORKERS} workers: drain and crash`, {skip: SKIP}, () => {
     await until(async () => (await connectionsOf(f))[0] === alive.length)
     const after = await health(f)
     assert.equal(after.workers.replaced, 1)
+    assert.equal(after.connections.active, alive.length, 'the lost connections no longer count as open')
     // The replacement takes new connections (the kernel spreads them over both listeners).
     for (let i = 0; i < 10; i++) {
       const c = await connectAndGreet(proxy.tcpPort, {localAddress: `127.0.3.${i + 1}`})
