@@ -100,7 +100,7 @@ export interface EngineParts {
 
 /**
  * How many workers this process runs: EDGEPROXY_WORKERS, or 1 (with a warning saying why) on a Node
- * without SO_REUSEPORT listeners, or while a limit that is counted per thread is on.
+ * without SO_REUSEPORT listeners, or while per-client admission (counted per thread) is on.
  */
 export function effectiveWorkers(config: StartConfig, logger: Logger, nodeVersion = process.versions.node): number {
   const asked = config.workers
@@ -112,8 +112,8 @@ export function effectiveWorkers(config: StartConfig, logger: Logger, nodeVersio
     })
     return 1
   }
-  if (config.limits.admission !== undefined || config.limits.maxConnections > 0) {
-    logger.warn('workers_limits_single', `per-client admission and EDGEPROXY_MAX_CONNECTIONS are counted by one thread: running one worker instead of ${asked} while they are on`, {
+  if (config.limits.admission !== undefined) {
+    logger.warn('workers_limits_single', `per-client admission is counted by one thread: running one worker instead of ${asked} while it is on`, {
       workers: asked,
     })
     return 1

@@ -40,6 +40,11 @@ export interface ConnectionContext {
   readonly admission?: Admission
   /** Most open connections over all listeners (EDGEPROXY_MAX_CONNECTIONS); 0 = no cap. */
   readonly maxConnections: number
+  /**
+   * With several workers and a cap: the process-wide open count in shared memory (this listener's
+   * accept counts in with a compare-and-swap, finish() counts out). Undefined: `connections` is all.
+   */
+  readonly sharedOpen?: SharedOpenCount
   readonly warnMaxConnections: (msg: string, fields?: Record<string, string | number | null>) => void
   readonly dial: Dial
   /** The worker this listener runs in (logged per connection); undefined with one thread. */
@@ -49,6 +54,13 @@ export interface ConnectionContext {
 }
 
 function ignore(): void {}
+
+/** The process-wide open-connection count of several workers (src/workers/shared-memory.ts implements it). */
+export interface SharedOpenCount {
+  /** Counts one more unless `max` are open; false (nothing counted) at the cap. */
+  tryOpen(max: number): boolean
+  closed(): void
+}
 
 // Listeners shared by every connection: the socket carries its connection under a symbol, so a
 // new connection allocates no closures (this is the per-connection hot path).
@@ -406,6 +418,7 @@ export class ProxyConnection {
     if (this.timer !== undefined) clearTimeout(this.timer)
     const ctx = this.ctx
     ctx.connections.delete(this)
+    if (ctx.sharedOpen !== undefined) ctx.sharedOpen.closed()
     ctx.stats.completed++
     if (this.admitted !== undefined) {
       ctx.admission!.release(this.admitted)

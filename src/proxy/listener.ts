@@ -73,7 +73,9 @@ export class ProxyListener {
   ) {
     this.server = net.createServer({allowHalfOpen: true, noDelay: true}, (socket) => {
       // The whole proxy's cap, counted over every listener (a per-server maxConnections would not be).
-      if (ctx.maxConnections > 0 && ctx.connections.size >= ctx.maxConnections) refuseOverCap(ctx, socket)
+      if (ctx.maxConnections > 0 && (ctx.sharedOpen === undefined ? ctx.connections.size >= ctx.maxConnections : !ctx.sharedOpen.tryOpen(ctx.maxConnections))) {
+        refuseOverCap(ctx, socket)
+      }
       else new ProxyConnection(ctx, socket)
     })
   }

@@ -28,6 +28,8 @@ export const H_AFFINITY_EVICTED = 3
 export const H_CERTIFICATE = 4
 /** Bumped (and notified) by a worker each time it installed a routing table. */
 export const H_TABLE_SIGNAL = 5
+/** Client connections open over every worker (counted only under EDGEPROXY_MAX_CONNECTIONS). */
+export const H_OPEN = 6
 const HEADER_WORDS = 8
 
 /** Health codes the control plane publishes per slot. */
@@ -60,6 +62,8 @@ export class SharedMemory {
   readonly openUntil: Float64Array
   /** The routing table version each worker routes on (the control plane waits for them). */
   readonly tableVersion: Int32Array
+  /** Client connections each worker has counted in H_OPEN (given back when it dies). */
+  readonly openHeld: Int32Array
   /** Connections each worker holds per slot: held[worker * slots + slot]; written by that worker only. */
   readonly held: Int32Array
   /** Affinity entries: hash1, hash2, slot word; and their last use (shared-clock ms). */
@@ -73,7 +77,7 @@ export class SharedMemory {
     const {slots, workers, affinityCapacity: cap} = layout
     // Float64 arrays first (8-byte alignment), then Int32 arrays.
     const f64 = slots * 2 + cap
-    const i32 = HEADER_WORDS + slots * 6 + workers + workers * slots + cap * 3
+    const i32 = HEADER_WORDS + slots * 6 + workers * 2 + workers * slots + cap * 3
     this.buffer = buffer ?? new SharedArrayBuffer(f64 * 8 + i32 * 4)
     let at = 0
     const f = (n: number) => {
@@ -97,6 +101,7 @@ export class SharedMemory {
     this.trial = i(slots)
     this.attention = i(slots)
     this.tableVersion = i(workers)
+    this.openHeld = i(workers)
     this.held = i(workers * slots)
     this.affinityKeys = i(cap * 3)
   }
@@ -128,6 +133,29 @@ export class SharedMemory {
     return (Atomics.add(this.header, H_PICK_SEQ, 1) + 1) | 0
   }
 
+  /** Worker `worker`'s view of the process-wide open count (EDGEPROXY_MAX_CONNECTIONS). */
+  openCount(worker: number): {tryOpen(max: number): boolean; closed(): void} {
+    const header = this.header
+    const held = this.openHeld
+    return {
+      tryOpen(max: number): boolean {
+        let n = Atomics.load(header, H_OPEN)
+        for (;;) {
+          if (n >= max) return false
+          const seen = Atomics.compareExchange(header, H_OPEN, n, n + 1)
+          if (seen === n) break
+          n = seen
+        }
+        held[worker]++
+        return true
+      },
+      closed(): void {
+        held[worker]--
+        Atomics.sub(header, H_OPEN, 1)
+      },
+    }
+  }
+
   /** A worker routes on table `version` now: noted, and the control plane woken if it waits. */
   installed(worker: number, version: number): void {
     Atomics.store(this.tableVersion, worker, version)
@@ -155,6 +183,8 @@ export class SharedMemory {
   /** Gives back every count a (dead) worker held; returns how many connections that was. */
   releaseWorker(worker: number): number {
     const {slots} = this.layout
+    Atomics.sub(this.header, H_OPEN, this.openHeld[worker])
+    this.openHeld[worker] = 0
     let released = 0
     for (let s = 0; s < slots; s++) {
       const at = worker * slots + s

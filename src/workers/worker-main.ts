@@ -137,6 +137,7 @@ async function start(first: TableMessage): Promise<void> {
     proxyProtocol: config.proxyProtocol,
     admission,
     maxConnections: config.limits.maxConnections,
+    sharedOpen: config.limits.maxConnections > 0 ? memory.openCount(data.index) : undefined,
     dial: defaultDial,
     worker: data.index,
     warnNoBackend: throttledWarning(logger, 'no_backend', 10_000),

@@ -158,6 +158,26 @@ describe(`${WORKERS} workers: exact limits, shared affinity, process-wide figure
   })
 })
 
+describe(`${WORKERS} workers: the whole-proxy cap`, {skip: SKIP}, () => {
+  const f = fixture({EDGEPROXY_MAX_CONNECTIONS: '10'})
+
+  test('EDGEPROXY_MAX_CONNECTIONS=10 holds over every worker: 40 simultaneous connects, 10 open, 30 closed at accept', async () => {
+    f.db.insert({id: 'a', region: 'sa', port: f.a.port})
+    await tableEverywhere(f, 1)
+    const attempts = await Promise.allSettled(Array.from({length: 40}, (_, i) => connectAndGreet(f.proxy.tcpPort, {localAddress: `127.0.4.${i + 1}`})))
+    const ok = attempts.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<{id: string; socket: net.Socket}>).value)
+    assert.equal(ok.length, 10)
+    assert.equal(f.a.open, 10)
+    assert.equal((await health(f)).connections.refusedMaxConnections, 30)
+    for (const c of ok) c.socket.destroy()
+    await waitUntil(() => f.a.open === 0)
+    await until(async () => (await health(f)).connections.active === 0)
+    // The count came back: ten fit again.
+    const again = await Promise.all(Array.from({length: 10}, (_, i) => connectAndGreet(f.proxy.tcpPort, {localAddress: `127.0.5.${i + 1}`})))
+    for (const c of again) c.socket.destroy()
+  })
+})
+
 describe(`${WORKERS} workers: drain and crash`, {skip: SKIP}, () => {
   test('SIGTERM drains every worker: one shutdown_started with all open connections, drained and cut summed', async (t) => {
     const backend = await startBackend('a')

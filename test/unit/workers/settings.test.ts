@@ -40,8 +40,10 @@ describe('EDGEPROXY_WORKERS', () => {
     assert.equal(effectiveWorkers(config, logger, '20.20.2'), 1)
     assert.match(lines[0], /"event":"workers_unsupported".*Node 20\.20\.2/)
     assert.equal(effectiveWorkers(config, logger, '24.1.0'), 8)
-    const limited = resolveStartConfig({}, {EDGEPROXY_WORKERS: '8', EDGEPROXY_MAX_CONNECTIONS: '100'})
+    const limited = resolveStartConfig({}, {EDGEPROXY_WORKERS: '8', EDGEPROXY_RATE_LIMIT_ENABLED: 'true'})
     assert.equal(effectiveWorkers(limited, logger, '24.1.0'), 1)
     assert.match(lines.at(-1)!, /"event":"workers_limits_single"/)
+    // The whole-proxy cap is shared: it keeps every worker.
+    assert.equal(effectiveWorkers(resolveStartConfig({}, {EDGEPROXY_WORKERS: '8', EDGEPROXY_MAX_CONNECTIONS: '100'}), logger, '24.1.0'), 8)
   })
 })
