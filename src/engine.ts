@@ -34,6 +34,7 @@ import {H_CERTIFICATE, layoutFor, sharedNow, SharedMemory} from './workers/share
 import {ControlRouterState} from './workers/shared-router-state.js'
 import {supportsReusePort} from './workers/settings.js'
 import {WorkerPool} from './workers/worker-pool.js'
+import {uiService} from './ui/ui-service.js'
 
 export interface EngineOptions {
   logger: Logger
@@ -284,6 +285,7 @@ export class Engine implements EngineParts {
     services.push(admissionService(this, admission, c.limits))
     // With workers, each sweeps its own connections.
     if (!this.pool) services.push(idleSweepService(this.connections, this.stats, c.limits.idleTimeoutMs))
+    if (this.api && c.ui.isEnabled) services.push(uiService(this))
     if (this.api && c.api) services.push(apiService(this.api, c.api.listen, (a) => (this.apiAddress = a)))
     return services
   }
@@ -318,6 +320,7 @@ export class Engine implements EngineParts {
         current: store.isCurrent,
         last_sync_age_secs: store.lastSyncAtMs > 0 ? Math.round((now - store.lastSyncAtMs) / 100) / 10 : null,
         ...(store.error ? {error: store.error} : {}),
+        ...(store.subscription ? {subscription: store.subscription} : {}),
         writes: this.service.writes,
       },
       connections: {active: this.pool ? this.listenerStats.tcp.active + this.listenerStats.tls.active : this.connections.size, ...this.stats.toJSON()},

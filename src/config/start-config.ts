@@ -13,6 +13,7 @@ import {METRICS_SETTINGS, resolveMetricsConfig, type MetricsConfig} from '../met
 import {ADMISSION_SETTINGS, resolveConnectionLimits, type ConnectionLimits} from '../admission/settings.js'
 import {HEALTH_SETTINGS, resolveHealthConfig, type HealthConfig} from '../health/settings.js'
 import {resolveWorkerCount, WORKERS_SETTINGS} from '../workers/settings.js'
+import {resolveUiConfig, UI_SETTINGS, type UiConfig} from '../ui/settings.js'
 import {resolveSettings, setting, type Env, type Raw, type Setting, type Source} from './settings.js'
 
 const CORE = 'CORE'
@@ -240,6 +241,7 @@ export const START_SETTINGS = {
     group: API,
   }),
   ...METRICS_SETTINGS,
+  ...UI_SETTINGS,
   corrosionEnabled: setting.boolean({
     flag: 'corrosion',
     env: 'EDGEPROXY_CORROSION_ENABLED',
@@ -333,6 +335,8 @@ export interface StartConfig {
   heartbeatTtlMs: number
   corrosion?: {apiUrl: string; token?: string; pollMs: number}
   metrics: MetricsConfig
+  /** The status page (/ui) and its traffic samples. */
+  ui: UiConfig
   /** Internal DNS (`<app>.internal`); undefined when off. */
   dns?: DnsConfig
   logFormat: LogFormat
@@ -406,6 +410,7 @@ export function resolveStartConfig(flags: Raw, env: Env): StartConfig {
     heartbeatTtlMs: ms(v.heartbeatTtlSecs!),
     corrosion: v.corrosionEnabled ? {apiUrl: v.corrosionApiUrl!, token: v.corrosionToken, pollMs: ms(v.corrosionPollSecs!)} : undefined,
     metrics: resolveMetricsConfig(v, v.apiToken),
+    ui: resolveUiConfig(v),
     dns: resolveDnsConfig(v),
     logFormat: v.logFormat!,
     isDebug: v.debug!,

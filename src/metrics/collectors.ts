@@ -6,7 +6,8 @@
 // routing table.
 //
 // Adding a metric is a line or two. A new error counter of ProxyStats (admission refusals:
-// rate_limited, conn_limit; a health-check refusal) is one row of CONNECTION_ERROR_REASONS. A
+// rate_limited, conn_limit; a health-check refusal) is one row of CONNECTION_ERROR_REASONS (in
+// src/proxy/stats.ts, which the status page's charts read too). A
 // per-backend figure (check state, circuit open) is one `metric(..., perBackend(read))` call. Anything
 // else is one `metric(...)` call in createMetricsRegistry, e.g. edgeproxy_health_checks_total{result}
 // reading the checker's counters, which the checker passes in through MetricsSources.
@@ -17,7 +18,7 @@ import {CONNECT_TIME_BUCKETS_MS, type BackendCounters} from '../balancer/backend
 import {ROUTING_TIERS, type Router} from '../balancer/router.js'
 import type {Admission} from '../admission/admission.js'
 import type {DnsCounters} from '../dns/dns-counters.js'
-import type {ListenerStats, ProxyStats} from '../proxy/stats.js'
+import {CONNECTION_ERROR_REASONS, type ListenerStats, type ProxyStats} from '../proxy/stats.js'
 import type {FeedStatus} from '../store/routing-feed.js'
 
 export interface MetricsSources {
@@ -40,21 +41,6 @@ export interface MetricsSources {
   /** Wall clock (unix ms). */
   now?: () => number
 }
-
-/** edgeproxy_connection_errors_total{reason}: one row per error counter of ProxyStats. */
-export const CONNECTION_ERROR_REASONS: ReadonlyArray<readonly [reason: string, read: (s: ProxyStats) => number]> = [
-  ['no_backend', (s) => s.noBackend],
-  ['connect_failed', (s) => s.connectFailures],
-  ['gave_up', (s) => s.connectGaveUp],
-  ['proxy_header_invalid', (s) => s.proxyHeaderInvalid],
-  ['proxy_header_untrusted', (s) => s.proxyHeaderUntrusted],
-  ['handshake_timeout', (s) => s.handshakeTimeouts],
-  ['tls_handshake', (s) => s.tlsHandshakeFailures],
-  // Admission at accept: refused before any backend is dialled.
-  ['rate_limited', (s) => s.refusedRateLimit],
-  ['conn_limit', (s) => s.refusedConnLimit],
-  ['max_connections', (s) => s.refusedMaxConnections],
-]
 
 /** The states edgeproxy_store_backends always reports (0 when none), in the order operators read them. */
 const BACKEND_STATES = ['healthy', 'draining', 'unhealthy', 'expired'] as const

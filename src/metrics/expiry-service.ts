@@ -3,7 +3,7 @@
 // expired certificate degrades the POP). The decisions are in expiry.ts; this owns the timer.
 import type {EngineParts} from '../engine.js'
 import type {Service} from '../server/service.js'
-import {DailyReport, expiryFindings, type ExpiryFinding} from './expiry.js'
+import {DailyReport, DAY_MS, expiryFindings, type ExpiryFinding} from './expiry.js'
 
 export interface ExpiryServiceOptions {
   /** Wall clock (unix ms); tests inject one. */
@@ -45,7 +45,18 @@ export function expiryService(parts: Parts, options: ExpiryServiceOptions = {}):
       const all = findings()
       const degraded = all.filter((f) => f.isDegrading).map((f) => f.message)
       const warnings = all.filter((f) => !f.isDegrading).map((f) => f.message)
-      return {...(degraded.length > 0 ? {degraded} : {}), ...(warnings.length > 0 ? {warnings} : {})}
+      // The dates themselves, so a reader (the status page) shows them before they become warnings.
+      const at = now()
+      const daysFrom = (ms: number) => Math.round((ms / DAY_MS) * 10) / 10
+      const notAfterMs = certificate ? Date.parse(certificate.info.notAfter) : undefined
+      const fields = {
+        tls_certificate:
+          certificate && notAfterMs !== undefined
+            ? {subject: certificate.info.subject, expires_at: new Date(notAfterMs).toISOString(), days_left: daysFrom(notAfterMs - at)}
+            : null,
+        geoip: {source: geo.source, built_at: new Date(geo.builtAtMs).toISOString(), age_days: daysFrom(at - geo.builtAtMs)},
+      }
+      return {...(degraded.length > 0 ? {degraded} : {}), ...(warnings.length > 0 ? {warnings} : {}), fields}
     },
     close() {
       if (timer) clearInterval(timer)

@@ -33,6 +33,32 @@ export class ProxyStats {
 }
 
 /**
+ * edgeproxy_connection_errors_total{reason}: one row per error counter of ProxyStats. Every row but
+ * connect_failed (a backend connect that failed, which may have failed over) is a client connection
+ * that ended in an error: what `edgeproxy status` and the status page's chart count as errors.
+ */
+export const CONNECTION_ERROR_REASONS: ReadonlyArray<readonly [reason: string, read: (s: ProxyStats) => number]> = [
+  ['no_backend', (s) => s.noBackend],
+  ['connect_failed', (s) => s.connectFailures],
+  ['gave_up', (s) => s.connectGaveUp],
+  ['proxy_header_invalid', (s) => s.proxyHeaderInvalid],
+  ['proxy_header_untrusted', (s) => s.proxyHeaderUntrusted],
+  ['handshake_timeout', (s) => s.handshakeTimeouts],
+  ['tls_handshake', (s) => s.tlsHandshakeFailures],
+  // Admission at accept: refused before any backend is dialled.
+  ['rate_limited', (s) => s.refusedRateLimit],
+  ['conn_limit', (s) => s.refusedConnLimit],
+  ['max_connections', (s) => s.refusedMaxConnections],
+]
+
+/** Client connections that ended in an error so far (every reason but connect_failed). */
+export function clientErrors(s: ProxyStats): number {
+  let total = 0
+  for (const [reason, read] of CONNECTION_ERROR_REASONS) if (reason !== 'connect_failed') total += read(s)
+  return total
+}
+
+/**
  * The counters of one listener (tcp, tls): what `edgeproxy_connections_*` and `edgeproxy_bytes_*`
  * report per listener. Open connections are accepted - completed, so nothing is decremented.
  */

@@ -1,0 +1,296 @@
+// End to end: the status page in Debian's headless Chromium (driven by playwright-core, off the
+// network) against a real `bin/run.js start` with real backends and an API token. The page asks for
+// the token (a wrong one is refused in words), lists the registered backends, shows a drain within a
+// refresh, moves a backend's bar for a live connection, answers the route box like the API, escapes
+// hostile ids, loads nothing from elsewhere, and is usable from the keyboard at desktop and phone
+// widths. Screenshots go to test-output/ui/ (their paths are printed).
+/// <reference lib="dom" />
+// (Callbacks passed to page.evaluate run in the browser.)
+import assert from 'node:assert/strict'
+import fs from 'node:fs'
+import path from 'node:path'
+import {after, before, describe, test} from 'node:test'
+
+import type {BrowserContext, Page} from 'playwright-core'
+
+import {connectAndGreet, startBackend, type TestBackend} from '../support/backends.js'
+import {createCluster, type EmulatorCluster} from '../support/corrosion-emulator/index.js'
+import {backendsSchemaDir} from '../support/corrosion-emulator/targets.js'
+import {apiCall, startPop, type Pop} from '../support/multi-pop.js'
+import {ROOT, startProxy, tempDir, type ProxyProcess} from '../support/proxy-process.js'
+import {RoutingDb} from '../support/routing-db.js'
+
+const CHROMIUM = '/usr/bin/chromium'
+const TOKEN = 'ui-e2e-token-0123456789abcdef'
+const SAMPLE_SECS = 1
+/** A change must show within one refresh (SAMPLE_SECS) plus the store's pick-up and the page's fetch. */
+const WITHIN_REFRESH_MS = SAMPLE_SECS * 1000 + 3000
+const OUTPUT = path.join(ROOT, 'test-output', 'ui')
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
+const skipReason = fs.existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is not installed (apt-get install chromium); the status page test needs it`
+if (skipReason) console.log(`# skipping the status page browser test: ${skipReason}`)
+
+/** Chromium off the network, in a fresh profile directory (--user-data-dir), at 1280×800. */
+async function launchChromium(profileDir: string): Promise<{context: BrowserContext; page: Page}> {
+  const {chromium} = await import('playwright-core')
+  const context = await chromium.launchPersistentContext(profileDir, {executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport: {width: 1280, height: 800}})
+  return {context, page: context.pages()[0] ?? (await context.newPage())}
+}
+
+describe('the status page (/ui) in headless Chromium', {skip: skipReason}, () => {
+  const tmp = tempDir('edgeproxy-ui-')
+  const backends: TestBackend[] = []
+  const held: {socket: {destroy(): void}}[] = []
+  let proxy: ProxyProcess
+  let db: RoutingDb
+  let apiUrl: string
+  let context: BrowserContext
+  let page: Page
+  const foreignRequests: string[] = []
+
+  const api = async (method: string, pathname: string, body?: unknown) => {
+    const res = await fetch(apiUrl + pathname, {
+      method,
+      headers: {authorization: `Bearer ${TOKEN}`, ...(body ? {'content-type': 'application/json'} : {})},
+      body: body ? JSON.stringify(body) : undefined,
+    })
+    return {status: res.status, body: (await res.json()) as Record<string, unknown>}
+  }
+
+  before(async () => {
+    for (const id of ['eu-1', 'eu-2', 'us-1']) backends.push(await startBackend(id))
+    const dbPath = path.join(tmp.dir, 'routing.db')
+    proxy = await startProxy({
+      env: {EDGEPROXY_DB_PATH: dbPath, EDGEPROXY_DB_RELOAD_SECS: '0.1', EDGEPROXY_API_TOKEN: TOKEN, EDGEPROXY_REGION: 'eu', EDGEPROXY_UI_SAMPLE_SECS: String(SAMPLE_SECS)},
+    })
+    const started = proxy.events.find((e) => e.event === 'started')!
+    apiUrl = `http://${String(started.api)}`
+    for (const [i, b] of backends.entries()) {
+      const region = b.id.slice(0, 2)
+      const reply = await api('POST', '/api/v1/register', {id: b.id, app: 'web', region, ip: '127.0.0.1', port: b.port, weight: i === 0 ? 5 : 2, soft_limit: 4, hard_limit: 8})
+      assert.equal(reply.status, 201, JSON.stringify(reply.body))
+    }
+    // A row written straight into the store by some other process: its text must reach the page as text.
+    db = new RoutingDb(dbPath)
+    db.insert({id: '<img src=x id=pwned>', app: '<b>app</b>', region: 'ap', port: backends[2].port, healthy: 0})
+    await proxy.next('store_reloaded', (e) => e.backends === 4)
+
+    ;({context, page} = await launchChromium(path.join(tmp.dir, 'chromium-profile')))
+    page.on('request', (r) => {
+      if (!r.url().startsWith(apiUrl) && !r.url().startsWith('data:')) foreignRequests.push(r.url())
+    })
+    fs.mkdirSync(OUTPUT, {recursive: true})
+  })
+
+  after(async () => {
+    for (const h of held) h.socket.destroy()
+    await context?.close()
+    db?.close()
+    await proxy?.stop()
+    for (const b of backends) await b.close()
+    tmp.cleanup()
+  })
+
+  test('asks for the token, says when it is wrong, then shows the POP and every registered backend', async () => {
+    const response = await page.goto(`${apiUrl}/ui`)
+    assert.equal(response?.status(), 200)
+    const csp = response!.headers()['content-security-policy'] ?? ''
+    assert.match(csp, /default-src 'none'/)
+    assert.match(csp, /script-src 'self'/)
+    assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/)
+    // The data calls need the token even though the page does not.
+    assert.equal((await fetch(`${apiUrl}/api/v1/traffic`)).status, 401)
+
+    await page.locator('#token').waitFor({state: 'visible'})
+    assert.equal(await page.locator('#token').evaluate((el) => el === document.activeElement), true, 'the token box has focus')
+    await page.locator('#token').fill('not-the-token-at-all')
+    await page.keyboard.press('Enter')
+    await page.getByText('The API refused this token').waitFor()
+
+    await page.locator('#token').fill(TOKEN)
+    await page.keyboard.press('Enter')
+    await page.locator('#groups tr[data-backend-id="eu-1"]').waitFor()
+    assert.equal(await page.locator('#token-section').isHidden(), true)
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('edgeproxy.api-token')), TOKEN)
+    assert.equal(await page.evaluate(() => localStorage.length), 0, 'nothing in local storage')
+
+    for (const id of ['eu-1', 'eu-2', 'us-1']) {
+      assert.equal(await page.locator(`#groups tr[data-backend-id="${id}"]`).getAttribute('data-state'), 'healthy', id)
+    }
+    assert.equal(await page.locator('#pop-status').textContent(), '● ok')
+    const facts = await page.locator('#pop-facts').textContent()
+    assert.match(facts ?? '', /Region\s*eu/)
+    assert.match(facts ?? '', /Store\s*sqlite/)
+    assert.match(facts ?? '', /GeoIP database\s*built \d{4}-\d\d-\d\d/)
+    // Grouped by app and region, this POP's region first.
+    const groups = await page.locator('details.group summary').allTextContents()
+    assert.match(groups[0], /app <b>app<\/b> · region ap/)
+    assert.match(groups[1], /app web · region eu\s*this POP/)
+    assert.match(groups[2], /app web · region us/)
+  })
+
+  test('hostile ids and apps are shown as text, never run or parsed', async () => {
+    const row = page.locator('#groups tr[data-backend-id="<img src=x id=pwned>"]')
+    await row.waitFor()
+    assert.equal(await row.locator('th').textContent(), '<img src=x id=pwned>')
+    assert.equal(await row.getAttribute('data-state'), 'disabled')
+    assert.equal(await page.locator('#pwned').count(), 0)
+    assert.equal(await page.locator('b', {hasText: 'app'}).count(), 0)
+  })
+
+  test('a drain shows within a refresh, as a word', async () => {
+    const started = Date.now()
+    assert.equal((await api('POST', '/api/v1/backends/eu-2/drain')).status, 200)
+    await page.locator('#groups tr[data-backend-id="eu-2"][data-state="draining"]').waitFor({timeout: WITHIN_REFRESH_MS})
+    const shownAfterMs = Date.now() - started
+    assert.equal((await page.locator('#groups tr[data-backend-id="eu-2"] .state').textContent())?.trim(), '◐ draining')
+    assert.match((await page.locator('#backends-summary').textContent()) ?? '', /1 draining/)
+    console.log(`# drain shown after ${shownAfterMs} ms (refresh every ${SAMPLE_SECS} s)`)
+  })
+
+  test('a live connection moves the bar of the backend it went to, and the traffic chart', async () => {
+    const bar = page.locator('#groups tr[data-backend-id="eu-1"] [role="meter"]')
+    assert.equal(await bar.getAttribute('aria-valuenow'), '0')
+    const widthBefore = await bar.locator('.fill').evaluate((el) => el.getBoundingClientRect().width)
+    // eu-2 drains and us-1 is in another region: the connection goes to eu-1.
+    held.push(await connectAndGreet(proxy.tcpPort))
+    await page.locator('#groups tr[data-backend-id="eu-1"] [role="meter"][aria-valuenow="1"]').waitFor({timeout: WITHIN_REFRESH_MS})
+    await page.waitForFunction(() => (document.querySelector('#groups tr[data-backend-id="eu-1"] .fill')?.getBoundingClientRect().width ?? 0) > 0)
+    const widthAfter = await bar.locator('.fill').evaluate((el) => el.getBoundingClientRect().width)
+    assert.ok(widthAfter > widthBefore, `bar width ${widthBefore} → ${widthAfter}`)
+    assert.match((await bar.getAttribute('aria-valuetext')) ?? '', /^1 of hard 8, soft 4/)
+    // The chart: one connection in a sample of about 1 s is a peak of about 1/s.
+    await page.waitForFunction(() => Number((document.querySelector('#chart-connections') as HTMLElement | null)?.dataset.peak) > 0.5, undefined, {timeout: WITHIN_REFRESH_MS})
+    assert.match((await page.locator('#chart-connections svg').getAttribute('aria-label')) ?? '', /^New connections per second: now [\d.]+, peak (0\.[5-9]\d*|1(\.\d+)?) over the last/)
+    const traffic = (await api('GET', '/api/v1/traffic')).body as {connections_per_sec: number[]; sample_secs: number; active: number[]}
+    assert.equal(traffic.sample_secs, SAMPLE_SECS)
+    assert.ok(traffic.connections_per_sec.some((r) => r > 0.5), JSON.stringify(traffic))
+    assert.equal(traffic.active.at(-1), 1)
+  })
+
+  test('the route box gives the same answer as GET /api/v1/route', async () => {
+    const expected = (await api('GET', '/api/v1/route?ip=127.0.0.1')).body
+    await page.locator('#route-ip').fill('127.0.0.1')
+    await page.locator('#route-ip').press('Enter')
+    await page.locator('#route-chosen').waitFor()
+    assert.equal(await page.locator('#route-chosen').getAttribute('data-chosen'), expected.chosen)
+    assert.equal(expected.chosen, 'eu-1')
+    assert.match((await page.locator('#route-chosen').textContent()) ?? '', /127\.0\.0\.1 → eu-1 \(affinity binding\)/)
+    assert.match((await page.locator('#route-answer tr[data-backend-id="eu-2"]').textContent()) ?? '', /no: draining/)
+    // A bad address: the API's own message.
+    await page.locator('#route-ip').fill('not-an-ip')
+    await page.locator('#route-go').click()
+    await page.getByText('ip "not-an-ip" must be an IPv4 or IPv6 address').waitFor()
+  })
+
+  test('keyboard: Tab reaches every control in order; states are words; reduced motion is respected', async () => {
+    await page.locator('body').focus()
+    await page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur())
+    const reached: string[] = []
+    for (let i = 0; i < 30; i++) {
+      await page.keyboard.press('Tab')
+      reached.push(await page.evaluate(() => document.activeElement?.id || document.activeElement?.tagName.toLowerCase() || ''))
+    }
+    for (const id of ['refresh', 'pause', 'filter', 'route-ip', 'route-go']) assert.ok(reached.includes(id), `${id} not reached by Tab: ${reached.join(' ')}`)
+    assert.ok(reached.indexOf('refresh') < reached.indexOf('filter') && reached.indexOf('filter') < reached.indexOf('route-ip'))
+    assert.ok(reached.includes('summary'), 'the backend groups open and close from the keyboard')
+    // Pause from the keyboard.
+    await page.locator('#pause').focus()
+    await page.keyboard.press('Enter')
+    assert.equal(await page.locator('#pause').getAttribute('aria-pressed'), 'true')
+    await page.keyboard.press('Enter')
+    assert.equal(await page.locator('#pause').getAttribute('aria-pressed'), 'false')
+    // The filter narrows the list from the keyboard.
+    await page.locator('#filter').fill('draining')
+    assert.deepEqual(await page.locator('#groups tr[data-backend-id]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-backend-id'))), ['eu-2'])
+    await page.locator('#filter').fill('')
+
+    // Every state cell has a word, not only a colour.
+    for (const text of await page.locator('#groups .state').allTextContents()) assert.match(text, /[a-z]{4,}/)
+    await page.emulateMedia({reducedMotion: 'reduce'})
+    assert.equal(await page.locator('#groups tr[data-backend-id="eu-1"] .fill').evaluate((el) => getComputedStyle(el).transitionDuration), '0s')
+    await page.emulateMedia({reducedMotion: 'no-preference'})
+    assert.deepEqual(foreignRequests, [], 'the page loads nothing from elsewhere')
+  })
+
+  test('readable at 1280×800 and at phone width: screenshots for people to look at', async (t) => {
+    const desktop = path.join(OUTPUT, 'status-page-1280x800.png')
+    await page.setViewportSize({width: 1280, height: 800})
+    await page.locator('#route-ip').fill('127.0.0.1')
+    await page.locator('#route-go').click()
+    await page.locator('#route-chosen').waitFor()
+    await page.evaluate(() => window.scrollTo(0, 0))
+    await page.screenshot({path: desktop})
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 1280), 'no horizontal scroll at 1280 px')
+
+    const phone = path.join(OUTPUT, 'status-page-390x844-phone.png')
+    const phoneBackends = path.join(OUTPUT, 'status-page-390x844-phone-backends.png')
+    await page.setViewportSize({width: 390, height: 844})
+    await page.locator('#groups tr[data-backend-id="eu-1"]').waitFor()
+    const width = await page.evaluate(() => document.documentElement.scrollWidth)
+    assert.ok(width <= 390, `the page is ${width} px wide on a 390 px screen`)
+    // Each cell says which column it is, since the header row is hidden on a phone.
+    assert.equal(await page.locator('#groups tr[data-backend-id="eu-1"] td').first().getAttribute('data-label'), 'State')
+    await page.evaluate(() => window.scrollTo(0, 0))
+    await page.screenshot({path: phone})
+    await page.locator('#backends-h').evaluate((el) => el.scrollIntoView())
+    await page.screenshot({path: phoneBackends})
+    for (const file of [desktop, phone, phoneBackends]) {
+      assert.ok(fs.statSync(file).size > 10_000, file)
+      t.diagnostic(`screenshot: ${file}`)
+      console.log(`# screenshot: ${file}`)
+    }
+  })
+})
+
+describe('the status page of a POP on Corrosion: the cluster as the replicated table shows it', {skip: skipReason}, () => {
+  const tmp = tempDir('edgeproxy-ui-corrosion-')
+  const schemaDir = backendsSchemaDir()
+  const servers: TestBackend[] = []
+  const pops: Pop[] = []
+  let cluster: EmulatorCluster
+  let context: BrowserContext
+  let page: Page
+
+  before(async () => {
+    cluster = await createCluster(2, {delayMs: 20, schemaPaths: [schemaDir]})
+    for (const id of ['sa-1', 'eu-1']) servers.push(await startBackend(id))
+    for (const [i, region] of ['sa', 'eu'].entries()) pops.push(await startPop({region, corrosionUrl: cluster.agents[i]!.url, env: {EDGEPROXY_UI_SAMPLE_SECS: '1'}}))
+    // Each backend registers at the POP of its region; the other POP learns it by replication.
+    for (const [i, pop] of pops.entries()) {
+      const reply = await apiCall(pop, 'POST', '/api/v1/register', {id: servers[i]!.id, app: 'web', region: pop.region, ip: '127.0.0.1', port: servers[i]!.port})
+      assert.equal(reply.status, 201, JSON.stringify(reply.body))
+    }
+    ;({context, page} = await launchChromium(path.join(tmp.dir, 'chromium-profile')))
+  })
+  after(async () => {
+    await context?.close()
+    for (const pop of pops) await pop.proxy.stop()
+    for (const s of servers) await s.close()
+    await cluster?.close()
+    fs.rmSync(schemaDir, {recursive: true, force: true})
+    tmp.cleanup()
+  })
+
+  test('without an API token no token is asked; every region of the table, the subscription, a screenshot', async (t) => {
+    await page.goto(`${pops[0]!.api}/ui`)
+    await page.locator('#cluster article[data-region="eu"] li', {hasText: 'eu-1'}).waitFor({timeout: 10_000})
+    assert.equal(await page.locator('#token-section').isHidden(), true)
+    const regions = await page.locator('#cluster article').evaluateAll((cards) => cards.map((c) => c.getAttribute('data-region')))
+    assert.deepEqual(regions, ['sa', 'eu'], "this POP's region first")
+    assert.match((await page.locator('#cluster article[data-region="sa"] h3').textContent()) ?? '', /Region sa\s*this POP/)
+    assert.match((await page.locator('#cluster article[data-region="sa"]').textContent()) ?? '', /1 backend: 1 healthy.*sa-1/s)
+    assert.match((await page.locator('#agent-facts').textContent()) ?? '', /Subscription\s*● connected/)
+    assert.match((await page.locator('#pop-facts').textContent()) ?? '', /Store\s*corrosion:http/)
+    // The backends table groups the replicated rows by region too.
+    assert.deepEqual(await page.locator('#groups tr[data-backend-id]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-backend-id'))), ['sa-1', 'eu-1'])
+    // A drain written at the other POP reaches this POP's page through the agents.
+    assert.equal((await apiCall(pops[1]!, 'POST', '/api/v1/backends/eu-1/drain')).status, 200)
+    await page.locator('#cluster article[data-region="eu"] [data-state="draining"]').waitFor({timeout: 10_000})
+    fs.mkdirSync(OUTPUT, {recursive: true})
+    const shot = path.join(OUTPUT, 'status-page-corrosion-cluster.png')
+    await page.locator('#cluster').screenshot({path: shot})
+    t.diagnostic(`screenshot: ${shot}`)
+    console.log(`# screenshot: ${shot}`)
+  })
+})
