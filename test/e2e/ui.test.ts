@@ -61,7 +61,20 @@ describe('the status page (/ui) in headless Chromium', {skip: skipReason}, () =>
     for (const id of ['eu-1', 'eu-2', 'us-1']) backends.push(await startBackend(id))
     const dbPath = path.join(tmp.dir, 'routing.db')
     proxy = await startProxy({
-      env: {EDGEPROXY_DB_PATH: dbPath, EDGEPROXY_DB_RELOAD_SECS: '0.1', EDGEPROXY_API_TOKEN: TOKEN, EDGEPROXY_REGION: 'eu', EDGEPROXY_UI_SAMPLE_SECS: String(SAMPLE_SECS)},
+      env: {
+        EDGEPROXY_DB_PATH: dbPath,
+        EDGEPROXY_DB_RELOAD_SECS: '0.1',
+        EDGEPROXY_API_TOKEN: TOKEN,
+        EDGEPROXY_REGION: 'eu',
+        EDGEPROXY_UI_SAMPLE_SECS: String(SAMPLE_SECS),
+        // Active checks and circuits on, so the page shows their states too.
+        EDGEPROXY_HEALTH_CHECK_ENABLED: 'true',
+        EDGEPROXY_HEALTH_CHECK_INTERVAL_SECS: '0.5',
+        EDGEPROXY_HEALTH_CHECK_FAST_INTERVAL_SECS: '0.2',
+        EDGEPROXY_HEALTH_CHECK_TIMEOUT_SECS: '0.3',
+        EDGEPROXY_HEALTH_UNHEALTHY_THRESHOLD: '2',
+        EDGEPROXY_CIRCUIT_BREAKER_ENABLED: 'true',
+      },
     })
     const started = proxy.events.find((e) => e.event === 'started')!
     apiUrl = `http://${String(started.api)}`
@@ -181,6 +194,17 @@ describe('the status page (/ui) in headless Chromium', {skip: skipReason}, () =>
     await page.locator('#route-ip').fill('not-an-ip')
     await page.locator('#route-go').click()
     await page.getByText('ip "not-an-ip" must be an IPv4 or IPv6 address').waitFor()
+  })
+
+  test('a backend whose process is gone shows as down by its check, with the check and circuit columns', async () => {
+    const row = page.locator('#groups tr[data-backend-id="us-1"]')
+    assert.match((await row.locator('td[data-label="Check"]').textContent()) ?? '', /^UP/)
+    assert.equal(await row.locator('td[data-label="Circuit"]').textContent(), 'closed')
+    await backends[2]!.close()
+    await page.locator('#groups tr[data-backend-id="us-1"][data-state="down"]').waitFor({timeout: 5000})
+    assert.match((await row.locator('td[data-label="Check"]').textContent()) ?? '', /^DOWN/)
+    assert.equal((await row.locator('.state').textContent())?.trim(), '✕ down')
+    assert.match((await row.locator('.state').getAttribute('title')) ?? '', /^down by active check/)
   })
 
   test('keyboard: Tab reaches every control in order; states are words; reduced motion is respected', async () => {
