@@ -96,6 +96,13 @@ describe('the status page as served by edgeproxy start', () => {
     assert.equal((await fetch(`${url}/api/v1/traffic`, {headers: {authorization: `Bearer ${TOKEN}`}})).status, 404)
   })
 
+  test('npm pack ships the page', async () => {
+    const {execFileSync} = await import('node:child_process')
+    const packed = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], {cwd: ROOT, encoding: 'utf8'})) as {files: {path: string}[]}[]
+    const files = new Set(packed[0]!.files.map((f) => f.path))
+    for (const name of ['index.html', 'app.js', 'app.css', 'icon.svg']) assert.ok(files.has(`dist/src/ui/page/${name}`), `npm pack lacks dist/src/ui/page/${name}`)
+  })
+
   test('the shipped files: no inline code or handlers, nothing from elsewhere, within the size budget', () => {
     const html = fs.readFileSync(path.join(PAGE_DIR, 'index.html'), 'utf8')
     const js = fs.readFileSync(path.join(PAGE_DIR, 'app.js'), 'utf8')
