@@ -86,7 +86,9 @@ describe('the status page (/ui) in headless Chromium', {skip: skipReason}, () =>
     // A row written straight into the store by some other process: its text must reach the page as text.
     db = new RoutingDb(dbPath)
     db.insert({id: '<img src=x id=pwned>', app: '<b>app</b>', region: 'ap', port: backends[2].port, healthy: 0})
-    await proxy.next('store_reloaded', (e) => e.backends === 4)
+    // And one whose lease ran out.
+    db.insert({id: 'us-old', region: 'us', port: backends[2].port, lease_expires_at_ms: Date.now() - 60_000})
+    await proxy.next('store_reloaded', (e) => e.backends === 5)
 
     ;({context, page} = await launchChromium(path.join(tmp.dir, 'chromium-profile')))
     page.on('request', (r) => {
@@ -140,6 +142,14 @@ describe('the status page (/ui) in headless Chromium', {skip: skipReason}, () =>
     assert.match(groups[0], /app <b>app<\/b> · region ap/)
     assert.match(groups[1], /app web · region eu\s*this POP/)
     assert.match(groups[2], /app web · region us/)
+  })
+
+  test('a backend whose lease ran out says so in words, with how long ago', async () => {
+    const row = page.locator('#groups tr[data-backend-id="us-old"]')
+    assert.equal(await row.getAttribute('data-state'), 'expired')
+    assert.equal((await row.locator('.state').textContent())?.trim(), '✕ expired')
+    // Its lease ended 60 s before the row was written; a busy machine may add seconds before the page reads it.
+    assert.match((await row.locator('td[data-label="Lease"]').textContent()) ?? '', /^expired [1-3]m\d+s ago/)
   })
 
   test('hostile ids and apps are shown as text, never run or parsed', async () => {
