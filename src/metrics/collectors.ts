@@ -5,9 +5,9 @@
 // Never a client-address label: every label set is bounded by the listeners, the reasons and the
 // routing table.
 //
-// Adding a metric is a line or two. A new error counter of ProxyStats (admission refusals:
-// rate_limited, conn_limit; a health-check refusal) is one row of CONNECTION_ERROR_REASONS (in
-// src/proxy/stats.ts, which the status page's charts read too). A
+// Adding a metric is a line or two. A new error counter of ProxyStats (e.g. a health-check refusal)
+// is one row of CONNECTION_ERROR_REASONS (in src/proxy/stats.ts, which the status page's charts
+// read too). A
 // per-backend figure (check state, circuit open) is one `metric(..., perBackend(read))` call. Anything
 // else is one `metric(...)` call in createMetricsRegistry, e.g. edgeproxy_health_checks_total{result}
 // reading the checker's counters, which the checker passes in through MetricsSources.

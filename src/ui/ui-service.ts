@@ -49,10 +49,10 @@ export function uiService(parts: Parts, options: {now?: () => number} = {}): Ser
   const {config, logger, stats, connections, api} = parts
   const now = options.now ?? Date.now
   const history = new TrafficHistory(config.ui.sampleMs, config.ui.windowMs)
-  // Errors: client connections that failed (as `edgeproxy status` counts them) or that admission refused.
+  // Errors: client connections that failed or were refused, as `edgeproxy status` counts them.
   const totals = (): TrafficTotals => ({
     connections: stats.accepted,
-    errors: clientErrors(stats) + stats.refusedRateLimit + stats.refusedConnLimit + stats.refusedMaxConnections,
+    errors: clientErrors(stats),
     active: connections.size,
   })
   const page = loadPage()

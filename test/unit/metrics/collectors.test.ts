@@ -88,6 +88,8 @@ describe('metrics registry', () => {
     tcp.bytesToClients = 2000
     stats.noBackend = 2
     stats.proxyHeaderUntrusted = 1
+    stats.refusedRateLimit = 3
+    stats.refusedMaxConnections = 5
     stats.failovers = 4
     let s = await scrape()
     assert.equal(sampleValue(s, 'edgeproxy_build_info', {version: '9.9.9', region: 'sa', store: 'corrosion'}), 1)
@@ -99,6 +101,9 @@ describe('metrics registry', () => {
     assert.equal(sampleValue(s, 'edgeproxy_connection_errors_total', {reason: 'no_backend'}), 2)
     assert.equal(sampleValue(s, 'edgeproxy_connection_errors_total', {reason: 'proxy_header_untrusted'}), 1)
     assert.equal(sampleValue(s, 'edgeproxy_connection_errors_total', {reason: 'tls_handshake'}), 0)
+    assert.equal(sampleValue(s, 'edgeproxy_connection_errors_total', {reason: 'rate_limited'}), 3)
+    assert.equal(sampleValue(s, 'edgeproxy_connection_errors_total', {reason: 'conn_limit'}), 0)
+    assert.equal(sampleValue(s, 'edgeproxy_connection_errors_total', {reason: 'max_connections'}), 5)
     assert.equal(sampleValue(s, 'edgeproxy_failovers_total'), 4)
     assert.equal(sampleValue(s, 'edgeproxy_store_current'), 1)
     assert.equal(sampleValue(s, 'edgeproxy_store_last_sync_age_seconds'), 2.5)
