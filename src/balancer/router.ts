@@ -58,6 +58,9 @@ const AFFINITY_TIER = 4
  */
 const LOCAL_WRITE_HOLD_MS = 5000
 
+/** This POP's one word for a backend: `up`, or why it takes no new connection (see routingState). */
+export type RoutingState = Exclude<BackendState, 'healthy'> | HealthSkip | 'up'
+
 export class Router {
   readonly localRegion: string
   readonly app?: string
@@ -313,7 +316,7 @@ export class Router {
    * keeps it out (draining, unhealthy, expired, deleted), or what this POP learnt (down by active
    * check, circuit open or half-open, cooling down). Half-open is routable (isRoutable).
    */
-  routingState(backend: Backend): Exclude<BackendState, 'healthy'> | HealthSkip | 'up' {
+  routingState(backend: Backend): RoutingState {
     const state = backendState(backend, this.now())
     if (state !== 'healthy') return state
     return this.state.healthSkip(backend, this.monotonicNow()) ?? 'up'

@@ -121,7 +121,7 @@ export class ApiServer {
   private buildRoutes(): ApiRoute[] {
     const {service, router} = this.options
     const backendOut = (b: Parameters<typeof backendJson>[0]) =>
-      backendJson(b, service.nowMs(), service.connections(b.id), backendHealthJson(router.health, b.id))
+      backendJson(b, service.nowMs(), service.connections(b.id), backendHealthJson(router.health, b.id), router.routingState(b))
     const notFound = (id: string) => new HttpError(404, 'not_found', `no backend with id ${JSON.stringify(id)}`, 'id')
     const change = (kind: Exclude<StateChange['kind'], 'weight'>): Handler => async (_req, {id}) => {
       const backend = await service.change(id!, {kind})
@@ -259,6 +259,7 @@ export class ApiServer {
                   eligible: r.skipped === null,
                   skipped: r.skipped,
                   skipped_detail: r.skipped !== null && isHealthSkip(r.skipped) ? router.health.describeSkip(r.backend.id, r.skipped) : null,
+                  routing_state: router.routingState(r.backend),
                   ...backendHealthJson(router.health, r.backend.id),
                 })),
                 ...Object.assign({}, ...this.routeExplainers.map((explain) => explain(ip))),

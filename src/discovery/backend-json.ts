@@ -1,6 +1,7 @@
 // The stable JSON view of a backend, shared by the API, `edgeproxy backend … --json` and the
 // direct `--db` path, so every consumer sees the same field names and meanings.
 import {backendState, type Backend, type BackendState} from '../balancer/backend.js'
+import type {RoutingState} from '../balancer/router.js'
 import type {BackendHealthJson, CheckJson, CircuitJson} from '../health/health-json.js'
 
 export interface BackendJson {
@@ -31,11 +32,16 @@ export interface BackendJson {
   check: CheckJson | null
   /** Circuit (or cooldown) on the POP that answered; null when read from the store directly. */
   circuit: CircuitJson | null
+  /**
+   * The answering POP's view (Router.routingState, the words of edgeproxy_backends{state}): `up`, or
+   * why it sends no new connection there; null when read from the store directly.
+   */
+  routing_state: RoutingState | null
 }
 
 const iso = (ms: number) => (ms > 0 ? new Date(ms).toISOString() : null)
 
-export function backendJson(b: Backend, nowMs: number, connections: number | null, health?: BackendHealthJson): BackendJson {
+export function backendJson(b: Backend, nowMs: number, connections: number | null, health?: BackendHealthJson, routingState?: RoutingState): BackendJson {
   return {
     id: b.id,
     app: b.app,
@@ -58,5 +64,6 @@ export function backendJson(b: Backend, nowMs: number, connections: number | nul
     updated_at: iso(b.updatedAtMs),
     check: health?.check ?? null,
     circuit: health?.circuit ?? null,
+    routing_state: routingState ?? null,
   }
 }

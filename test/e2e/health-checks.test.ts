@@ -242,10 +242,11 @@ describe('check overrides, backend check and route explain through a running pro
 
   test('route explain says why a backend is skipped: DOWN by active check, with the error', async () => {
     await proxy.waitFor('backend_down', (e) => e.backend === 'p')
-    const r = (await (await fetch(`${api}/api/v1/route?ip=90.0.0.1`)).json()) as {candidates: {id: string; skipped: string | null; skipped_detail: string | null}[]}
+    const r = (await (await fetch(`${api}/api/v1/route?ip=90.0.0.1`)).json()) as {candidates: {id: string; skipped: string | null; skipped_detail: string | null; routing_state: string}[]}
     const c = r.candidates
     const p = c.find((x) => x.id === 'p')!
     assert.equal(p.skipped, 'down')
+    assert.equal(p.routing_state, 'down')
     assert.match(p.skipped_detail!, /^DOWN by active check \(HTTP 404, (its first check|2\/2)\)/)
     assert.equal(c.find((x) => x.id === 'o')!.skipped, null)
     const human = await cli('route', 'explain', '90.0.0.1')
@@ -320,9 +321,13 @@ describe('circuit breaker on real connections', () => {
     const opened = await proxy.waitFor('circuit_opened', (e) => e.backend === 'a')
     assert.equal(opened.openings, 1)
     assert.ok(Number(opened.open_secs) >= 0.45 && Number(opened.open_secs) <= 0.55, `open ${opened.open_secs} s (0.5 s ± 10%)`)
-    assert.match((await circuitOf('a')).label, /^open \d+s$/)
-    const explain = (await (await fetch(`${api}/api/v1/route?ip=90.0.0.1`)).json()) as {candidates: {id: string; skipped: string; skipped_detail: string}[]}
+    const openA = ((await (await fetch(`${api}/api/v1/backends/a`)).json()) as {backend: {circuit: {label: string}; routing_state: string}}).backend
+    assert.match(openA.circuit.label, /^open \d+s$/)
+    // The POP's one word for it (what the status page shows and edgeproxy_backends{state} counts).
+    assert.equal(openA.routing_state, 'circuit_open')
+    const explain = (await (await fetch(`${api}/api/v1/route?ip=90.0.0.1`)).json()) as {candidates: {id: string; skipped: string; skipped_detail: string; routing_state: string}[]}
     assert.equal(explain.candidates.find((c) => c.id === 'a')!.skipped, 'circuit_open')
+    assert.equal(explain.candidates.find((c) => c.id === 'b')!.routing_state, 'up')
 
     // a comes back on its port; after the open time, trial connections go to it and close the circuit.
     const server = net.createServer((s) => (s.on('error', () => {}), s.end('a\n')))

@@ -12,7 +12,7 @@ const DEFAULT_REFRESH_SECS = 5
  *   weight: number, soft_limit: number, hard_limit: number, connections: number | null,
  *   lease_expires_at: string | null, heartbeat_age_secs: number | null,
  *   check?: {state: string, label: string, last_error?: string | null} | null,
- *   circuit?: {state: string, label: string} | null, [k: string]: unknown}} Backend */
+ *   circuit?: {state: string, label: string} | null, routing_state?: string | null, [k: string]: unknown}} Backend */
 /** @typedef {{sample_secs: number, window_secs: number, last_sample_at: string | null,
  *   connections_per_sec: number[], errors_per_sec: number[], active: number[]}} Traffic */
 /** @typedef {{status: number, body: any}} Reply */
@@ -77,26 +77,30 @@ const plural = (n, noun) => `${count(n)} ${noun}${n === 1 ? '' : 's'}`
 const day = (iso) => iso.slice(0, 10)
 
 /**
- * The state operators read, first that applies: the stored state, then this POP's check and
- * circuit (issue: shown when the proxy reports them). Tones drive colour; the word always says it.
+ * The word operators read for a backend: this POP's own answer (`routing_state`, the words of
+ * edgeproxy_backends{state}, from Router.routingState), never worked out again here. Tones drive
+ * colour; the word always says it.
+ * @type {Record<string, (b: Backend) => StateView>}
+ */
+const STATE_VIEWS = {
+  up: () => ({word: 'healthy', tone: 'ok', symbol: '●', detail: 'takes new connections'}),
+  unhealthy: () => ({word: 'disabled', tone: 'off', symbol: '○', detail: 'disabled by an operator: takes no traffic'}),
+  draining: () => ({word: 'draining', tone: 'warn', symbol: '◐', detail: 'no new connections; open ones continue'}),
+  expired: () => ({word: 'expired', tone: 'bad', symbol: '✕', detail: 'the heartbeat lease ran out'}),
+  deleted: () => ({word: 'deleted', tone: 'off', symbol: '✕', detail: 'deregistered'}),
+  down: (b) => ({word: 'down', tone: 'bad', symbol: '✕', detail: `down by active check${b.check?.last_error ? `: ${b.check.last_error}` : ''}`}),
+  circuit_open: (b) => ({word: 'circuit open', tone: 'bad', symbol: '⊘', detail: `circuit ${b.circuit?.label ?? 'open'}: no new connections until it half-opens`}),
+  circuit_half_open: (b) => ({word: 'half-open', tone: 'warn', symbol: '◑', detail: `circuit ${b.circuit?.label ?? 'half-open'}: trial connections only`}),
+  cooling_down: (b) => ({word: 'cooling', tone: 'warn', symbol: '◔', detail: `${b.circuit?.label ?? 'cooling'} after a failed connect`}),
+}
+
+/**
  * @param {Backend} b
  * @returns {StateView}
  */
 function stateOf(b) {
-  const stored = {
-    deleted: {word: 'deleted', tone: 'off', symbol: '✕', detail: 'deregistered'},
-    unhealthy: {word: 'disabled', tone: 'off', symbol: '○', detail: 'disabled by an operator: takes no traffic'},
-    draining: {word: 'draining', tone: 'warn', symbol: '◐', detail: 'no new connections; open ones continue'},
-    expired: {word: 'expired', tone: 'bad', symbol: '✕', detail: 'the heartbeat lease ran out'},
-  }[b.state]
-  if (stored) return stored
-  if (b.check && b.check.state === 'DOWN') {
-    return {word: 'down', tone: 'bad', symbol: '✕', detail: `down by active check${b.check.last_error ? `: ${b.check.last_error}` : ''}`}
-  }
-  if (b.circuit && b.circuit.state === 'open') return {word: 'circuit open', tone: 'bad', symbol: '⊘', detail: b.circuit.label}
-  if (b.circuit && b.circuit.state === 'half_open') return {word: 'half-open', tone: 'warn', symbol: '◑', detail: b.circuit.label}
-  if (b.circuit && b.circuit.state === 'cooling') return {word: 'cooling', tone: 'warn', symbol: '◔', detail: `${b.circuit.label} after a failed connect`}
-  return {word: 'healthy', tone: 'ok', symbol: '●', detail: 'takes new connections'}
+  const word = b.routing_state ?? (b.state === 'healthy' ? 'up' : b.state)
+  return (STATE_VIEWS[word] ?? (() => ({word: String(word), tone: 'warn', symbol: '?', detail: String(word)})))(b)
 }
 
 /** @param {StateView} s */
