@@ -215,6 +215,8 @@ describe('the status page (/ui) in headless Chromium', {skip: skipReason}, () =>
     assert.match((await row.locator('td[data-label="Check"]').textContent()) ?? '', /^DOWN/)
     assert.equal((await row.locator('.state').textContent())?.trim(), '✕ down')
     assert.match((await row.locator('.state').getAttribute('title')) ?? '', /^down by active check/)
+    // The word is the POP's own (routing_state), not worked out again by the page.
+    assert.equal(((await api('GET', '/api/v1/backends/us-1')).body.backend as {routing_state: string}).routing_state, 'down')
   })
 
   test('keyboard: Tab reaches every control in order; states are words; reduced motion is respected', async () => {
