@@ -7,7 +7,10 @@
 /// <reference lib="dom" />
 // (Callbacks passed to page.evaluate run in the browser.)
 import assert from 'node:assert/strict'
+import {execFileSync} from 'node:child_process'
+import {once} from 'node:events'
 import fs from 'node:fs'
+import net from 'node:net'
 import path from 'node:path'
 import {after, before, describe, test} from 'node:test'
 
@@ -60,6 +63,9 @@ describe('the status page (/ui) in headless Chromium', {skip: skipReason}, () =>
   before(async () => {
     for (const id of ['eu-1', 'eu-2', 'us-1']) backends.push(await startBackend(id))
     const dbPath = path.join(tmp.dir, 'routing.db')
+    // A certificate that runs out in 5 days: inside EDGEPROXY_TLS_EXPIRY_WARN_DAYS (14), so a warning.
+    const [certPath, keyPath] = [path.join(tmp.dir, 'cert.pem'), path.join(tmp.dir, 'key.pem')]
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', keyPath, '-out', certPath, '-days', '5', '-subj', '/CN=ui.test'], {stdio: 'ignore'})
     proxy = await startProxy({
       env: {
         EDGEPROXY_DB_PATH: dbPath,
@@ -67,6 +73,12 @@ describe('the status page (/ui) in headless Chromium', {skip: skipReason}, () =>
         EDGEPROXY_API_TOKEN: TOKEN,
         EDGEPROXY_REGION: 'eu',
         EDGEPROXY_UI_SAMPLE_SECS: String(SAMPLE_SECS),
+        EDGEPROXY_TLS_ENABLED: 'true',
+        EDGEPROXY_TLS_LISTEN_ADDR: '127.0.0.1:0',
+        EDGEPROXY_TLS_CERT: certPath,
+        EDGEPROXY_TLS_KEY: keyPath,
+        // The embedded GeoIP database ages with the calendar: its warning is kept off, the certificate's is the one shown.
+        EDGEPROXY_GEOIP_MAX_AGE_DAYS: '36500',
         // Active checks and circuits on, so the page shows their states too.
         EDGEPROXY_HEALTH_CHECK_ENABLED: 'true',
         EDGEPROXY_HEALTH_CHECK_INTERVAL_SECS: '0.5',
@@ -137,6 +149,9 @@ describe('the status page (/ui) in headless Chromium', {skip: skipReason}, () =>
     assert.match(facts ?? '', /Region\s*eu/)
     assert.match(facts ?? '', /Store\s*sqlite/)
     assert.match(facts ?? '', /GeoIP database\s*built \d{4}-\d\d-\d\d/)
+    assert.match(facts ?? '', /TLS certificate\s*ui\.test · expires \d{4}-\d\d-\d\d \(in [45](\.\d)? days\)/)
+    // Trouble ahead is listed in words under Warnings.
+    assert.match((await page.locator('#reasons').textContent()) ?? '', /Warnings\s*the TLS certificate ui\.test expires in [45](\.\d)? days/)
     // Grouped by app and region, this POP's region first.
     const groups = await page.locator('details.group summary').allTextContents()
     assert.match(groups[0], /app <b>app<\/b> · region ap/)
@@ -189,6 +204,16 @@ describe('the status page (/ui) in headless Chromium', {skip: skipReason}, () =>
     assert.equal(traffic.sample_secs, SAMPLE_SECS)
     assert.ok(traffic.connections_per_sec.some((r) => r > 0.5), JSON.stringify(traffic))
     assert.equal(traffic.active.at(-1), 1)
+  })
+
+  test('a failed TLS handshake shows on the errors chart', async () => {
+    assert.equal(Number(await page.locator('#chart-errors').getAttribute('data-peak')), 0)
+    const socket = net.connect(proxy.tlsPort, '127.0.0.1')
+    socket.on('error', () => {})
+    socket.end('this is not a TLS client hello\r\n\r\n')
+    await once(socket, 'close')
+    await page.waitForFunction(() => Number((document.querySelector('#chart-errors') as HTMLElement | null)?.dataset.peak) > 0.5, undefined, {timeout: WITHIN_REFRESH_MS})
+    assert.match((await page.locator('#chart-errors svg').getAttribute('aria-label')) ?? '', /^Errors per second: now [\d.]+, peak [\d.]+ over the last/)
   })
 
   test('the route box gives the same answer as GET /api/v1/route', async () => {

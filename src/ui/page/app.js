@@ -481,7 +481,7 @@ function renderCluster(health, list) {
   }
   if (agent === undefined) rows.push(['Members, gaps', 'not reported by this proxy version'])
   else {
-    for (const k of ['members', 'gaps']) if (k in agent) rows.push([k[0].toUpperCase() + k.slice(1), String(agent[k])])
+    for (const k of ['members', 'gaps']) if (k in agent) rows.push([k[0].toUpperCase() + k.slice(1), agent[k] == null ? 'unknown (the agent was not read)' : String(agent[k])])
     if (health.store !== agent) for (const [k, v] of Object.entries(agent)) if (k !== 'members' && k !== 'gaps' && (typeof v !== 'object' || v === null)) rows.push([k.replace(/_/g, ' '), String(v)])
   }
   facts(byId('agent-facts'), rows)
