@@ -103,6 +103,14 @@ describe('JSON output matches the README', () => {
     checked.add('GET /health')
   })
 
+  test('GET /api/v1/traffic (the status page charts)', async () => {
+    const res = await fetch(`${env.EDGEPROXY_API_URL}/api/v1/traffic`, {headers: {authorization: `Bearer ${TOKEN}`}})
+    const body = (await res.json()) as Record<string, unknown>
+    check(body, SHAPES.get('GET /api/v1/traffic')!, '/api/v1/traffic', true)
+    snakeCaseKeys(body, '/api/v1/traffic')
+    checked.add('GET /api/v1/traffic')
+  })
+
   test('corrosion commands', async () => {
     const agentEnv = {EDGEPROXY_CORROSION_API_URL: agent.url, EDGEPROXY_CORROSION_TOKEN: CORROSION_TOKEN}
     const failing = await expect('error', ['corrosion', 'status'], {isError: true, env: agentEnv})
