@@ -437,9 +437,8 @@ function backendTable(members, hasHealth, caption) {
   const heads = ['Backend', 'State', 'Address', 'Weight', 'Connections', 'Limits (soft / hard)', ...(hasHealth ? ['Check', 'Circuit'] : []), 'Lease']
   const row = (/** @type {Backend} */ b) => {
     const s = stateOf(b)
-    const origin = b.pop ?? b.registered_by ?? b.registered_pop
     const cells = [
-      h('th', {scope: 'row', class: 'id'}, String(b.id), origin ? h('span', {class: 'muted small', text: ` via ${String(origin)}`}) : null),
+      h('th', {scope: 'row', class: 'id', text: String(b.id)}),
       h('td', {}, stateBadge(s)),
       h('td', {class: 'mono', text: `${b.ip.includes(':') ? `[${b.ip}]` : b.ip}:${b.port}${b.country ? ` · ${b.country}` : ''}`}),
       h('td', {class: 'num', text: String(b.weight)}),
@@ -507,8 +506,7 @@ function renderCluster(health, list) {
         'ul',
         {class: 'region-list'},
         ...members.map((b) => {
-          const origin = b.pop ?? b.registered_by ?? b.registered_pop
-          return h('li', {}, h('span', {class: 'mono', text: b.id}), ' ', stateBadge(stateOf(b)), origin ? h('span', {class: 'muted small', text: ` registered by ${String(origin)}`}) : null)
+                return h('li', {}, h('span', {class: 'mono', text: b.id}), ' ', stateBadge(stateOf(b)), origin ? h('span', {class: 'muted small', text: ` registered by ${String(origin)}`}) : null)
         }),
       ),
     )
