@@ -221,7 +221,7 @@ function facts(dl, rows) {
   dl.replaceChildren(...rows.flatMap(([k, v]) => [h('dt', {text: k}), h('dd', {}, v)]))
 }
 
-const KNOWN_HEALTH = new Set(['status', 'degraded_reasons', 'warnings', 'version', 'region', 'backends', 'routable', 'uptime_secs', 'store', 'connections', 'expiry'])
+const KNOWN_HEALTH = new Set(['status', 'degraded_reasons', 'warnings', 'version', 'region', 'backends', 'routable', 'uptime_secs', 'store', 'connections', 'expiry', 'corrosion'])
 
 /**
  * @param {any} health
@@ -470,18 +470,22 @@ function renderCluster(health, list) {
   const isCorrosion = health.store?.kind === 'corrosion'
   section.hidden = !isCorrosion
   if (!isCorrosion) return
-  // The agent's own health (members, gaps) wherever /health reports it.
-  const agent = [health.corrosion, health.agent, health.store?.agent, health.store?.corrosion, health.store].find((o) => o && typeof o === 'object' && ('members' in o || 'gaps' in o))
+  // The agent's own view of its cluster, as /health reports it (the `corrosion` section).
+  const agent = health.corrosion
   /** @type {[string, string | Node][]} */
   const rows = [['Agent', String(health.store?.target ?? '?').replace(/^corrosion:/, '')]]
   if (health.store?.subscription) {
     const sub = String(health.store.subscription)
     rows.push(['Subscription', stateBadge({word: sub, tone: sub === 'connected' ? 'ok' : 'bad', symbol: sub === 'connected' ? '●' : '▲', detail: 'the Corrosion subscription that feeds the routing table'})])
   }
-  if (agent === undefined) rows.push(['Members, gaps', 'not reported by this proxy version'])
+  if (agent == null || typeof agent !== 'object') rows.push(['Members, gaps', 'not reported by this proxy'])
+  else if (agent.members == null) rows.push(['Members, gaps', 'unknown: the agent could not be read'])
   else {
-    for (const k of ['members', 'gaps']) if (k in agent) rows.push([k[0].toUpperCase() + k.slice(1), agent[k] == null ? 'unknown (the agent was not read)' : String(agent[k])])
-    if (health.store !== agent) for (const [k, v] of Object.entries(agent)) if (k !== 'members' && k !== 'gaps' && (typeof v !== 'object' || v === null)) rows.push([k.replace(/_/g, ' '), String(v)])
+    const few = agent.min_members > 0 && agent.members < agent.min_members
+    const members = `${count(agent.members)} other agent${agent.members === 1 ? '' : 's'} alive${agent.min_members > 0 ? ` (at least ${agent.min_members} expected)` : ''}`
+    rows.push(['Members', few ? stateBadge({word: members, tone: 'bad', symbol: '▲', detail: 'the agent is cut off from its cluster'}) : members])
+    rows.push(['Gaps', agent.gaps === 0 ? 'none' : `${count(agent.gaps)} change versions missing`])
+    if (agent.checked_age_secs != null) rows.push(['Checked', `${duration(agent.checked_age_secs)} ago`])
   }
   facts(byId('agent-facts'), rows)
 
