@@ -162,6 +162,7 @@ describe('Auto-Discovery API without a token (loopback)', () => {
         heartbeat_age_secs: undefined,
         check: null,
         circuit: {state: 'closed', label: 'closed', failures: 0, openings: 0, remaining_secs: null},
+        routing_state: 'up',
       },
     )
     const lease = Date.parse(created.body.backend.lease_expires_at)
