@@ -43,18 +43,33 @@ export function loadPage(dir: URL = new URL('./page/', import.meta.url)): {files
   return {files}
 }
 
-type Parts = Pick<EngineParts, 'config' | 'logger' | 'stats' | 'connections' | 'api'>
+type Parts = Pick<EngineParts, 'config' | 'logger' | 'stats' | 'listenerStats' | 'connections' | 'api' | 'pool' | 'refresh'>
 
 export function uiService(parts: Parts, options: {now?: () => number} = {}): Service {
-  const {config, logger, stats, connections, api} = parts
+  const {config, logger, stats, listenerStats, connections, api} = parts
   const now = options.now ?? Date.now
   const history = new TrafficHistory(config.ui.sampleMs, config.ui.windowMs)
   // Errors: client connections that failed or were refused, as `edgeproxy status` counts them.
+  // With workers the counters are their sums (refresh() brings them up to date) and the open
+  // connections are the listeners' (the workers hold them), as /health counts them.
   const totals = (): TrafficTotals => ({
     connections: stats.accepted,
     errors: clientErrors(stats),
-    active: connections.size,
+    active: parts.pool ? listenerStats.tcp.active + listenerStats.tls.active : connections.size,
   })
+  let isSampling = false
+  const sample = async (): Promise<void> => {
+    if (isSampling) return
+    isSampling = true
+    try {
+      await parts.refresh()
+      history.record(now(), totals())
+    } catch (error) {
+      logger.debug('ui_sample_failed', `the status page's traffic sample failed: ${errorMessage(error)}`)
+    } finally {
+      isSampling = false
+    }
+  }
   const page = loadPage()
   let timer: NodeJS.Timeout | undefined
 
@@ -79,8 +94,8 @@ export function uiService(parts: Parts, options: {now?: () => number} = {}): Ser
     name: 'ui',
     async start() {
       if ('error' in page) logger.warn('ui_unavailable', `the status page is off: its files are missing from this install (${page.error})`)
-      history.record(now(), totals())
-      timer = setInterval(() => history.record(now(), totals()), config.ui.sampleMs)
+      await sample()
+      timer = setInterval(() => void sample(), config.ui.sampleMs)
       timer.unref()
     },
     // Sampling goes on through a drain, so the charts show connections finishing.

@@ -8,11 +8,15 @@ import fs from 'node:fs'
 import path from 'node:path'
 import {after, before, describe, test} from 'node:test'
 
-import {startBackend, type TestBackend} from '../support/backends.js'
+import {connectAndGreet, startBackend, type TestBackend} from '../support/backends.js'
 import {ROOT, startProxy, tempDir, type ProxyProcess} from '../support/proxy-process.js'
+import {RoutingDb} from '../support/routing-db.js'
+import {supportsReusePort} from '../../src/workers/settings.js'
 
 const TOKEN = 'ui-serving-token-0123456789abcdef'
 const PAGE_DIR = path.join(ROOT, 'dist/src/ui/page')
+const WORKERS_SKIP = supportsReusePort() ? false : `several workers need Node ≥ 22.12 (net reusePort); this is Node ${process.versions.node}`
+if (WORKERS_SKIP) console.log(`# skipping the status page's workers test: ${WORKERS_SKIP}`)
 const apiOf = (proxy: ProxyProcess) => `http://${String(proxy.events.find((e) => e.event === 'started')!.api)}`
 
 describe('the status page as served by edgeproxy start', () => {
@@ -77,6 +81,29 @@ describe('the status page as served by edgeproxy start', () => {
     assert.ok(traffic.errors_per_sec.some((r) => r > 0), JSON.stringify(traffic))
     assert.equal(traffic.connections_per_sec.length, traffic.active.length)
     assert.match(traffic.last_sample_at ?? '', /^\d{4}-\d\d-\d\dT/)
+  })
+
+  test('with workers (EDGEPROXY_WORKERS=2) the charts count what the workers accept and hold', {skip: WORKERS_SKIP}, async (t) => {
+    const dbPath = path.join(tmp.dir, 'workers.db')
+    const pooled = await startProxy({env: {EDGEPROXY_DB_PATH: dbPath, EDGEPROXY_DB_RELOAD_SECS: '0.1', EDGEPROXY_API_TOKEN: TOKEN, EDGEPROXY_UI_SAMPLE_SECS: '1', EDGEPROXY_REGION: 'eu', EDGEPROXY_WORKERS: '2'}})
+    t.after(() => pooled.stop())
+    const db = new RoutingDb(dbPath)
+    t.after(() => db.close())
+    db.insert({id: 'b1', region: 'eu', port: backend.port})
+    await pooled.next('store_reloaded', (e) => e.backends === 1)
+    const held = await connectAndGreet(pooled.tcpPort)
+    t.after(() => held.socket.destroy())
+    assert.equal(held.id, 'b1')
+    // The connection is in a worker: the sample must ask the workers for their sums (a timer, not the data path).
+    const deadline = Date.now() + 10_000
+    let traffic: {connections_per_sec: number[]; active: number[]}
+    do {
+      traffic = (await (await fetch(`${apiOf(pooled)}/api/v1/traffic`, {headers: {authorization: `Bearer ${TOKEN}`}})).json()) as typeof traffic
+      if (traffic.active.at(-1) === 1 && traffic.connections_per_sec.some((r) => r > 0)) break
+      await new Promise((resolve) => setTimeout(resolve, 200))
+    } while (Date.now() < deadline)
+    assert.equal(traffic.active.at(-1), 1, JSON.stringify(traffic))
+    assert.ok(traffic.connections_per_sec.some((r) => r > 0), JSON.stringify(traffic))
   })
 
   test('/health carries what the page shows: the GeoIP build date (and the certificate with TLS)', async () => {
