@@ -1,7 +1,10 @@
+import {Errors} from '@oclif/core'
+
 import {BaseCommand} from '../src/cli/base-command.js'
+import {describeError} from '../src/cli/handle-errors.js'
 import {rawFlags, settingFlags} from '../src/cli/setting-flags.js'
 import {SignalWatcher} from '../src/cli/signals.js'
-import {createLogger, Engine, resolveStartConfig, START_SETTINGS, VERSION} from '../src/index.js'
+import {createLogger, Engine, requestedLogFormat, resolveStartConfig, START_SETTINGS, VERSION} from '../src/index.js'
 
 export default class Start extends BaseCommand {
   static override summary = 'Run the geo-aware proxy of this POP (TCP and TLS listeners)'
@@ -36,5 +39,15 @@ export default class Start extends BaseCommand {
     }
     await signals.run(engine)
     this.exit(0)
+  }
+
+  /** With --log-format json a failed start is one JSON log line too (code, message, suggestion, exit). */
+  protected override async catch(error: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
+    if (error instanceof Errors.ExitError || requestedLogFormat(this.argv, process.env) !== 'json') return super.catch(error)
+    const rendered = error.oclif ? {code: 'EP_USAGE', message: error.message, exit: error.oclif.exit ?? 2} : describeError(error)
+    process.exitCode = rendered.exit
+    const {code, message, suggestion, field, exit} = rendered
+    createLogger({format: 'json'}).error('start_failed', message, {code, message, suggestion, field, exit})
+    this.exit(rendered.exit)
   }
 }

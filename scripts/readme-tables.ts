@@ -4,10 +4,10 @@ import {ANYCAST_SETTINGS} from '../src/anycast/settings.js'
 import {START_SETTINGS} from '../src/config/start-config.js'
 import {BACKEND_COLUMNS} from '../src/store/schema.js'
 
-const lines: string[] = ['| variable | flag | default | what |', '|---|---|---|---|']
+const lines: string[] = ['| variable | flag | default | range | what |', '|---|---|---|---|---|']
 for (const s of Object.values(START_SETTINGS)) {
   const shown = s.default !== undefined ? `\`${s.default}\`` : (s.defaultLabel ?? '(none)')
-  lines.push(`| \`${s.env}\` | \`--${s.flag}\` | ${shown} | ${s.summary} |`)
+  lines.push(`| \`${s.env}\` | \`--${s.flag}\` | ${shown} | ${s.range ?? ''} | ${s.summary} |`)
 }
 lines.push('', '| variable | flag | default | what |', '|---|---|---|---|')
 for (const s of Object.values(ANYCAST_SETTINGS)) {

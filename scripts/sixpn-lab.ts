@@ -39,7 +39,7 @@ export type LabStep = (typeof LAB_STEPS)[number]
 /** What edgeproxy.env gets on top of the generated values, and why. */
 export const LAB_ENV_ADJUSTMENTS: Record<string, string> = {
   EDGEPROXY_LOG_FORMAT: 'json', // the lab reads events (api_request, store_reloaded) from the logs
-  DEBUG: 'true', // store_reloaded and api_request are debug events
+  EDGEPROXY_DEBUG: 'true', // store_reloaded and api_request are debug events
   EDGEPROXY_HEARTBEAT_TTL_SECS: '600', // the lab's backends register once and send no heartbeats
   EDGEPROXY_CONNECT_TIMEOUT_SECS: '1', // a backend behind a downed wg0 is given up after 1 s, not 3
   EDGEPROXY_SHUTDOWN_TIMEOUT_SECS: '1', // quick teardown

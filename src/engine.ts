@@ -5,7 +5,7 @@
 // exits the process: the CLI owns signals and exit codes; the engine exposes reload() and shutdown().
 import {ROUTING_TIERS, Router} from './balancer/router.js'
 import type {StartConfig} from './config/start-config.js'
-import {ApiServer} from './discovery/api-server.js'
+import {ApiServer, type HealthReport} from './discovery/api-server.js'
 import {DnsCounters} from './dns/dns-counters.js'
 import {dnsService} from './dns/dns-service.js'
 import {BackendService} from './discovery/backend-service.js'
@@ -28,7 +28,7 @@ import type {BackendStore} from './store/backend-store.js'
 import type {RoutingFeed} from './store/routing-feed.js'
 import {SqliteBackendStore} from './store/sqlite-backend-store.js'
 import {SqliteFeed} from './store/sqlite-feed.js'
-import {SqliteRoutingStore} from './store/sqlite-store.js'
+import {PROXY_STORE_CONTEXT, SqliteRoutingStore} from './store/sqlite-store.js'
 import {workersService} from './workers/workers-service.js'
 import {H_CERTIFICATE, layoutFor, sharedNow, SharedMemory} from './workers/shared-memory.js'
 import {ControlRouterState} from './workers/shared-router-state.js'
@@ -48,6 +48,8 @@ export interface EngineOptions {
 export interface Stores {
   feed: RoutingFeed
   writer: BackendStore
+  /** After a failed start-up: removes what opening the store created (a new routing.db), if anything. */
+  discardCreated?: () => void
 }
 
 /** Opens the routing store the configuration names: the SQLite file, or the Corrosion agent. */
@@ -61,8 +63,13 @@ export async function openStores(config: StartConfig, logger: Logger): Promise<S
       writer: new corrosion.CorrosionBackendStore(client, {ownsClient: true}),
     }
   }
-  const reader = SqliteRoutingStore.open(config.dbPath, {create: true})
-  return {feed: new SqliteFeed(reader, config.dbReloadMs, logger), writer: new SqliteBackendStore(config.dbPath, {create: false, isSchemaReady: true})}
+  // One connection for routing and the API's writes: both always see the file at the path.
+  const store = SqliteRoutingStore.open(config.dbPath, {create: true, context: PROXY_STORE_CONTEXT})
+  return {
+    feed: new SqliteFeed(store, config.dbReloadMs, logger),
+    writer: new SqliteBackendStore(store),
+    discardCreated: () => store.removeIfCreated(),
+  }
 }
 
 export interface ShutdownResult {
@@ -172,7 +179,8 @@ export class Engine implements EngineParts {
     const certificate = config.tls ? new TlsCertificate(config.tls.certPath, config.tls.keyPath, logger) : undefined
     const geo = await openGeoResolver(config.geoipPath)
     const workers = effectiveWorkers(config, logger)
-    const {feed, writer} = options.stores ?? (await openStores(config, logger))
+    const stores = options.stores ?? (await openStores(config, logger))
+    const {feed, writer} = stores
     let pool: WorkerPool | undefined
     let control: ControlRouterState | undefined
     const memory = workers > 1 ? new SharedMemory(layoutFor(workers, config.bindingMaxEntries)) : undefined
@@ -209,12 +217,14 @@ export class Engine implements EngineParts {
       engine.pool = pool
       // The table the store service installs before the workers start reaches them at spawn.
     }
-    engine.services = engine.buildServices(options.dial ?? defaultDial)
     try {
+      engine.services = engine.buildServices(options.dial ?? defaultDial)
       await startAll(engine.services)
     } catch (error) {
+      // A start that fails leaves nothing behind: not even the routing.db it just created.
+      stores.discardCreated?.()
       // The store service (first) owns the feed and writer even when it never started.
-      await engine.services[0].close()
+      await (engine.services[0] ?? storeService(feed, writer, router)).close()
       certificate?.close()
       throw error
     }
@@ -242,7 +252,7 @@ export class Engine implements EngineParts {
   /** The services of this POP, in start order. A feature adds its factory call here. */
   private buildServices(dial: Dial): Service[] {
     const c = this.config
-    const services: Service[] = [storeService(this.feed, this.writer, this.router)]
+    const services: Service[] = [storeService(this.feed, this.writer, this.router, this.logger)]
     const admission = this.admission
     const base = {
       router: this.router,
@@ -290,13 +300,18 @@ export class Engine implements EngineParts {
     return services
   }
 
-  /** What GET /health reports. */
-  health(): Record<string, unknown> & {status: 'ok' | 'degraded'} {
+  /**
+   * What GET /health reports: `ok`, `degraded` (a part is not current, or no routing table was ever
+   * loaded) or `draining` (a graceful stop is under way). HTTP 503 while draining or without any
+   * table, so a load balancer stops sending; 200 otherwise, degraded included (it still routes).
+   */
+  health(): HealthReport {
     const store = this.feed.status()
     const now = Date.now()
-    const live = this.router.snapshot.filter((b) => !b.isDeleted)
     const routable = this.router.explain(null).filter((r) => r.skipped === null).length
+    const hasTable = store.lastSyncAtMs > 0
     const degraded: string[] = store.isCurrent ? [] : [`store: ${store.error ?? 'not current'}`]
+    if (!hasTable) degraded.push('store: no routing table loaded yet')
     const warnings: string[] = []
     const sections: Record<string, unknown> = {}
     for (const s of this.services) {
@@ -306,12 +321,13 @@ export class Engine implements EngineParts {
       if (h.warnings) warnings.push(...h.warnings)
       if (h.fields) sections[s.name] = h.fields
     }
-    return {
-      status: degraded.length === 0 ? 'ok' : 'degraded',
+    const isDraining = this.shutdownPromise !== undefined
+    const body = {
+      status: isDraining ? 'draining' : degraded.length === 0 ? 'ok' : 'degraded',
       ...(degraded.length > 0 ? {degraded_reasons: degraded} : {}),
       ...(warnings.length > 0 ? {warnings} : {}),
       region: this.config.region,
-      backends: live.length,
+      backends: this.router.snapshot.length,
       routable,
       uptime_secs: Math.round(now - this.startedAtMs) / 1000,
       store: {
@@ -326,7 +342,8 @@ export class Engine implements EngineParts {
       connections: {active: this.pool ? this.listenerStats.tcp.active + this.listenerStats.tls.active : this.connections.size, ...this.stats.toJSON()},
       ...(this.pool ? {workers: {count: this.pool.count, replaced: this.pool.replaced, behind: this.pool.behind}} : {}),
       ...sections,
-    }
+    } as const
+    return {httpStatus: isDraining || !hasTable ? 503 : 200, body}
   }
 
   /** Process-wide counters: with workers, their sums (each answers within a second); nothing to do with one thread. */

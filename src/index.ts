@@ -1,6 +1,6 @@
 // The engine's public face: commands import from here (and from src/cli), never from deeper files.
 export {Engine, type EngineOptions, type ShutdownResult} from './engine.js'
-export {resolveStartConfig, START_SETTINGS, type StartConfig} from './config/start-config.js'
+export {requestedLogFormat, resolveStartConfig, START_SETTINGS, type StartConfig} from './config/start-config.js'
 export {createLogger, type Logger, type LogFormat} from './log/logger.js'
 export * from './errors.js'
 export {VERSION} from './version.js'

@@ -9,7 +9,7 @@ import {BACKEND_STATES} from '../../src/discovery/validation.js'
 export default class BackendList extends BackendCommand {
   static override summary = 'List backends with their state, live connections and heartbeat age'
   static override description =
-    'States: healthy (takes connections), expired (lease ran out: no heartbeat within EDGEPROXY_HEARTBEAT_TTL_SECS), unhealthy (disabled), draining, deleted (deregistered). CONN is the live connection count on the POP that answered.'
+    'States: healthy (takes connections), expired (lease ran out: no heartbeat within EDGEPROXY_HEARTBEAT_TTL_SECS), unhealthy (disabled), draining. Deregistered backends are gone from the store and not listed. CONN is the live connection count on the POP that answered.'
   static override examples = [
     '<%= config.bin %> backend list',
     '<%= config.bin %> backend list --app myapp --state expired',

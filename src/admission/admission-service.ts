@@ -46,8 +46,8 @@ export function admissionService(parts: {api?: ApiServer; stats: ProxyStats}, ad
       // The address is the rest of the path (IPv6 has colons, so it is no backend id).
       pattern: /^\/api\/v1\/limits\/[^/]+$/,
       methods: {
-        GET: async (_req, {url}) => {
-          const segment = url.pathname.slice('/api/v1/limits/'.length)
+        GET: async (_req, {path}) => {
+          const segment = path.slice('/api/v1/limits/'.length)
           let raw = segment
           try {
             raw = decodeURIComponent(segment)

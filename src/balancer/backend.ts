@@ -1,5 +1,5 @@
 // The backend as the balancer sees it: one row of the routing store, normalised and typed.
-// Liveness fields (lease, draining, deleted) are plain data here; what they mean for routing is
+// Liveness fields (lease, draining) are plain data here; what they mean for routing is
 // decided in select.ts, so every POP judges them the same way.
 
 export interface Backend {
@@ -15,7 +15,6 @@ export interface Backend {
   readonly port: number
   readonly isHealthy: boolean
   readonly isDraining: boolean
-  readonly isDeleted: boolean
   readonly weight: number
   readonly softLimit: number
   readonly hardLimit: number
@@ -35,11 +34,10 @@ export interface Backend {
 export const CHECK_TYPES = ['tcp', 'tls', 'http', 'none'] as const
 export type CheckType = (typeof CHECK_TYPES)[number]
 
-export type BackendState = 'healthy' | 'expired' | 'unhealthy' | 'draining' | 'deleted'
+export type BackendState = 'healthy' | 'expired' | 'unhealthy' | 'draining'
 
-/** The single state operators see in lists: the first of deleted, unhealthy, draining, expired that applies. */
+/** The single state operators see in lists: the first of unhealthy, draining, expired that applies. */
 export function backendState(b: Backend, nowMs: number): BackendState {
-  if (b.isDeleted) return 'deleted'
   if (!b.isHealthy) return 'unhealthy'
   if (b.isDraining) return 'draining'
   if (b.leaseExpiresAtMs > 0 && b.leaseExpiresAtMs <= nowMs) return 'expired'

@@ -69,13 +69,14 @@ export abstract class BackendCommand extends BaseCommand {
     if (flags.db !== undefined || flags['corrosion-url'] !== undefined) {
       let ttl = 60
       if (flags['heartbeat-ttl-secs'] !== undefined) {
-        const {numberParser} = await import('../config/settings.js')
+        // Loaded here only: the API path of the commands stays free of the engine's config.
+        const {START_SETTINGS} = await import('../config/start-config.js')
         try {
-          ttl = numberParser({min: 0.1, unit: 'seconds'})(flags['heartbeat-ttl-secs'])
+          ttl = START_SETTINGS.heartbeatTtlSecs.parse(flags['heartbeat-ttl-secs'])
         } catch (error) {
           throw new ConfigError(`invalid --heartbeat-ttl-secs ${JSON.stringify(flags['heartbeat-ttl-secs'])}: ${(error as Error).message}`, {
             field: '--heartbeat-ttl-secs',
-            suggestion: 'pass a number of seconds such as 60',
+            suggestion: `pass ${START_SETTINGS.heartbeatTtlSecs.hint}`,
           })
         }
       }

@@ -13,7 +13,6 @@ const STATE_COLOUR: Record<string, (s: string) => string> = {
   expired: chalk.yellow,
   unhealthy: chalk.red,
   draining: chalk.cyan,
-  deleted: chalk.gray,
 }
 
 export function colourState(state: string): string {

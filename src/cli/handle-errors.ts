@@ -26,9 +26,15 @@ export function describeError(error: unknown): RenderedError {
   return {
     code: 'EP_INTERNAL',
     message: `unexpected failure: ${message}`,
-    suggestion: `this is a bug in edgeproxy: rerun with DEBUG=1 for the stack trace and report it at ${REPORT_URL}`,
+    suggestion: `this is a bug in edgeproxy: rerun with EDGEPROXY_DEBUG=1 for the stack trace and report it at ${REPORT_URL}`,
     exit: ExitCode.bug,
   }
+}
+
+/** EDGEPROXY_DEBUG (not DEBUG, which other tools set) adds the stack to an unexpected error. */
+export function wantsStack(env: NodeJS.ProcessEnv = process.env): boolean {
+  const v = (env.EDGEPROXY_DEBUG ?? '').trim().toLowerCase()
+  return v !== '' && v !== '0' && v !== 'false'
 }
 
 export function formatError(rendered: RenderedError, stack?: string): string {
@@ -44,7 +50,7 @@ export function printError(rendered: RenderedError, options: {isJson: boolean; e
     printJson({error: rendered})
     return
   }
-  const stack = rendered.code === 'EP_INTERNAL' && process.env.DEBUG && options.error instanceof Error ? (options.error.stack ?? '') : undefined
+  const stack = rendered.code === 'EP_INTERNAL' && wantsStack() && options.error instanceof Error ? (options.error.stack ?? '') : undefined
   process.stderr.write(formatError(rendered, stack))
 }
 

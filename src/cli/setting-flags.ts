@@ -11,7 +11,7 @@ export function settingFlags(settings: Record<string, Setting<unknown>>): Record
   const flags: Record<string, AnyFlag> = {}
   for (const s of Object.values(settings)) {
     const shown = s.defaultLabel ?? (s.default === undefined ? '(none)' : s.default)
-    const summary = `${s.summary} [env: ${s.env}] [default: ${shown}]`
+    const summary = `${s.summary} [env: ${s.env}] [default: ${shown}]${s.range ? ` [range: ${s.range}]` : ''}`
     flags[s.flag] =
       s.kind === 'boolean'
         ? Flags.boolean({summary, helpGroup: s.group, allowNo: true})

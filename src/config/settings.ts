@@ -26,6 +26,8 @@ export interface Setting<T> {
   parse: (text: string) => T
   /** A hint for the error: what a valid value looks like. */
   hint: string
+  /** The accepted range of a number, for help and the README, e.g. `0.05-3600`. */
+  range?: string
   /** Never quote the value in messages (tokens). */
   secret?: boolean
 }
@@ -78,14 +80,21 @@ export function parseBoolean(text: string): boolean {
   throw new Error('not a boolean')
 }
 
+/**
+ * The longest delay a Node timer takes (2^31-1 ms, about 24.8 days); a longer one fires after 1 ms.
+ * Every duration setting is bounded below it.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1
+
 export function numberParser(opts: {min?: number; max?: number; integer?: boolean; unit?: string}) {
   return (text: string): number => {
     const t = text.trim()
     const pattern = opts.integer ? /^-?\d+$/ : /^-?(\d+\.?\d*|\.\d+)$/
     if (!pattern.test(t)) throw new Error(`not ${opts.integer ? 'a whole number' : 'a number'}${opts.unit ? ` of ${opts.unit}` : ''}`)
     const n = Number(t)
+    if (!Number.isFinite(n) || (opts.integer && !Number.isSafeInteger(n))) throw new Error(`must be at most ${opts.max ?? Number.MAX_SAFE_INTEGER}`)
     if (opts.min !== undefined && n < opts.min) throw new Error(`must be at least ${opts.min}`)
-    if (opts.max !== undefined && n > opts.max) throw new Error(`must be at most ${opts.max}`)
+    if (opts.max !== undefined && n > opts.max) throw new Error(`must be at most ${opts.max}${opts.unit ? ` ${opts.unit}` : ''}`)
     return n
   }
 }
@@ -136,21 +145,25 @@ export const setting = {
   boolean(c: Common): Setting<boolean> {
     return {...c, kind: 'boolean', parse: parseBoolean, hint: 'true or false'}
   },
-  seconds(c: Common & {min?: number; max?: number}): Setting<number> {
+  /** A duration in seconds, from `min` (default 0) to `max`: every one ends up in a timer or a clock comparison. */
+  seconds(c: Common & {min?: number; max: number}): Setting<number> {
     const min = c.min ?? 0
+    if (c.max * 1000 > MAX_TIMER_MS) throw new Error(`${c.env}: a maximum above ${MAX_TIMER_MS} ms would overflow a Node timer`)
     return {
       ...c,
       kind: 'number',
       parse: numberParser({min, max: c.max, unit: 'seconds'}),
-      hint: `a number of seconds${min > 0 ? ` ≥ ${min}` : ''}, for example ${c.default ?? 5}`,
+      hint: `a number of seconds from ${min} to ${c.max}, for example ${c.default ?? 5}`,
+      range: `${min}-${c.max}`,
     }
   },
-  integer(c: Common & {min?: number; max?: number}): Setting<number> {
+  integer(c: Common & {min: number; max: number}): Setting<number> {
     return {
       ...c,
       kind: 'integer',
       parse: numberParser({min: c.min, max: c.max, integer: true}),
-      hint: `a whole number${c.min !== undefined ? ` ≥ ${c.min}` : ''}${c.max !== undefined ? ` and ≤ ${c.max}` : ''}`,
+      hint: `a whole number from ${c.min} to ${c.max}`,
+      range: `${c.min}-${c.max}`,
     }
   },
   address(c: Common): Setting<HostPort> {

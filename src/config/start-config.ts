@@ -63,6 +63,7 @@ export const START_SETTINGS = {
     env: 'EDGEPROXY_DB_RELOAD_SECS',
     default: '5',
     min: 0.05,
+    max: 3600,
     summary: 'How often changes written to the routing store by other processes are picked up',
     group: CORE,
   }),
@@ -86,6 +87,7 @@ export const START_SETTINGS = {
     env: 'EDGEPROXY_CONNECT_TIMEOUT_SECS',
     default: '3',
     min: 0.01,
+    max: 300,
     summary: 'Time a backend has to accept a connection before the next best one is tried',
     group: CONNECTIONS,
   }),
@@ -102,6 +104,7 @@ export const START_SETTINGS = {
     flag: 'failure-cooldown-secs',
     env: 'EDGEPROXY_FAILURE_COOLDOWN_SECS',
     default: '10',
+    max: 86_400,
     summary: 'How long a backend that refused or timed out a connect gets no new picks (passive health)',
     group: CONNECTIONS,
   }),
@@ -110,6 +113,7 @@ export const START_SETTINGS = {
     env: 'EDGEPROXY_HANDSHAKE_TIMEOUT_SECS',
     default: '10',
     min: 0.01,
+    max: 300,
     summary: 'Time a client has to send its PROXY header and finish the TLS handshake',
     group: CONNECTIONS,
   }),
@@ -117,6 +121,7 @@ export const START_SETTINGS = {
     flag: 'shutdown-timeout-secs',
     env: 'EDGEPROXY_SHUTDOWN_TIMEOUT_SECS',
     default: '30',
+    max: 86_400,
     summary: 'On SIGTERM/SIGINT, how long open connections may finish before they are cut',
     group: CONNECTIONS,
   }),
@@ -156,6 +161,7 @@ export const START_SETTINGS = {
     env: 'EDGEPROXY_TLS_RELOAD_SECS',
     default: '5',
     min: 0.05,
+    max: 86_400,
     summary: 'How often the certificate and key files are checked for a renewal (SIGHUP checks at once)',
     group: TLS,
   }),
@@ -177,6 +183,7 @@ export const START_SETTINGS = {
     flag: 'binding-ttl-secs',
     env: 'EDGEPROXY_BINDING_TTL_SECS',
     default: '600',
+    max: 604_800,
     summary: 'How long a client IP stays bound to its backend after its last connection',
     group: AFFINITY,
   }),
@@ -185,6 +192,7 @@ export const START_SETTINGS = {
     env: 'EDGEPROXY_BINDING_GC_INTERVAL_SECS',
     default: '60',
     min: 0.05,
+    max: 86_400,
     summary: 'How often expired bindings are swept',
     group: AFFINITY,
   }),
@@ -193,6 +201,7 @@ export const START_SETTINGS = {
     env: 'EDGEPROXY_BINDING_MAX_ENTRIES',
     default: '250000',
     min: 1,
+    max: 10_000_000,
     summary: 'Most bindings kept; the least recently used go first (bounds memory, about 150 bytes each)',
     group: AFFINITY,
   }),
@@ -237,6 +246,7 @@ export const START_SETTINGS = {
     env: 'EDGEPROXY_HEARTBEAT_TTL_SECS',
     default: '60',
     min: 0.1,
+    max: 86_400,
     summary: 'Lease a registration or heartbeat gives a backend; without a renewal it expires and gets no new connections',
     group: API,
   }),
@@ -285,6 +295,7 @@ export const START_SETTINGS = {
     env: 'EDGEPROXY_CORROSION_POLL_SECS',
     default: '5',
     min: 0.05,
+    max: 3600,
     summary: 'Polling interval used while the Corrosion subscription is down',
     group: CORROSION,
   }),
@@ -299,7 +310,7 @@ export const START_SETTINGS = {
   }),
   debug: setting.boolean({
     flag: 'debug',
-    env: 'DEBUG',
+    env: 'EDGEPROXY_DEBUG',
     default: 'false',
     summary: 'Log a line per connection (client, country, backend, bytes each way, duration, close reason)',
     group: LOGGING,
@@ -344,14 +355,6 @@ export interface StartConfig {
   sources: Record<StartSettingKey, Source>
 }
 
-/** DEBUG follows the reference ("any value turns on debug logs"), except the explicit 0/false. */
-function debugEnv(env: Env): Env {
-  const value = env.DEBUG
-  if (value === undefined) return env
-  const t = value.trim().toLowerCase()
-  return {...env, DEBUG: t === '' || t === '0' || t === 'false' || t === 'no' || t === 'off' ? 'false' : 'true'}
-}
-
 const ms = (secs: number) => Math.round(secs * 1000)
 
 /** Nothing listens beyond loopback without a token unless the operator says so explicitly. */
@@ -369,9 +372,24 @@ function resolveApi(listen: HostPort, token: string | undefined, isInsecure: boo
   return {listen, token, isInsecure: isInsecure && token === undefined && !isLoopbackAddress(listen.host)}
 }
 
+/**
+ * The log format a start-up asked for, read from the raw command line and environment before
+ * anything else is parsed, so even a failure to parse the rest is reported in that format.
+ * Anything unreadable counts as human.
+ */
+export function requestedLogFormat(argv: readonly string[], env: Env): LogFormat {
+  let text: string | undefined
+  argv.forEach((arg, i) => {
+    if (arg === '--log-format') text = argv[i + 1]
+    else if (arg.startsWith('--log-format=')) text = arg.slice('--log-format='.length)
+  })
+  text ??= env[START_SETTINGS.logFormat.env]
+  return text?.trim().toLowerCase() === 'json' ? 'json' : 'human'
+}
+
 /** Flags (as parsed by the CLI, undefined when absent) + environment → validated StartConfig. */
 export function resolveStartConfig(flags: Raw, env: Env): StartConfig {
-  const {values: v, sources} = resolveSettings(START_SETTINGS, flags, debugEnv(env))
+  const {values: v, sources} = resolveSettings(START_SETTINGS, flags, env)
   let tls: StartConfig['tls']
   if (v.tlsEnabled) {
     const missing = [

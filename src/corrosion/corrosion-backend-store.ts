@@ -85,22 +85,25 @@ export class CorrosionBackendStore implements BackendStore {
         suggestion: 'check the backends table with `edgeproxy corrosion status`; another writer may have removed the row',
       })
     }
-    return {backend, created: before === undefined || before.isDeleted}
+    return {backend, created: before === undefined}
   }
 
   async renewLease(id: string, nowMs: number, leaseMs: number): Promise<Backend | undefined> {
     // Zero rows affected is not "unknown" here: a row without a lease is left alone but still exists.
     await this.run(renewLeaseStatement(id, nowMs, leaseMs))
-    const b = await this.row(id)
-    return b === undefined || b.isDeleted ? undefined : b
+    return this.row(id)
   }
 
   async change(id: string, change: StateChange, nowMs: number): Promise<Backend | undefined> {
     return (await this.run(changeStatement(id, change, nowMs))) === 0 ? undefined : this.row(id)
   }
 
-  async deregister(id: string, nowMs: number): Promise<Backend | undefined> {
-    return (await this.run(deregisterStatement(id, nowMs))) === 0 ? undefined : this.row(id)
+  async deregister(id: string): Promise<Backend | undefined> {
+    // The row as it was, read first: after the DELETE there is nothing left to read. When another
+    // writer removed it in between, rows_affected is 0 and the id counts as unknown.
+    const before = await this.row(id)
+    if (before === undefined) return undefined
+    return (await this.run(deregisterStatement(id))) === 0 ? undefined : before
   }
 
   get(id: string): Promise<Backend | undefined> {

@@ -1,8 +1,9 @@
 // The Auto-Discovery API of a running POP (node:http): backends register and heartbeat, operators
 // list, drain, enable, disable, reweight and remove them, and ask why a client goes where it goes.
-// Every error is JSON {"error":{"code","message","field"}}; bodies are capped at 64 KiB; with a token
-// every endpoint but GET /health needs `Authorization: Bearer <token>`. It owns HTTP only: the
-// lifecycle rules live in BackendService, routing state in the Router.
+// Every error is JSON {"error":{"code","message","field"}}; bodies are capped at 64 KiB and must be
+// unambiguous JSON; with a token every endpoint but GET /health needs `Authorization: Bearer <token>`,
+// checked before anything else of the request is looked at. Anything a client can send gets a 4xx,
+// never a 500. It owns HTTP only: the lifecycle rules live in BackendService, routing state in the Router.
 import {createHash, timingSafeEqual} from 'node:crypto'
 import http from 'node:http'
 import net from 'node:net'
@@ -12,6 +13,7 @@ import {errorMessage, isEdgeproxyError} from '../errors.js'
 import {toJsonKeys} from '../json-keys.js'
 import type {GeoResolver} from '../geo/geo-resolver.js'
 import type {Logger} from '../log/logger.js'
+import {throttledWarning} from '../log/throttle.js'
 import {normalizeIp, type HostPort} from '../net/address.js'
 import {listenOn} from '../proxy/listener.js'
 import type {StateChange} from '../store/backend-store.js'
@@ -19,7 +21,8 @@ import {backendHealthJson} from '../health/health-json.js'
 import {isHealthSkip} from '../health/health-table.js'
 import {backendJson} from './backend-json.js'
 import type {BackendService} from './backend-service.js'
-import {validateId, validateRegister, validateRegion, validateState, validateWeight, ValidationError, type BACKEND_STATES} from './validation.js'
+import {findDuplicateKey} from './strict-json.js'
+import {validateFilter, validateIdRef, validateRegister, validateRegion, validateState, validateWeight, ValidationError} from './validation.js'
 
 export const MAX_BODY_BYTES = 64 * 1024
 /**
@@ -29,6 +32,25 @@ export const MAX_BODY_BYTES = 64 * 1024
  */
 export const MAX_DRAIN_BYTES = 1024 * 1024
 
+/** What GET /health answers: 200 while the POP can route, 503 while it drains or has no table yet. */
+export interface HealthReport {
+  httpStatus: 200 | 503
+  body: Record<string, unknown> & {status: 'ok' | 'degraded' | 'draining'}
+}
+
+/** The API's time limits; Node checks them every `checkIntervalMs` (its default of 30 s made every limit ~30 s). */
+export interface ApiTimeouts {
+  /** A client must send all request headers within this. */
+  headersMs: number
+  /** A client must send the whole request (headers and body) within this. */
+  requestMs: number
+  /** An idle keep-alive connection is closed after this. */
+  keepAliveMs: number
+  checkIntervalMs: number
+}
+
+export const API_TIMEOUTS: ApiTimeouts = {headersMs: 5_000, requestMs: 10_000, keepAliveMs: 5_000, checkIntervalMs: 250}
+
 export interface ApiServerOptions {
   service: BackendService
   router: Router
@@ -36,8 +58,9 @@ export interface ApiServerOptions {
   logger: Logger
   version: string
   token?: string
-  /** What /health reports besides the basics (store status, connection counters). */
-  health: () => Promise<Record<string, unknown> & {status: 'ok' | 'degraded'}> | (Record<string, unknown> & {status: 'ok' | 'degraded'})
+  /** The /health answer (store status, connection counters, draining); with workers, after their counters are summed. */
+  health: () => HealthReport | Promise<HealthReport>
+  timeouts?: ApiTimeouts
 }
 
 export class HttpError extends Error {
@@ -60,7 +83,11 @@ export interface HandlerResult {
   headers?: Record<string, string>
 }
 
-export type Handler = (req: http.IncomingMessage, params: {id?: string; url: URL}) => Promise<HandlerResult>
+/**
+ * `path` is the request's path exactly as sent (never normalised); `url` carries its query
+ * (url.searchParams), and only that: its pathname is not the request's.
+ */
+export type Handler = (req: http.IncomingMessage, params: {id?: string; url: URL; path: string}) => Promise<HandlerResult>
 
 /** An endpoint: the path pattern (its first group, when any, is a backend id) and a handler per method. */
 export interface ApiRoute {
@@ -78,13 +105,22 @@ export class ApiServer {
   private readonly routeExplainers: ((ip: string) => Record<string, unknown>)[] = []
   private readonly tokenDigest?: Buffer
   private boundAddress?: HostPort
+  private readonly warnBadRequest: (msg: string, fields?: Record<string, string | number | null>) => void
+  private readonly warnInternal: (msg: string, fields?: Record<string, string | number | null>) => void
 
   constructor(private readonly options: ApiServerOptions) {
     this.tokenDigest = options.token ? digest(options.token) : undefined
     this.routes = this.buildRoutes()
-    this.server = http.createServer({requestTimeout: 10_000, headersTimeout: 5_000, keepAliveTimeout: 5_000}, (req, res) => {
-      void this.handle(req, res)
-    })
+    const t = options.timeouts ?? API_TIMEOUTS
+    this.server = http.createServer(
+      {requestTimeout: t.requestMs, headersTimeout: t.headersMs, keepAliveTimeout: t.keepAliveMs, connectionsCheckingInterval: t.checkIntervalMs},
+      (req, res) => {
+        void this.handle(req, res)
+      },
+    )
+    // A client can send these as fast as it likes: one line per 10 s, with the count, not one per request.
+    this.warnBadRequest = throttledWarning(options.logger, 'api_bad_request_target', 10_000)
+    this.warnInternal = throttledWarning(options.logger, 'api_internal_error', 10_000)
   }
 
   async listen(address: HostPort): Promise<HostPort> {
@@ -134,8 +170,8 @@ export class ApiServer {
         isPublic: true,
         methods: {
           GET: async () => {
-            const extra = await this.options.health()
-            return {status: 200, body: {version: this.options.version, ...extra}}
+            const report = await this.options.health()
+            return {status: report.httpStatus, body: {version: this.options.version, ...report.body}}
           },
         },
       },
@@ -174,13 +210,11 @@ export class ApiServer {
         pattern: /^\/api\/v1\/backends$/,
         methods: {
           GET: async (_req, {url}) => {
-            const app = url.searchParams.get('app') ?? undefined
-            const regionText = url.searchParams.get('region')
-            const stateText = url.searchParams.get('state')
+            const q = queryParams(url, ['app', 'region', 'state'])
             const backends = await service.list({
-              app,
-              region: regionText === null ? undefined : validateRegion(regionText),
-              state: stateText === null ? undefined : (validateState(stateText) as (typeof BACKEND_STATES)[number]),
+              app: q.app === undefined ? undefined : validateFilter(q.app, 'app'),
+              region: q.region === undefined ? undefined : validateRegion(q.region),
+              state: q.state === undefined ? undefined : validateState(q.state),
             })
             return {body: {backends: backends.map(backendOut)}}
           },
@@ -224,25 +258,31 @@ export class ApiServer {
         pattern: /^\/api\/v1\/route$/,
         methods: {
           GET: async (_req, {url}) => {
-            const raw = url.searchParams.get('ip') ?? ''
+            const q = queryParams(url, ['ip', 'app'])
+            const raw = q.ip ?? ''
             const ip = normalizeIp(raw.trim())
             if (net.isIP(ip) === 0) throw new ValidationError('invalid_field', `ip ${JSON.stringify(raw)} must be an IPv4 or IPv6 address`, 400, 'ip')
+            const app = q.app === undefined ? undefined : validateFilter(q.app, 'app')
+            // This POP routes only EDGEPROXY_APP's backends: another app has no candidates here.
+            const isOtherApp = app !== undefined && router.app !== undefined && app !== router.app
             const country = this.options.geo.country(ip)
             const client = router.clientGeo(country)
-            const rows = router.explain(country)
+            const rows = isOtherApp ? [] : router.explain(country).filter((r) => app === undefined || r.backend.app === app)
             const binding = router.affinity.peek(ip) ?? null
             const eligible = rows.filter((r) => r.skipped === null)
             const bound = binding === null ? undefined : eligible.find((r) => r.backend.id === binding)
             const chosen = bound ?? eligible[0]
+            const noneReason = isOtherApp ? `this POP routes only app ${JSON.stringify(router.app)} (EDGEPROXY_APP)` : 'no eligible backend'
             return {
               body: {
                 ip,
                 country,
+                app: app ?? router.app ?? null,
                 client_region: client.region,
                 pop_region: router.localRegion,
                 binding,
                 chosen: chosen?.backend.id ?? null,
-                reason: chosen === undefined ? 'no eligible backend' : bound ? 'affinity binding' : 'lowest score',
+                reason: chosen === undefined ? noneReason : bound ? 'affinity binding' : 'lowest score',
                 candidates: rows.map((r) => ({
                   id: r.backend.id,
                   app: r.backend.app,
@@ -283,22 +323,27 @@ export class ApiServer {
     const started = performance.now()
     let status = 500
     try {
-      const url = new URL(req.url ?? '/', 'http://api.invalid')
-      const route = this.routes.find((r) => r.pattern.test(url.pathname))
+      const target = parseTarget(req.url)
+      const route = target === undefined ? undefined : this.routes.find((r) => r.pattern.test(target.path))
       // Without the token nothing but the public endpoints answers, not even "no such endpoint".
       if (!route?.isPublic && !this.isAuthorized(req)) {
         throw new HttpError(401, 'unauthorized', 'missing or wrong bearer token', undefined, {'www-authenticate': 'Bearer realm="edgeproxy"'})
       }
-      if (route === undefined) throw new HttpError(404, 'not_found', `no such endpoint: ${req.method} ${url.pathname}`)
+      if (target === undefined) {
+        const shown = quote(req.url ?? '')
+        this.warnBadRequest('API request with a target that is not a path; answered 400', {method: req.method ?? null, target: shown})
+        throw new HttpError(400, 'invalid_request_target', `the request target ${shown} is not a path such as /api/v1/backends (absolute and authority forms, * and // are refused)`)
+      }
+      if (route === undefined) throw new HttpError(404, 'not_found', `no such endpoint: ${req.method} ${quote(target.path)}`)
       const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET')
       const handler = route.methods[method]
       if (handler === undefined) {
         const allow = Object.keys(route.methods).join(', ')
-        throw new HttpError(405, 'method_not_allowed', `${req.method} is not allowed on ${url.pathname}; use ${allow}`, undefined, {allow})
+        throw new HttpError(405, 'method_not_allowed', `${req.method} is not allowed on ${quote(target.path)}; use ${allow}`, undefined, {allow})
       }
-      const match = route.pattern.exec(url.pathname)!
-      const id = match[1] === undefined ? undefined : validateId(decodePathSegment(match[1]))
-      const result = await handler(req, {id, url})
+      const match = route.pattern.exec(target.path)!
+      const id = match[1] === undefined ? undefined : validateIdRef(decodePathSegment(match[1]))
+      const result = await handler(req, {id, url: target.url, path: target.path})
       status = result.status ?? 200
       if (result.contentType === undefined) send(res, status, result.body, result.headers)
       else sendRaw(res, status, result.contentType, result.body as string | Buffer, result.headers)
@@ -308,7 +353,8 @@ export class ApiServer {
       if (this.options.logger.isDebug) {
         this.options.logger.debug('api_request', 'API request', {
           method: req.method,
-          path: (req.url ?? '').split('?')[0],
+          // As sent (the JSON and text log formats escape it), cut to a readable length.
+          path: (req.url ?? '').split('?')[0].slice(0, 200),
           status,
           duration_ms: Math.round((performance.now() - started) * 10) / 10,
         })
@@ -327,12 +373,14 @@ export class ApiServer {
       return error.status
     }
     if (isEdgeproxyError(error)) {
-      // The store (SQLite locked, Corrosion unreachable) could not take the write: nothing was stored.
+      // The store (SQLite missing, garbled, locked; Corrosion unreachable) could not take the request:
+      // nothing was written. The code names the problem: store_missing, store_busy, corrosion_unavailable…
       this.options.logger.warn('api_store_error', error.message, {code: error.code})
-      send(res, 503, {error: {code: 'store_unavailable', message: `${error.message}; nothing was written`}})
+      const code = error.code.replace(/^EP_/, '').toLowerCase()
+      send(res, 503, {error: {code, message: `${error.message}; nothing was written`, ...(error.suggestion ? {suggestion: error.suggestion} : {})}})
       return 503
     }
-    this.options.logger.error('api_internal_error', `API handler failed: ${errorMessage(error)}`)
+    this.warnInternal(`API handler failed: ${errorMessage(error)}`)
     send(res, 500, {error: {code: 'internal', message: 'internal error; see the proxy logs'}})
     return 500
   }
@@ -413,13 +461,18 @@ function readJson(req: http.IncomingMessage, required: boolean): Promise<unknown
         return
       }
       if (!isJson) return fail(unsupported)
+      let value: unknown
       try {
-        const value: unknown = JSON.parse(text)
-        settled = true
-        resolve(value)
+        value = JSON.parse(text)
       } catch (error) {
-        fail(new HttpError(400, 'invalid_json', `the body is not valid JSON: ${errorMessage(error)}`))
+        return fail(new HttpError(400, 'invalid_json', `the body is not valid JSON: ${errorMessage(error)}`))
       }
+      const duplicate = findDuplicateKey(text)
+      if (duplicate !== undefined) {
+        return fail(new HttpError(400, 'duplicate_key', `the key ${quote(duplicate)} appears twice in one object; send it once`, duplicate))
+      }
+      settled = true
+      resolve(value)
     })
   })
 }
@@ -435,13 +488,44 @@ function discard(req: http.IncomingMessage): Promise<void> {
   })
 }
 
-/** A path segment's text; bad percent-encoding yields the raw segment, which validateId then refuses. */
+/** A path segment's text; bad percent-encoding is a 400 naming the segment. */
 function decodePathSegment(segment: string): string {
   try {
     return decodeURIComponent(segment)
   } catch {
-    return segment
+    throw new ValidationError('invalid_field', `id ${quote(segment)} is not valid percent-encoding`, 400, 'id')
   }
+}
+
+/**
+ * The request target in origin form (`/path?query`), the only form the API answers; undefined for
+ * absolute and authority forms, `*`, a path starting with `//`, or none. The path is kept exactly
+ * as sent: no dot-segment removal, no backslash rewriting (WHATWG URL parsing does both).
+ */
+function parseTarget(raw: string | undefined): {path: string; url: URL} | undefined {
+  if (raw === undefined || raw.charCodeAt(0) !== 0x2f /* / */ || raw.charCodeAt(1) === 0x2f) return undefined
+  const q = raw.indexOf('?')
+  const url = new URL('http://api.invalid/')
+  if (q >= 0) url.search = raw.slice(q)
+  return {path: q < 0 ? raw : raw.slice(0, q), url}
+}
+
+/** The query's parameters by name; an unknown or repeated parameter is refused, like an unknown body field. */
+function queryParams<K extends string>(url: URL, allowed: readonly K[]): Partial<Record<K, string>> {
+  const out: Partial<Record<K, string>> = {}
+  for (const [key, value] of url.searchParams) {
+    if (!(allowed as readonly string[]).includes(key)) {
+      throw new ValidationError('unknown_field', `unknown query parameter ${quote(key)}; known: ${allowed.join(', ')}`, 400, key)
+    }
+    if (out[key as K] !== undefined) throw new ValidationError('invalid_field', `query parameter ${quote(key)} is given twice; give it once`, 400, key)
+    out[key as K] = value
+  }
+  return out
+}
+
+function quote(value: string): string {
+  const text = JSON.stringify(value)
+  return text.length > 120 ? `${text.slice(0, 117)}..."` : text
 }
 
 function tooLarge(message: string): HttpError {

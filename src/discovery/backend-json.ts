@@ -16,7 +16,6 @@ export interface BackendJson {
   state: BackendState
   healthy: boolean
   draining: boolean
-  deleted: boolean
   weight: number
   soft_limit: number
   hard_limit: number
@@ -53,7 +52,6 @@ export function backendJson(b: Backend, nowMs: number, connections: number | nul
     state: backendState(b, nowMs),
     healthy: b.isHealthy,
     draining: b.isDraining,
-    deleted: b.isDeleted,
     weight: b.weight,
     soft_limit: b.softLimit,
     hard_limit: b.hardLimit,

@@ -12,6 +12,8 @@ import type {BackendStore, RegisterInput, RegisterResult, StateChange} from '../
 export interface RoutingView {
   get(id: string): Backend | undefined
   upsertBackend(backend: Backend): void
+  /** `atMs`: when it was deleted; a store table holding the row updated after that brings it back. */
+  removeBackend(id: string, atMs: number): void
   activeConnections(id: string): number
 }
 
@@ -72,7 +74,7 @@ export class BackendService {
   async heartbeat(id: string): Promise<HeartbeatResult | undefined> {
     const now = this.now()
     const current = this.view?.get(id) ?? (await this.store.get(id))
-    if (current === undefined || current.isDeleted) return undefined
+    if (current === undefined) return undefined
     if (current.leaseExpiresAtMs === 0) return {backend: current, stored: false}
     const lease = Math.max(current.leaseExpiresAtMs, this.pendingLease.get(id) ?? 0)
     if (lease - now >= (this.leaseMs * 2) / 3) return {backend: current, stored: false}
@@ -94,11 +96,14 @@ export class BackendService {
     return this.applied(changed)
   }
 
+  /** Deletes the backend; returns it as it was (undefined when unknown). It leaves routing at once. */
   async deregister(id: string): Promise<Backend | undefined> {
-    const gone = await this.store.deregister(id, this.now())
+    const now = this.now()
+    const gone = await this.store.deregister(id)
     if (gone === undefined) return undefined
     this.writes++
-    return this.applied(gone)
+    this.view?.removeBackend(id, now)
+    return gone
   }
 
   get(id: string): Promise<Backend | undefined> {

@@ -3,6 +3,7 @@
 // the API, so results and errors match the API's. Loaded only for those flags (it brings SQLite).
 import type {BackendStore, StateChange} from '../store/backend-store.js'
 import {SqliteBackendStore} from '../store/sqlite-backend-store.js'
+import {CLI_STORE_CONTEXT} from '../store/sqlite-store.js'
 import {BackendNotFoundError, type BackendClient, type HeartbeatOutcome, type ListFilter, type RegisterOutcome} from './backend-client.js'
 import {backendJson, type BackendJson} from './backend-json.js'
 import {BackendService} from './backend-service.js'
@@ -24,7 +25,7 @@ export class LocalBackendClient implements BackendClient {
   }
 
   static sqlite(dbPath: string, leaseMs: number): LocalBackendClient {
-    return new LocalBackendClient(new SqliteBackendStore(dbPath, {create: false}), leaseMs)
+    return new LocalBackendClient(SqliteBackendStore.open(dbPath, {context: CLI_STORE_CONTEXT}), leaseMs)
   }
 
   private out(b: Parameters<typeof backendJson>[0]): BackendJson {

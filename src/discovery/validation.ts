@@ -24,10 +24,18 @@ export class ValidationError extends EdgeproxyError {
   }
 }
 
-export const ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/
+/**
+ * Ids and apps: 1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit. So an id is one URL path
+ * segment that no client normalises or re-encodes (never `.` or `..`, no `/ % ? #`), and never
+ * reads as a flag on a command line (`-x`).
+ */
+export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
+export const ID_RULE = '1-64 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit'
+/** Ids stored by other means (plain SQL) are looked up as they are, up to this length. */
+export const MAX_STORED_ID_LENGTH = 256
 export const MAX_LIMIT = 1_000_000
 export const MAX_WEIGHT = 1000
-export const BACKEND_STATES: readonly BackendState[] = ['healthy', 'expired', 'unhealthy', 'draining', 'deleted']
+export const BACKEND_STATES: readonly BackendState[] = ['healthy', 'expired', 'unhealthy', 'draining']
 
 /** Defaults of the optional register fields (the reference's). */
 export const REGISTER_DEFAULTS = {weight: 2, softLimit: 100, hardLimit: 150} as const
@@ -45,10 +53,37 @@ const quote = (value: unknown) => {
   return text.length > 80 ? `${text.slice(0, 77)}...` : text
 }
 
+/** An id a registration may create. */
 export function validateId(value: unknown, field = 'id'): string {
   if (typeof value !== 'string' || !ID_PATTERN.test(value)) {
-    throw new ValidationError('invalid_field', `${field} ${quote(value)} must be 1-64 characters of A-Z a-z 0-9 . _ -`, 400, field)
+    throw new ValidationError('invalid_field', `${field} ${quote(value)} must be ${ID_RULE}`, 400, field)
   }
+  return value
+}
+
+/** An app a registration may name: the same rule as ids. */
+export function validateApp(value: unknown, field = 'app'): string {
+  if (typeof value !== 'string' || !ID_PATTERN.test(value)) {
+    throw new ValidationError('invalid_field', `${field} ${quote(value)} must be ${ID_RULE}`, 400, field)
+  }
+  return value
+}
+
+/**
+ * An id to look up (get, heartbeat, drain, deregister …): any id a row can hold, so a row inserted
+ * by plain SQL with an id registration would refuse stays addressable (percent-encoded in a URL).
+ * Only what cannot travel in a URL path segment is refused: empty, `.`, `..`, control characters.
+ */
+export function validateIdRef(value: unknown, field = 'id'): string {
+  if (typeof value !== 'string' || value === '' || value === '.' || value === '..' || value.length > MAX_STORED_ID_LENGTH || /[\u0000-\u001f\u007f]/.test(value)) {
+    throw new ValidationError('invalid_field', `${field} ${quote(value)} is not a backend id (${ID_RULE}; rows written by SQL: up to ${MAX_STORED_ID_LENGTH} characters, not . or ..)`, 400, field)
+  }
+  return value
+}
+
+/** A filter value (list ?app=, route ?app=): compared, never stored, so only its length is bounded. */
+export function validateFilter(value: string, field: string): string {
+  if (value.length > MAX_STORED_ID_LENGTH) throw new ValidationError('invalid_field', `${field} ${quote(value)} is longer than ${MAX_STORED_ID_LENGTH} characters`, 400, field)
   return value
 }
 
@@ -79,14 +114,6 @@ export function validateCountry(value: unknown, field = 'country'): string {
     throw new ValidationError('invalid_field', `${field} ${quote(value)} must be an ISO 3166 alpha-2 country code such as BR or DE`, 400, field)
   }
   return value.trim().toUpperCase()
-}
-
-/** Free text (it is only ever a bound parameter), but one line of at most 64 characters. */
-export function validateApp(value: string, field = 'app'): string {
-  if (value.length > 64 || value.trim() === '' || /[\u0000-\u001f\u007f]/.test(value)) {
-    throw new ValidationError('invalid_field', `${field} ${quote(value)} must be 1-64 characters without control characters`, 400, field)
-  }
-  return value
 }
 
 export function validateIp(value: string, field = 'ip'): string {

@@ -73,7 +73,6 @@ export function buildRecordTable(snapshot: readonly Backend[], options: ZoneOpti
   const grouped = new Map<string, Backend[]>()
   const unservable = new Map<string, string>()
   for (const b of [...snapshot].sort(byId)) {
-    if (b.isDeleted) continue
     const label = b.app.toLowerCase()
     if (!APP_LABEL.test(label) || RESERVED_APP_LABELS.has(label) || `${label}.${options.domain}`.length > 253) {
       unservable.set(b.app, RESERVED_APP_LABELS.has(label) ? 'a name the zone reserves' : 'not a DNS label (1-63 of a-z 0-9 and inner -)')

@@ -81,7 +81,6 @@ export class HealthChecker {
     if (this.isClosed) return
     const seen = new Set<string>()
     for (const b of backends) {
-      if (b.isDeleted) continue
       const target = checkTarget(b, this.options.probe)
       if (target === null) continue
       seen.add(b.id)

@@ -69,7 +69,7 @@ export function healthService(parts: Pick<EngineParts, 'config' | 'logger' | 'ro
       methods: {
         POST: async (_req, {id}) => {
           const backend = router.get(id!) ?? (await parts.service.get(id!))
-          if (backend === undefined || backend.isDeleted) throw new HttpError(404, 'not_found', `no backend with id ${JSON.stringify(id)}`, 'id')
+          if (backend === undefined) throw new HttpError(404, 'not_found', `no backend with id ${JSON.stringify(id)}`, 'id')
           const {target, result, atMs} = await checker.checkNow(backend)
           return {
             body: {

@@ -90,10 +90,10 @@ export class HealthTable {
   }
 
   /** The routing snapshot changed: circuits count shares over it and forget backends that left. */
-  setBackends(backends: readonly {id: string; app: string; region: string; isDeleted: boolean}[]): void {
+  setBackends(backends: readonly {id: string; app: string; region: string}[]): void {
     if (this.circuits === undefined) return
     const members: {id: string; group: string}[] = []
-    for (const b of backends) if (!b.isDeleted) members.push({id: b.id, group: groupKey(b.app, b.region)})
+    for (const b of backends) members.push({id: b.id, group: groupKey(b.app, b.region)})
     this.circuits.setGroups(members)
   }
 

@@ -175,7 +175,6 @@ export function createMetricsRegistry(s: MetricsSources): Registry {
   const rows = (): BackendRow[] => {
     const out: BackendRow[] = []
     for (const b of s.router.snapshot) {
-      if (b.isDeleted) continue
       let labels = labelsOf.get(b)
       if (labels === undefined) labelsOf.set(b, (labels = {backend: b.id, app: b.app, region: b.region}))
       out.push({backend: b, labels, counters: s.router.counters(b)})
@@ -210,11 +209,10 @@ export function createMetricsRegistry(s: MetricsSources): Registry {
   )
 
   // ---- store -----------------------------------------------------------------------------------
-  metric('gauge', 'edgeproxy_store_backends', 'Backends of the routing table by state (soft-deleted rows left out)', () => {
+  metric('gauge', 'edgeproxy_store_backends', 'Backends of the routing table by state', () => {
     const counts = new Map<string, number>(BACKEND_STATES.map((state) => [state, 0]))
     const t = now()
     for (const b of s.router.snapshot) {
-      if (b.isDeleted) continue
       const state = backendState(b, t)
       counts.set(state, (counts.get(state) ?? 0) + 1)
     }
@@ -223,7 +221,6 @@ export function createMetricsRegistry(s: MetricsSources): Registry {
   metric('gauge', 'edgeproxy_backends', "Backends by this POP's view: up, or why it sends them no new connections (draining, unhealthy, expired in the store; down by active check, circuit_open, circuit_half_open (routable, on trial), cooling_down here)", () => {
     const counts = new Map<string, number>(ROUTING_STATES.map((state) => [state, 0]))
     for (const b of s.router.snapshot) {
-      if (b.isDeleted) continue
       const state = s.router.routingState(b)
       counts.set(state, (counts.get(state) ?? 0) + 1)
     }

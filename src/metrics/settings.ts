@@ -51,6 +51,7 @@ export const METRICS_SETTINGS = {
     env: 'EDGEPROXY_TLS_EXPIRY_WARN_DAYS',
     default: '14',
     min: 0,
+    max: 3650,
     summary: 'Warn (log at start and daily, /health warnings) when the TLS certificate expires within this many days',
     group: METRICS,
   }),
@@ -59,6 +60,8 @@ export const METRICS_SETTINGS = {
     env: 'EDGEPROXY_GEOIP_MAX_AGE_DAYS',
     default: '90',
     min: 1,
+    // 100 years: tests and labs that must not warn about an embedded database that ages with the calendar.
+    max: 36_500,
     summary: 'Warn when the GeoIP database was built longer ago than this many days',
     group: METRICS,
   }),

@@ -104,6 +104,11 @@ function onClientClose(this: Owned): void {
 function onHeaderData(this: Owned, chunk: Buffer): void {
   this[kConnection].headerData(chunk)
 }
+// The client half-closed before its PROXY header was complete (a TCP health check, a port scan):
+// with allowHalfOpen nothing else would end the socket before the handshake timeout.
+function onHeaderEnd(this: Owned): void {
+  this[kConnection].headerEnded()
+}
 function onBackendConnect(this: Owned): void {
   this[kConnection].backendConnected()
 }
@@ -180,6 +185,7 @@ export class ProxyConnection {
       }
       this.timer = setTimeout(onHandshakeTimeout, ctx.handshakeTimeoutMs, this)
       socket.on('data', onHeaderData)
+      socket.on('end', onHeaderEnd)
       socket.resume()
       return
     }
@@ -194,6 +200,7 @@ export class ProxyConnection {
       return
     }
     this.raw.removeListener('data', onHeaderData)
+    this.raw.removeListener('end', onHeaderEnd)
     this.raw.pause()
     this.header = undefined
     if (parsed.kind === 'invalid') {
@@ -238,6 +245,10 @@ export class ProxyConnection {
       this.timer = undefined
       this.route()
     })
+  }
+
+  headerEnded(): void {
+    this.finish('client_closed_before_header')
   }
 
   handshakeTimeout(): void {

@@ -7,11 +7,15 @@ export interface BoundStatement {
   params: (string | number)[]
 }
 
-export const SELECT_BACKEND: string = 'SELECT * FROM backends WHERE id = ?'
-export const SELECT_BACKENDS: string = 'SELECT * FROM backends ORDER BY id'
+// Deregistering deletes the row (Corrosion replicates deletes). Rows that still carry deleted = 1
+// (written by an older edgeproxy, or by hand) are absent to every statement here, and to routing.
+const LIVE = 'deleted IS NOT 1'
+
+export const SELECT_BACKEND: string = `SELECT * FROM backends WHERE id = ? AND ${LIVE}`
+export const SELECT_BACKENDS: string = `SELECT * FROM backends WHERE ${LIVE} ORDER BY id`
 
 /**
- * Insert or update. A row that was deregistered comes back as a new backend (healthy, not draining,
+ * Insert or update. A row marked deleted = 1 comes back as a new backend (healthy, not draining,
  * registered now); a live row keeps its operator state (healthy = 0 after `disable`, draining).
  */
 export function registerStatement(input: RegisterInput, nowMs: number, leaseMs: number): BoundStatement {
@@ -24,12 +28,12 @@ export function registerStatement(input: RegisterInput, nowMs: number, leaseMs: 
         app = excluded.app, region = excluded.region, country = excluded.country, wg_ip = excluded.wg_ip, wg_ip6 = excluded.wg_ip6,
         port = excluded.port, weight = excluded.weight, soft_limit = excluded.soft_limit, hard_limit = excluded.hard_limit,
         check_type = excluded.check_type, check_port = excluded.check_port, check_path = excluded.check_path,
-        healthy = CASE WHEN backends.deleted = 1 THEN 1 ELSE backends.healthy END,
-        draining = CASE WHEN backends.deleted = 1 THEN 0 ELSE backends.draining END,
-        drained_at_ms = CASE WHEN backends.deleted = 1 THEN 0 ELSE backends.drained_at_ms END,
-        disabled_at_ms = CASE WHEN backends.deleted = 1 THEN 0 ELSE backends.disabled_at_ms END,
-        enabled_at_ms = CASE WHEN backends.deleted = 1 THEN 0 ELSE backends.enabled_at_ms END,
-        registered_at_ms = CASE WHEN backends.deleted = 1 OR backends.registered_at_ms = 0 THEN excluded.registered_at_ms ELSE backends.registered_at_ms END,
+        healthy = CASE WHEN backends.deleted IS 1 THEN 1 ELSE backends.healthy END,
+        draining = CASE WHEN backends.deleted IS 1 THEN 0 ELSE backends.draining END,
+        drained_at_ms = CASE WHEN backends.deleted IS 1 THEN 0 ELSE backends.drained_at_ms END,
+        disabled_at_ms = CASE WHEN backends.deleted IS 1 THEN 0 ELSE backends.disabled_at_ms END,
+        enabled_at_ms = CASE WHEN backends.deleted IS 1 THEN 0 ELSE backends.enabled_at_ms END,
+        registered_at_ms = CASE WHEN backends.deleted IS 1 OR backends.registered_at_ms = 0 THEN excluded.registered_at_ms ELSE backends.registered_at_ms END,
         deleted = 0,
         lease_expires_at_ms = excluded.lease_expires_at_ms, heartbeat_at_ms = excluded.heartbeat_at_ms,
         updated_at_ms = excluded.updated_at_ms`,
@@ -58,7 +62,7 @@ export function registerStatement(input: RegisterInput, nowMs: number, leaseMs: 
 /** Renews a lease; rows without a lease (inserted by SQL) are left alone: they never expire. */
 export function renewLeaseStatement(id: string, nowMs: number, leaseMs: number): BoundStatement {
   return {
-    sql: 'UPDATE backends SET lease_expires_at_ms = ?, heartbeat_at_ms = ?, updated_at_ms = ? WHERE id = ? AND deleted = 0 AND lease_expires_at_ms != 0',
+    sql: `UPDATE backends SET lease_expires_at_ms = ?, heartbeat_at_ms = ?, updated_at_ms = ? WHERE id = ? AND ${LIVE} AND lease_expires_at_ms != 0`,
     params: [nowMs + leaseMs, nowMs, nowMs, id],
   }
 }
@@ -67,7 +71,7 @@ export function renewLeaseStatement(id: string, nowMs: number, leaseMs: number):
 const STAMP = 'MAX(?, drained_at_ms + 1, disabled_at_ms + 1, enabled_at_ms + 1)'
 
 export function changeStatement(id: string, change: StateChange, nowMs: number): BoundStatement {
-  const where = 'WHERE id = ? AND deleted = 0'
+  const where = `WHERE id = ? AND ${LIVE}`
   switch (change.kind) {
     // Each action also stamps its own column; the latest stamp decides (schema.ts operatorState). A
     // stamp is later than every stamp the row already has (a logical clock), so an action taken after
@@ -83,6 +87,7 @@ export function changeStatement(id: string, change: StateChange, nowMs: number):
   }
 }
 
-export function deregisterStatement(id: string, nowMs: number): BoundStatement {
-  return {sql: 'UPDATE backends SET deleted = 1, updated_at_ms = ? WHERE id = ? AND deleted = 0', params: [nowMs, id]}
+/** Removes the row; a row marked deleted = 1 is already absent and is left alone. */
+export function deregisterStatement(id: string): BoundStatement {
+  return {sql: `DELETE FROM backends WHERE id = ? AND ${LIVE}`, params: [id]}
 }

@@ -26,7 +26,7 @@ export type StateChange = {kind: 'drain'} | {kind: 'enable'} | {kind: 'disable'}
 
 export interface RegisterResult {
   backend: Backend
-  /** False when a live (not deregistered) backend with this id existed and was updated. */
+  /** False when a backend with this id existed and was updated. */
   created: boolean
 }
 
@@ -35,11 +35,11 @@ export interface BackendStore {
   describe(): string
   /** Creates the backend or updates it in one write; operator state (disabled, draining) survives a re-register. */
   register(input: RegisterInput, nowMs: number, leaseMs: number): Promise<RegisterResult>
-  /** Sets the lease to now + leaseMs; undefined when the id is unknown or deregistered. */
+  /** Sets the lease to now + leaseMs; undefined when the id is unknown. */
   renewLease(id: string, nowMs: number, leaseMs: number): Promise<Backend | undefined>
   change(id: string, change: StateChange, nowMs: number): Promise<Backend | undefined>
-  /** Marks the backend deleted (a tombstone, so the delete replicates); undefined when unknown or already deleted. */
-  deregister(id: string, nowMs: number): Promise<Backend | undefined>
+  /** Deletes the row (Corrosion replicates deletes); the backend as it was, undefined when unknown. */
+  deregister(id: string): Promise<Backend | undefined>
   get(id: string): Promise<Backend | undefined>
   list(): Promise<Backend[]>
   close(): Promise<void> | void

@@ -24,7 +24,7 @@ export const BACKEND_COLUMNS: readonly Column[] = [
   {name: 'weight', definition: 'INTEGER NOT NULL DEFAULT 2', doc: 'relative capacity; 0 counts as 1'},
   {name: 'soft_limit', definition: 'INTEGER NOT NULL DEFAULT 100', doc: 'connections at which load_factor reaches 1; 0 counts as 1'},
   {name: 'hard_limit', definition: 'INTEGER NOT NULL DEFAULT 150', doc: 'connections per POP never exceeded; 0 = no limit'},
-  {name: 'deleted', definition: 'INTEGER NOT NULL DEFAULT 0', doc: '1 = deregistered (kept as a tombstone so the delete replicates)'},
+  {name: 'deleted', definition: 'INTEGER NOT NULL DEFAULT 0', doc: 'unused since deregister deletes the row; a row with 1 (older versions, or SQL) counts as absent everywhere'},
   {name: 'country', definition: "TEXT NOT NULL DEFAULT ''", doc: "ISO 3166 alpha-2 country of the backend; '' = unknown"},
   {name: 'draining', definition: 'INTEGER NOT NULL DEFAULT 0', doc: '1 = no new connections, open ones continue'},
   {name: 'lease_expires_at_ms', definition: 'INTEGER NOT NULL DEFAULT 0', doc: 'unix ms when the heartbeat lease runs out; 0 = no lease, never expires'},
@@ -96,11 +96,19 @@ function operatorState(row: BackendRow): {isHealthy: boolean; isDraining: boolea
   return {isHealthy: disabledAt <= enabledAt, isDraining: drainedAt > enabledAt}
 }
 
-export type RowResult = {backend: Backend; problem?: undefined} | {backend?: undefined; problem: string}
+export type RowResult =
+  | {backend: Backend; problem?: undefined; isAbsent?: undefined}
+  | {backend?: undefined; problem: string; isAbsent?: undefined}
+  | {backend?: undefined; problem?: undefined; isAbsent: true}
 
-/** Maps a stored row to a Backend, or says why the row cannot be routed to. */
+/**
+ * Maps a stored row to a Backend, or says why the row cannot be routed to. A row marked
+ * deleted = 1 (older versions kept tombstones) is absent: no backend and no problem.
+ */
 export function rowToBackend(row: BackendRow): RowResult {
-  const id = text(row.id)
+  if (int(row.deleted) === 1) return {isAbsent: true}
+  // The id is the key every command and URL uses: kept exactly as stored, never trimmed.
+  const id = typeof row.id === 'string' ? row.id : text(row.id)
   if (id === '') return {problem: 'empty id'}
   const host = text(row.wg_ip)
   const port = int(row.port)
@@ -118,7 +126,6 @@ export function rowToBackend(row: BackendRow): RowResult {
       ...(text(row.wg_ip6) === '' ? {} : {host6: unbracket(text(row.wg_ip6))}),
       port,
       ...operatorState(row),
-      isDeleted: int(row.deleted) === 1,
       weight: Math.max(0, int(row.weight)),
       softLimit: Math.max(0, int(row.soft_limit)),
       hardLimit: Math.max(0, int(row.hard_limit)),
@@ -140,7 +147,7 @@ export function rowsToBackends(rows: readonly BackendRow[]): {backends: Backend[
   for (const row of rows) {
     const r = rowToBackend(row)
     if (r.backend) backends.push(r.backend)
-    else problems.push(r.problem)
+    else if (r.problem !== undefined) problems.push(r.problem)
   }
   backends.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
   return {backends, problems}

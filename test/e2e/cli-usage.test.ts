@@ -69,7 +69,7 @@ describe('usage errors of every command', () => {
 
   test('a value outside the choices, a missing argument, a flag twice, a flag without its value', async () => {
     const cases: Array<[string[], RegExp, RegExp]> = [
-      [['backend', 'list', '--state', 'bogus'], /^--state "bogus" is not one of: healthy, expired, unhealthy, draining, deleted$/, /--state healthy/],
+      [['backend', 'list', '--state', 'bogus'], /^--state "bogus" is not one of: healthy, expired, unhealthy, draining$/, /--state healthy/],
       [['backend', 'get'], /^missing ID \(Backend id\)$/, /^pass it: edgeproxy backend get ID /],
       [['route', 'explain'], /^missing IP/, /edgeproxy route explain IP/],
       [['backend', 'list', '--app', 'a', '--app', 'b'], /^--app was given more than once$/, /give --app once/],

@@ -1,5 +1,5 @@
 // End to end: what happens on one connection through `bin/run.js start`: half-closes both ways,
-// backpressure from a slow reader, IPv6 from listener to backend, and the DEBUG connection line.
+// backpressure from a slow reader, IPv6 from listener to backend, and the EDGEPROXY_DEBUG connection line.
 import assert from 'node:assert/strict'
 import {once} from 'node:events'
 import net from 'node:net'
@@ -29,7 +29,7 @@ describe('one connection', () => {
   }
 
   before(async () => {
-    proxy = await startProxy({env: {EDGEPROXY_DB_PATH: path.join(tmp.dir, 'routing.db'), EDGEPROXY_DB_RELOAD_SECS: '0.1', DEBUG: '1'}})
+    proxy = await startProxy({env: {EDGEPROXY_DB_PATH: path.join(tmp.dir, 'routing.db'), EDGEPROXY_DB_RELOAD_SECS: '0.1', EDGEPROXY_DEBUG: '1'}})
     db = new RoutingDb(path.join(tmp.dir, 'routing.db'))
   })
   after(async () => {
@@ -133,7 +133,7 @@ describe('one connection', () => {
     assert.equal(received, total)
   })
 
-  test('DEBUG=1 logs one line per connection with client, backend, bytes each way, duration and reason', async () => {
+  test('EDGEPROXY_DEBUG=1 logs one line per connection with client, backend, bytes each way, duration and reason', async () => {
     await useBackend('debug-target', (socket) => {
       socket.on('data', () => {})
       socket.on('end', () => socket.end('0123456789'))

@@ -37,6 +37,10 @@ describe('start-up validation', () => {
     {name: 'an unknown region', env: {EDGEPROXY_REGION: 'mars'}, names: ['EDGEPROXY_REGION', 'mars']},
     {name: 'a bad boolean', env: {EDGEPROXY_PROXY_PROTOCOL: 'maybe'}, names: ['EDGEPROXY_PROXY_PROTOCOL', 'maybe']},
     {name: 'a bad CIDR', args: ['--proxy-protocol-trusted', '10.0.0.0/99'], names: ['--proxy-protocol-trusted', '10.0.0.0/99']},
+    // Above the range: 100000000 s used to reach a Node timer as 1 ms, and every connect failed.
+    {name: 'a connect timeout above its maximum', args: ['--connect-timeout-secs', '100000000'], names: ['--connect-timeout-secs', '100000000', 'at most 300']},
+    {name: 'a shutdown timeout above its maximum', env: {EDGEPROXY_SHUTDOWN_TIMEOUT_SECS: '2147484'}, names: ['EDGEPROXY_SHUTDOWN_TIMEOUT_SECS', '2147484', 'at most 86400']},
+    {name: 'a binding count above its maximum', args: ['--binding-max-entries', '99999999999'], names: ['--binding-max-entries', '99999999999', 'at most 10000000']},
   ]
   for (const c of cases) {
     test(`${c.name} stops start-up with exit 3 and names the setting and value`, async () => {
@@ -57,17 +61,66 @@ describe('start-up validation', () => {
     })
   }
 
-  test('a listen address already in use names the address', async (t) => {
+  test('a start that fails after validation (address in use, not local, bad certificate) exits 3 and creates nothing', async (t) => {
+    const blocker = net.createServer().listen(0, '127.0.0.1')
+    await once(blocker, 'listening')
+    t.after(() => blocker.close())
+    const busy = `127.0.0.1:${(blocker.address() as net.AddressInfo).port}`
+    const failures: {name: string; args: string[]; env?: Record<string, string>; says: RegExp; code: string}[] = [
+      {name: 'proxy address in use', args: ['--listen', busy], says: new RegExp(`${busy.replace(/\./g, '\\.')} is already in use`), code: 'EP_LISTEN_FAILED'},
+      // The API listens last, after the store is open and the proxy listeners are bound.
+      {name: 'API address in use', args: ['--listen', '127.0.0.1:0', '--api-listen', busy], says: /is already in use/, code: 'EP_LISTEN_FAILED'},
+      {name: 'not a local address', args: ['--listen', '192.0.2.77:0'], says: /192\.0\.2\.77:0 is not an address of this host/, code: 'EP_LISTEN_FAILED'},
+      {
+        name: 'a certificate that does not match its key',
+        args: ['--listen', '127.0.0.1:0', '--tls', '--tls-listen', '127.0.0.1:0', '--tls-cert', path.join(FIXTURES, 'a.crt'), '--tls-key', path.join(FIXTURES, 'b.key')],
+        says: /a\.crt/,
+        code: 'EP_CONFIG_INVALID',
+      },
+    ]
+    await Promise.all(
+      failures.map(async (f) => {
+        const tmp = tempDir()
+        try {
+          const result = await runCli(['start', ...f.args], {cwd: tmp.dir, env: {EDGEPROXY_API_LISTEN_ADDR: '127.0.0.1:0'}})
+          assert.equal(result.code, 3, `${f.name}: ${result.stderr}`)
+          assert.match(result.stderr, f.says, f.name)
+          assert.match(result.stderr, new RegExp(`Code: ${f.code}`), f.name)
+          assert.match(result.stderr, /Try this: /, f.name)
+          assert.deepEqual(fs.readdirSync(tmp.dir), [], `${f.name}: nothing left behind (no routing.db)`)
+        } finally {
+          tmp.cleanup()
+        }
+      }),
+    )
+  })
+
+  test('with --log-format json a failed start is one JSON line: code, message, suggestion, exit', async (t) => {
     const blocker = net.createServer().listen(0, '127.0.0.1')
     await once(blocker, 'listening')
     t.after(() => blocker.close())
     const tmp = tempDir()
     t.after(tmp.cleanup)
-    const port = (blocker.address() as net.AddressInfo).port
-    const result = await runCli(['start', '--listen', `127.0.0.1:${port}`], {cwd: tmp.dir})
-    assert.equal(result.code, 3)
-    assert.match(result.stderr, new RegExp(`127\\.0\\.0\\.1:${port} is already in use`))
-    assert.match(result.stderr, /Code: EP_LISTEN_FAILED/)
+    const busy = `127.0.0.1:${(blocker.address() as net.AddressInfo).port}`
+    const [listen, config, usage] = await Promise.all([
+      runCli(['start', '--log-format', 'json', '--listen', busy, '--api-listen', '127.0.0.1:0'], {cwd: tmp.dir}),
+      runCli(['start', '--connect-timeout-secs', '100000000'], {cwd: tmp.dir, env: {EDGEPROXY_LOG_FORMAT: 'json'}}),
+      runCli(['start', '--log-format=json', '--no-such-flag'], {cwd: tmp.dir}),
+    ])
+    for (const [result, code, exit] of [[listen, 'EP_LISTEN_FAILED', 3], [config, 'EP_CONFIG_INVALID', 3], [usage, 'EP_USAGE', 2]] as const) {
+      assert.equal(result.code, exit, result.stderr)
+      // Every line is JSON (a warning such as workers_unsupported may come first); the failure is one of them.
+      const lines = result.stderr.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+      const failed = lines.filter((l) => l.event === 'start_failed')
+      assert.equal(failed.length, 1, `one start_failed line: ${result.stderr}`)
+      const line = failed[0]!
+      assert.deepEqual([line.level, line.event, line.code, line.exit], ['error', 'start_failed', code, exit])
+      assert.equal(typeof line.message, 'string')
+      assert.equal(typeof line.ts, 'string')
+      if (code !== 'EP_USAGE') assert.equal(typeof line.suggestion, 'string')
+    }
+    assert.match(config.stderr, /100000000.*at most 300/)
+    assert.deepEqual(fs.readdirSync(tmp.dir), [])
   })
 })
 

@@ -11,7 +11,6 @@ export function makeBackend(id: string, extra: Partial<Backend> = {}): Backend {
     port: 9000,
     isHealthy: true,
     isDraining: false,
-    isDeleted: false,
     weight: 2,
     softLimit: 100,
     hardLimit: 150,

@@ -28,7 +28,7 @@ export interface PopOptions {
 
 /**
  * `edgeproxy start` in Corrosion mode on `corrosionUrl`, its API on 127.0.0.1:0, JSON logs with
- * DEBUG on (the feed logs `store_reloaded` at debug level, each time its routing table changes).
+ * EDGEPROXY_DEBUG on (the feed logs `store_reloaded` at debug level, each time its routing table changes).
  */
 export async function startPop(options: PopOptions): Promise<Pop> {
   const proxy = await startProxy({
@@ -43,7 +43,7 @@ export async function startPop(options: PopOptions): Promise<Pop> {
       EDGEPROXY_HEARTBEAT_TTL_SECS: '600',
       EDGEPROXY_CONNECT_TIMEOUT_SECS: '1',
       EDGEPROXY_SHUTDOWN_TIMEOUT_SECS: '1',
-      DEBUG: 'true',
+      EDGEPROXY_DEBUG: 'true',
       ...options.env,
     },
   })

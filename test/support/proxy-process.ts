@@ -41,10 +41,25 @@ export function tempDir(prefix = 'edgeproxy-test-'): {dir: string; cleanup: () =
   return {dir, cleanup: () => fs.rmSync(dir, {recursive: true, force: true})}
 }
 
+/** A user and group a child process runs as. */
+export interface RunAs {
+  uid: number
+  gid: number
+}
+
+/**
+ * `nobody` when the tests run as root (CI, containers), undefined otherwise: file permission tests
+ * need a process that permissions apply to, and root ignores them.
+ */
+export function unprivilegedUser(): RunAs | undefined {
+  return process.getuid?.() === 0 ? {uid: 65534, gid: 65534} : undefined
+}
+
 /** Runs the CLI to completion. */
-export function runCli(args: string[], options: {env?: Record<string, string | undefined>; cwd?: string; input?: string; timeoutMs?: number} = {}): Promise<Exit> {
+export function runCli(args: string[], options: {env?: Record<string, string | undefined>; cwd?: string; input?: string; timeoutMs?: number; user?: RunAs} = {}): Promise<Exit> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {cwd: options.cwd ?? ROOT, env: cleanEnv(options.env)})
+    const env = cleanEnv(options.user ? {HOME: os.tmpdir(), ...options.env} : options.env)
+    const child = spawn(process.execPath, [BIN, ...args], {cwd: options.cwd ?? ROOT, env, ...options.user})
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (c: Buffer) => (stdout += c))
@@ -147,6 +162,8 @@ export interface StartProxyOptions {
   waitStarted?: boolean
   /** How long to wait for it (default 15 s). */
   startTimeoutMs?: number
+  /** Run the proxy as this user (see unprivilegedUser). */
+  user?: RunAs
 }
 
 function portOf(address: unknown): number {
@@ -160,9 +177,11 @@ export async function startProxy(options: StartProxyOptions = {}): Promise<Proxy
     EDGEPROXY_LISTEN_ADDR: '127.0.0.1:0',
     EDGEPROXY_API_LISTEN_ADDR: '127.0.0.1:0',
     EDGEPROXY_LOG_FORMAT: 'json',
+    // oclif reads its data directory under HOME, which another user's HOME would refuse.
+    ...(options.user ? {HOME: os.tmpdir()} : {}),
     ...options.env,
   })
-  const child = spawn(process.execPath, [BIN, 'start', ...(options.args ?? [])], {cwd: options.cwd ?? ROOT, env, stdio: ['ignore', 'pipe', 'pipe']})
+  const child = spawn(process.execPath, [BIN, 'start', ...(options.args ?? [])], {cwd: options.cwd ?? ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], ...options.user})
   const proxy = new ProxyProcess(child)
   if (options.waitStarted === false) return proxy
   let started: LogEvent

@@ -98,7 +98,6 @@ describe('Router', () => {
 
   const breaking: [string, Partial<Backend>][] = [
     ['unhealthy', {isHealthy: false}],
-    ['deleted', {isDeleted: true}],
     ['draining', {isDraining: true}],
     ['expired', {leaseExpiresAtMs: 1}],
   ]

@@ -91,10 +91,9 @@ describe('the formula', () => {
     assert.deepEqual(ranked.map((r) => r.skipped), ['at_hard_limit', 'at_hard_limit'])
   })
 
-  test('unhealthy, deleted, draining and expired backends take no new connections', () => {
+  test('unhealthy, draining and expired backends take no new connections', () => {
     const b = [
       backend('sick', 'sa', 'BR', {isHealthy: false}),
-      backend('gone', 'sa', 'BR', {isDeleted: true}),
       backend('drain', 'sa', 'BR', {isDraining: true}),
       backend('late', 'sa', 'BR', {leaseExpiresAtMs: 999_999}),
       backend('ok', 'eu', 'DE', {leaseExpiresAtMs: 1_000_001}),
@@ -102,7 +101,7 @@ describe('the formula', () => {
     const c = ctx('BR', 'sa')
     assert.equal(selectBackend(b, c)?.id, 'ok')
     const reasons = Object.fromEntries(rankBackends(b, c).map((r) => [r.backend.id, r.skipped]))
-    assert.deepEqual(reasons, {ok: null, sick: 'unhealthy', gone: 'deleted', drain: 'draining', late: 'expired'})
+    assert.deepEqual(reasons, {ok: null, sick: 'unhealthy', drain: 'draining', late: 'expired'})
   })
 
   test('no backends gives none', () => {

@@ -3,6 +3,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import {describe, test} from 'node:test'
 
+import {MAX_TIMER_MS, type Setting} from '../../../src/config/settings.js'
 import {resolveStartConfig, START_SETTINGS} from '../../../src/config/start-config.js'
 import {ConfigError} from '../../../src/errors.js'
 import {ROOT} from '../../support/proxy-process.js'
@@ -49,10 +50,35 @@ describe('start configuration', () => {
     for (const v of ['false', '0', '']) assert.equal(resolveStartConfig({}, {EDGEPROXY_PROXY_PROTOCOL: v}).proxyProtocol, undefined)
   })
 
-  test('DEBUG: any value turns debug on, except an explicit 0 or false', () => {
-    assert.equal(resolveStartConfig({}, {DEBUG: '1'}).isDebug, true)
-    assert.equal(resolveStartConfig({}, {DEBUG: 'yes please'}).isDebug, true)
-    assert.equal(resolveStartConfig({}, {DEBUG: '0'}).isDebug, false)
+  test('EDGEPROXY_DEBUG turns on per-connection logs; DEBUG (which other tools set) does not', () => {
+    assert.equal(resolveStartConfig({}, {EDGEPROXY_DEBUG: '1'}).isDebug, true)
+    assert.equal(resolveStartConfig({}, {EDGEPROXY_DEBUG: 'true'}).isDebug, true)
+    assert.equal(resolveStartConfig({}, {EDGEPROXY_DEBUG: '0'}).isDebug, false)
+    assert.equal(resolveStartConfig({debug: true}, {}).isDebug, true)
+    for (const value of ['1', '*', 'express:*', 'true']) assert.equal(resolveStartConfig({}, {DEBUG: value}).isDebug, false, `DEBUG=${value}`)
+    assert.throws(() => resolveStartConfig({}, {EDGEPROXY_DEBUG: 'express:*'}), {code: 'EP_CONFIG_INVALID', field: 'EDGEPROXY_DEBUG'})
+  })
+
+  test('every number has a range: above it is refused naming the value and the maximum; no duration overflows a Node timer', () => {
+    const numeric = (Object.entries(START_SETTINGS) as [string, Setting<unknown>][]).filter(([, s]) => s.kind === 'number' || s.kind === 'integer')
+    assert.ok(numeric.length >= 12)
+    for (const [key, s] of numeric) {
+      assert.ok(s.range, `${s.env} has a range`)
+      const max = Number(s.range!.split('-')[1])
+      assert.equal(s.parse(String(max)), max, `${s.env} accepts its maximum`)
+      for (const above of [String(max + 1), '100000000', '1' + '0'.repeat(400)]) {
+        const e = refusal({}, {[s.env]: above})
+        assert.equal(e.field, s.env)
+        assert.ok(e.message.includes(above.slice(0, 60)), e.message)
+        assert.match(e.message, new RegExp(`at most ${max}`), `${key}: ${e.message}`)
+        assert.match(e.suggestion ?? '', new RegExp(`${max}`), `${key}: the suggestion names the maximum`)
+      }
+      if (s.kind === 'number') assert.ok(max * 1000 <= MAX_TIMER_MS, `${s.env}: ${max} s fits a Node timer`)
+    }
+    // Every duration, at its maximum, fits a timer once resolved.
+    const atMax = Object.fromEntries(numeric.map(([, s]) => [s.env, s.range!.split('-')[1]!]))
+    const config = resolveStartConfig({}, atMax)
+    for (const [k, v] of Object.entries(config)) if (k.endsWith('Ms')) assert.ok((v as number) <= MAX_TIMER_MS, k)
   })
 
   test('IPv6 and dual-stack listen addresses', () => {

@@ -39,7 +39,7 @@ interface Setup {
 function setup(t: TestContext, options: {withView?: boolean; leaseMs?: number} = {}): Setup {
   const tmp = tempDir()
   const file = path.join(tmp.dir, 'routing.db')
-  const store = new SqliteBackendStore(file, {create: true})
+  const store = SqliteBackendStore.open(file, {create: true})
   const sql = new Database(file)
   t.after(() => {
     sql.close()
@@ -94,7 +94,8 @@ describe('register', () => {
 
     await s.service.change('a', {kind: 'disable'})
     const gone = await s.service.deregister('a')
-    assert.equal(gone!.isDeleted, true)
+    assert.equal(backendState(gone!, s.clock.now), 'unhealthy', 'the backend as it was')
+    assert.equal(rowOf(s, 'a'), undefined)
     s.clock.now = T0 + 1000
     const back = await s.service.register(input('a'))
     assert.equal(back.created, true)
@@ -211,7 +212,7 @@ describe('expiry and revival', () => {
     const s = setup(t)
     await s.service.register(input('a'))
     // Another POP: its own connection and clock, no writes of its own.
-    const otherStore = new SqliteBackendStore(s.file, {create: false})
+    const otherStore = SqliteBackendStore.open(s.file)
     t.after(() => otherStore.close())
     const otherClock = {now: T0}
     const other = new BackendService({store: otherStore, leaseMs: TTL_MS, now: () => otherClock.now})
@@ -284,13 +285,35 @@ describe('changes, deregistration and reads', () => {
     assert.equal(await s.service.deregister('nope'), undefined)
     assert.equal(s.service.writes, 5)
 
-    assert.equal(state(await s.service.deregister('a')), 'deleted')
+    assert.equal((await s.service.deregister('a'))!.weight, 9, 'deregister returns the backend as it was')
     assert.equal(await s.service.deregister('a'), undefined)
     assert.equal(await s.service.heartbeat('a'), undefined)
     assert.equal(await s.service.change('a', {kind: 'enable'}), undefined)
+    assert.equal(await s.service.get('a'), undefined)
     assert.equal(s.service.writes, 6)
-    // A tombstone, so the delete replicates.
-    assert.equal(rowOf(s, 'a')!.deleted, 1)
+    // No tombstone: the row is gone (Corrosion replicates deletes).
+    assert.equal(rowOf(s, 'a'), undefined)
+  })
+
+  test('a row marked deleted = 1 (an older version, or SQL) is absent to every operation; register revives it', async (t) => {
+    const s = setup(t, {withView: true})
+    s.sql.prepare(SEED_INSERT).run('old', 'web', 'sa', '10.50.1.1', 9000)
+    s.sql.prepare('UPDATE backends SET deleted = 1, healthy = 0, draining = 1 WHERE id = ?').run('old')
+    assert.equal(await s.service.get('old'), undefined)
+    assert.deepEqual(await s.service.list(), [])
+    assert.equal(await s.service.heartbeat('old'), undefined)
+    for (const kind of ['drain', 'enable', 'disable'] as const) assert.equal(await s.service.change('old', {kind}), undefined)
+    assert.equal(await s.service.change('old', {kind: 'weight', weight: 3}), undefined)
+    assert.equal(await s.service.deregister('old'), undefined)
+    assert.equal(s.service.writes, 0)
+    assert.equal(rowOf(s, 'old')!.deleted, 1, 'left as it was')
+    const back = await s.service.register(input('old'))
+    assert.equal(back.created, true)
+    assert.equal(backendState(back.backend, s.clock.now), 'healthy')
+    assert.deepEqual({deleted: rowOf(s, 'old')!.deleted, healthy: rowOf(s, 'old')!.healthy, draining: rowOf(s, 'old')!.draining}, {deleted: 0, healthy: 1, draining: 0})
+    assert.equal(s.router!.get('old')?.id, 'old')
+    await s.service.deregister('old')
+    assert.equal(s.router!.get('old'), undefined, 'a deregister leaves routing at once')
   })
 
   test('list filters by app, region and state together', async (t) => {

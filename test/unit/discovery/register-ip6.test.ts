@@ -27,7 +27,7 @@ describe('register ip6 (wg_ip6)', () => {
 
   test('stored in wg_ip6, shown as ip6, cleared by a register without it', async () => {
     const tmp = tempDir()
-    const store = new SqliteBackendStore(path.join(tmp.dir, 'routing.db'), {create: true})
+    const store = SqliteBackendStore.open(path.join(tmp.dir, 'routing.db'), {create: true})
     try {
       const {countryDerived, ...input} = validateRegister({...base, ip6: 'fd00::7'})
       assert.ok(countryDerived)

@@ -8,12 +8,14 @@ import {ExitCode} from '../../../src/errors.js'
 import {
   BACKEND_STATES,
   ID_PATTERN,
+  ID_RULE,
   MAX_LIMIT,
   MAX_WEIGHT,
   REGION_DEFAULT_COUNTRY,
   REGISTER_DEFAULTS,
   validateCountry,
   validateId,
+  validateIdRef,
   validateRegion,
   validateRegister,
   validateState,
@@ -102,21 +104,23 @@ describe('validateRegister', () => {
     refused(register({lease_expires_at_ms: 0}), 'unknown_field', 'lease_expires_at_ms')
   })
 
-  test('id: 1-64 of [A-Za-z0-9._-]; SQL, spaces, slashes, unicode and non-strings are refused', () => {
+  test('id: 1-64 of [A-Za-z0-9._-] starting with a letter or digit; anything a URL would normalise or re-encode is refused', () => {
     assert.equal(validateRegister({...VALID, id: 'a'}).id, 'a')
+    assert.equal(validateRegister({...VALID, id: '9'}).id, '9')
+    assert.equal(validateRegister({...VALID, id: 'a..b.'}).id, 'a..b.')
     assert.equal(validateRegister({...VALID, id: 'A.b_c-9'.padEnd(64, 'x')}).id.length, 64)
-    for (const id of ["x'); DROP TABLE backends;--", '', 'a'.repeat(65), 'a b', 'a/b', '../etc', 'café', 'a\n', 42, null, ['a']]) {
+    const refusedIds = ["x'); DROP TABLE backends;--", '', 'a'.repeat(65), 'a b', 'a/b', '../etc', '.', '..', '...', '.hidden', '-x', '_x', 'a%2F', 'a?b', 'a#b', 'a\\b', 'café', 'a\n', 'a\u0000', 42, null, ['a']]
+    for (const id of refusedIds) {
       refused(register({id}), 'invalid_field', 'id')
+      assert.throws(register({id}), (e: unknown) => e instanceof ValidationError && e.message.includes(ID_RULE), `the rule is in the message for ${JSON.stringify(id)}`)
     }
   })
 
-  test('app: free text of 1-64 characters without control characters; SQL-looking text is kept verbatim', () => {
-    assert.equal(validateRegister({...VALID, app: "web'; DELETE FROM backends;--"}).app, "web'; DELETE FROM backends;--")
-    assert.equal(validateRegister({...VALID, app: 'my app'}).app, 'my app')
-    refused(register({app: 'a'.repeat(65)}), 'invalid_field', 'app')
-    refused(register({app: 'a\nb'}), 'invalid_field', 'app')
-    refused(register({app: '   '}), 'invalid_field', 'app')
-    refused(register({app: 7}), 'invalid_field', 'app')
+  test('app: the same rule as id (the README says so); SQL-looking text, spaces and control characters are refused', () => {
+    assert.equal(validateRegister({...VALID, app: 'my-app.v2_1'}).app, 'my-app.v2_1')
+    for (const app of ["web'; DELETE FROM backends;--", 'my app', 'a'.repeat(65), 'a\nb', '   ', '.', '-a', 'a/b', 7]) {
+      refused(register({app}), 'invalid_field', 'app')
+    }
   })
 
   test('region: one of sa, us, eu, ap', () => {
@@ -191,8 +195,13 @@ describe('single values', () => {
     refused(() => validateCountry('XX'), 'invalid_field', 'country')
   })
 
-  test('validateState accepts exactly the five states', () => {
-    assert.deepEqual([...BACKEND_STATES], ['healthy', 'expired', 'unhealthy', 'draining', 'deleted'])
+  test('validateIdRef accepts any id a row can hold except what cannot travel in a URL path segment', () => {
+    for (const id of ['a', 'a b', '-x', '.hidden', '...', "x'); DROP TABLE backends;--", 'café', 'a/b', 'x'.repeat(256)]) assert.equal(validateIdRef(id), id)
+    for (const id of ['', '.', '..', 'a\nb', 'x'.repeat(257), 7, null]) refused(() => validateIdRef(id), 'invalid_field', 'id')
+  })
+
+  test('validateState accepts exactly the four states (no tombstones: a deregistered backend is gone)', () => {
+    assert.deepEqual([...BACKEND_STATES], ['healthy', 'expired', 'unhealthy', 'draining'])
     for (const s of BACKEND_STATES) assert.equal(validateState(s), s)
     for (const s of ['HEALTHY', 'alive', '', 'expired ']) refused(() => validateState(s), 'invalid_field', 'state')
   })

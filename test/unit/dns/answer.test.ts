@@ -57,10 +57,9 @@ const sorted = (list: unknown[]) => [...list].map(String).sort()
 const txt = (p: Packet) => data(p, 'TXT').map((d) => (d as Buffer[]).map((b) => b.toString()).join(''))
 
 describe('record table', () => {
-  test('apps by lower-case label, deleted rows out, names DNS cannot carry noted', () => {
+  test('apps by lower-case label, names DNS cannot carry noted', () => {
     const {table} = fixture([
       ...THREE_APPS,
-      makeBackend('gone', {app: 'old', isDeleted: true}),
       makeBackend('x1', {app: 'My App'}),
       makeBackend('x2', {app: 'ns'}),
       makeBackend('X3', {app: 'Shop', host: 'backend.example'}),

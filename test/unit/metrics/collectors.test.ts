@@ -57,11 +57,11 @@ describe('metrics registry', () => {
     assert.equal(sampleValue(s, 'edgeproxy_routing_decisions_total', {tier: 'country'}), 1)
     assert.equal(sampleValue(s, 'edgeproxy_routing_decisions_total', {tier: 'other'}), 1, 'b (eu) for a BR client in an sa POP, a excluded')
 
-    router.setBackends([makeBackend('a', {isDraining: true}), makeBackend('b', {region: 'eu', isDeleted: true})])
+    router.setBackends([makeBackend('a', {isDraining: true})])
     s = await scrape()
     assert.equal(sampleValue(s, 'edgeproxy_backend_up', {backend: 'a'}), 0, 'draining: takes no new connections')
     assert.equal(sampleValue(s, 'edgeproxy_backend_connections_total', {backend: 'a'}), 1, 'kept across the reload')
-    assert.deepEqual(s.filter((x) => x.labels.backend === 'b'), [], 'soft-deleted: no series')
+    assert.deepEqual(s.filter((x) => x.labels.backend === 'b'), [], 'deregistered: no series')
     assert.equal(sampleValue(s, 'edgeproxy_store_backends', {state: 'draining'}), 1)
     assert.equal(sampleValue(s, 'edgeproxy_store_backends', {state: 'healthy'}), 0)
 

@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict'
+import fs from 'node:fs'
 import path from 'node:path'
-import {describe, test} from 'node:test'
+import {describe, test, type TestContext} from 'node:test'
 
 import Database from 'better-sqlite3'
 
 import {backendsTableDdl, BACKEND_COLUMNS, rowsToBackends} from '../../../src/store/schema.js'
-import {SqliteRoutingStore, StoreError} from '../../../src/store/sqlite-store.js'
+import {SqliteBackendStore} from '../../../src/store/sqlite-backend-store.js'
+import {CLI_STORE_CONTEXT, PROXY_STORE_CONTEXT, SqliteRoutingStore, storeError, StoreError, type StoreProblem} from '../../../src/store/sqlite-store.js'
 import {tempDir} from '../../support/proxy-process.js'
 
 describe('SQLite routing store', () => {
@@ -35,7 +37,6 @@ describe('SQLite routing store', () => {
         port: 9000,
         isHealthy: true,
         isDraining: false,
-        isDeleted: false,
         weight: 2,
         softLimit: 100,
         hardLimit: 150,
@@ -77,7 +78,7 @@ describe('SQLite routing store', () => {
     seed.close()
     const store = SqliteRoutingStore.open(file, {create: true})
     t.after(() => store.close())
-    const names = (store.database.prepare('PRAGMA table_info(backends)').all() as {name: string}[]).map((c) => c.name)
+    const names = (store.connection().prepare('PRAGMA table_info(backends)').all() as {name: string}[]).map((c) => c.name)
     assert.deepEqual(names, BACKEND_COLUMNS.map((c) => c.name))
     const {backends} = rowsToBackends(store.readAll())
     assert.deepEqual([backends[0].id, backends[0].weight, backends[0].hardLimit, backends[0].country], ['old', 0, 0, ''])
@@ -114,5 +115,141 @@ describe('SQLite routing store', () => {
     assert.match(ddl, /id TEXT NOT NULL PRIMARY KEY/)
     assert.doesNotMatch(ddl, /UNIQUE|REFERENCES|AUTOINCREMENT/i)
     for (const c of BACKEND_COLUMNS.slice(1)) assert.match(c.definition, /NOT NULL DEFAULT /, c.name)
+  })
+})
+
+describe('SQLite routing store: the file at the path, checked before every use', () => {
+  const open = (t: TestContext) => {
+    const tmp = tempDir()
+    t.after(tmp.cleanup)
+    const file = path.join(tmp.dir, 'routing.db')
+    const store = SqliteRoutingStore.open(file, {create: true})
+    t.after(() => store.close())
+    const writer = new SqliteBackendStore(store)
+    return {tmp, file, store, writer}
+  }
+  const input = (id: string) => ({id, app: 'web', region: 'sa', country: 'BR', ip: '10.0.0.1', port: 9000, weight: 2, softLimit: 100, hardLimit: 150})
+  const idsAt = (file: string) => {
+    const db = new Database(file, {fileMustExist: true})
+    try {
+      return db.prepare('SELECT id FROM backends ORDER BY id').pluck().all()
+    } finally {
+      db.close()
+    }
+  }
+
+  test('a -wal removed under the open connection: the next write reopens, and another process sees it', async (t) => {
+    const {file, writer} = open(t)
+    await writer.register(input('a'), 1, 1000)
+    for (const suffix of ['-wal', '-shm']) fs.rmSync(file + suffix)
+    await writer.register(input('b'), 1, 1000)
+    assert.deepEqual(idsAt(file), ['a', 'b'])
+    assert.ok(fs.existsSync(`${file}-wal`), 'a new WAL next to the file')
+  })
+
+  test('a file moved into place is written and read, never the old one; the old connection touches nothing', async (t) => {
+    const {tmp, file, store, writer} = open(t)
+    await writer.register(input('old'), 1, 1000)
+    const next = path.join(tmp.dir, 'next.db')
+    const db = new Database(next)
+    db.exec(backendsTableDdl())
+    db.close()
+    for (const suffix of ['-wal', '-shm']) fs.rmSync(file + suffix)
+    fs.renameSync(next, file)
+    await writer.register(input('new'), 1, 1000)
+    assert.deepEqual(idsAt(file), ['new'])
+    assert.deepEqual(rowsToBackends(store.poll()!).backends.map((b) => b.id), ['new'])
+    assert.deepEqual((await writer.list()).map((b) => b.id), ['new'])
+  })
+
+  test('missing, garbled and locked files refuse writes with the cause; nothing is written until they are back', async (t) => {
+    const {file, writer, store} = open(t)
+    await writer.register(input('a'), 1, 1000)
+    const good = fs.readFileSync(file)
+    fs.rmSync(file)
+    await assert.rejects(writer.register(input('b'), 1, 1000), {code: 'EP_STORE_MISSING', problem: 'missing'})
+    assert.throws(() => store.poll(), {code: 'EP_STORE_MISSING'})
+    fs.writeFileSync(file, good)
+    fs.writeFileSync(file, 'garbage '.repeat(100))
+    await assert.rejects(writer.register(input('b'), 1, 1000), {code: 'EP_STORE_CORRUPT'})
+    await assert.rejects(writer.list(), {code: 'EP_STORE_CORRUPT'})
+    fs.writeFileSync(file, good)
+    await writer.register(input('b'), 1, 1000)
+    assert.deepEqual(idsAt(file), ['a', 'b'])
+    const locker = new Database(file)
+    t.after(() => locker.open && locker.close())
+    locker.exec('BEGIN IMMEDIATE')
+    await assert.rejects(writer.register(input('c'), 1, 1000), (e: unknown) => e instanceof StoreError && e.code === 'EP_STORE_BUSY' && e.exitCode === 4)
+    locker.exec('ROLLBACK')
+    await writer.register(input('c'), 1, 1000)
+    assert.deepEqual(idsAt(file), ['a', 'b', 'c'])
+  })
+
+  test('a start-up that fails removes the file it created, and only that', (t) => {
+    const tmp = tempDir()
+    t.after(tmp.cleanup)
+    const file = path.join(tmp.dir, 'routing.db')
+    SqliteRoutingStore.open(file, {create: true}).removeIfCreated()
+    assert.deepEqual(fs.readdirSync(tmp.dir), [])
+    // An existing file, or one that got rows meanwhile, stays.
+    SqliteRoutingStore.open(file, {create: true}).close()
+    SqliteRoutingStore.open(file, {create: true}).removeIfCreated()
+    assert.deepEqual(fs.readdirSync(tmp.dir), ['routing.db'])
+    fs.rmSync(file)
+    const created = SqliteRoutingStore.open(file, {create: true})
+    const other = new Database(file)
+    other.prepare("INSERT INTO backends (id, wg_ip, port) VALUES ('x', '::1', 1)").run()
+    other.close()
+    created.removeIfCreated()
+    assert.deepEqual(idsAt(file), ['x'])
+  })
+})
+
+describe('store errors name the setting, the path, the cause and advice for whoever met them', () => {
+  test('each cause, for the proxy at start-up, the proxy at run time and a --db command', () => {
+    const file = '/srv/edge/routing.db'
+    const cases: [StoreProblem, RegExp][] = [
+      ['missing', /: not found$/],
+      ['directory_missing', /its directory \/srv\/edge does not exist/],
+      ['permission_denied', /: permission denied$/],
+      ['read_only', /: read-only \(SQLite must write routing\.db, routing\.db-wal and routing\.db-shm in \/srv\/edge\)/],
+      ['not_a_database', /: not a SQLite database$/],
+      ['locked', /: locked by another process$/],
+      ['busy', /stayed locked by another writer/],
+    ]
+    for (const [problem, cause] of cases) {
+      const proxyStart = storeError(problem, file, PROXY_STORE_CONTEXT, {isStartup: true})
+      const proxyRun = storeError(problem, file, PROXY_STORE_CONTEXT)
+      const cli = storeError(problem, file, CLI_STORE_CONTEXT)
+      for (const e of [proxyStart, proxyRun, cli]) {
+        assert.match(e.message, cause, problem)
+        assert.ok(e.message.startsWith(`routing store ${file} (`), e.message)
+        assert.ok(e.suggestion && e.suggestion.length > 20, `${problem}: a Try this line`)
+        assert.match(e.code, /^EP_STORE_/)
+      }
+      assert.ok(proxyStart.message.includes('EDGEPROXY_DB_PATH (--db-path)') && proxyRun.message.includes('EDGEPROXY_DB_PATH (--db-path)'))
+      assert.ok(cli.message.includes('(--db)'), cli.message)
+      assert.doesNotMatch(cli.suggestion!, /EDGEPROXY_DB_PATH|routing continues/, `${problem}: the CLI is not told the proxy's advice`)
+      assert.match(proxyRun.suggestion!, /last good table|retries on the next reload/, `${problem}: the proxy says it keeps routing`)
+      assert.notEqual(cli.suggestion, proxyRun.suggestion)
+    }
+    assert.match(storeError('not_a_database', file, PROXY_STORE_CONTEXT, {isStartup: true}).suggestion!, /move it away so edgeproxy start creates a fresh one/)
+    assert.match(storeError('missing', file, CLI_STORE_CONTEXT).suggestion!, /--db/)
+  })
+
+  test('opening names the real cause: a directory, a garbled file, a locked file', (t) => {
+    const tmp = tempDir()
+    t.after(tmp.cleanup)
+    assert.throws(() => SqliteRoutingStore.open(tmp.dir, {create: false, context: CLI_STORE_CONTEXT}), (e: unknown) => e instanceof StoreError && /--db/.test(e.message) && /a directory/.test(e.message))
+    const file = path.join(tmp.dir, 'routing.db')
+    assert.throws(() => SqliteRoutingStore.open(file, {create: false, context: CLI_STORE_CONTEXT}), (e: unknown) => e instanceof StoreError && e.problem === 'missing' && e.message.includes(file))
+    fs.writeFileSync(file, 'SQLite format 2\0 not quite')
+    assert.throws(() => SqliteRoutingStore.open(file, {create: true}), {code: 'EP_STORE_CORRUPT'})
+    fs.rmSync(file)
+    const holder = new Database(file)
+    holder.exec(backendsTableDdl())
+    holder.exec('BEGIN EXCLUSIVE')
+    t.after(() => holder.close())
+    assert.throws(() => SqliteRoutingStore.open(file, {create: false, context: CLI_STORE_CONTEXT}), {code: 'EP_STORE_LOCKED'})
   })
 })

@@ -26,7 +26,6 @@ function backend(id: string, extra: Partial<Backend> = {}): Backend {
     port: 9000,
     isHealthy: true,
     isDraining: false,
-    isDeleted: false,
     weight: 1,
     softLimit: 10,
     hardLimit: 0,
