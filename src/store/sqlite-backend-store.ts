@@ -58,6 +58,7 @@ export class SqliteBackendStore implements BackendStore {
       const db = this.store.connection()
       try {
         const result = db.transaction(() => fn(db)).immediate()
+        this.store.noteWrite()
         this.store.checkpoint()
         return result
       } catch (error) {

@@ -229,6 +229,9 @@ export class SqliteRoutingStore {
   readonly isCreated: boolean
   private open_?: OpenConnection
   private lastDataVersion = -1
+  /** Writes made through this connection: PRAGMA data_version counts only other connections' commits. */
+  private localWrites = 0
+  private lastLocalWrites = 0
   private readonly createdIdentity: FileIdentity
 
   private constructor(file: string, context: StoreContext, open: OpenConnection, isCreated: boolean) {
@@ -335,9 +338,10 @@ export class SqliteRoutingStore {
     try {
       const open = this.current
       const version = open.dataVersion.get() as number
-      if (version === this.lastDataVersion) return null
+      if (version === this.lastDataVersion && this.localWrites === this.lastLocalWrites) return null
       const rows = open.selectAll.all() as BackendRow[]
       this.lastDataVersion = version
+      this.lastLocalWrites = this.localWrites
       // Another process's writes stay in the WAL while this connection is open; move them into
       // the main file so the WAL never holds pages a restored or replaced file could inherit.
       this.checkpoint()
@@ -354,6 +358,11 @@ export class SqliteRoutingStore {
     } catch (error) {
       throw describeSqliteError(this.path, this.context, error, false)
     }
+  }
+
+  /** A write was committed through connection(): the next poll() reads the table again. */
+  noteWrite(): void {
+    this.localWrites++
   }
 
   /**

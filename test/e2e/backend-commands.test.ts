@@ -43,7 +43,8 @@ describe('backend commands against a running proxy', () => {
     a = await startBackend('a')
     b = await startBackend('b')
     proxy = await startProxy({
-      env: {EDGEPROXY_DB_PATH: path.join(tmp.dir, 'routing.db'), EDGEPROXY_DB_RELOAD_SECS: '60', EDGEPROXY_API_TOKEN: TOKEN},
+      // A long lease: under load this block can outlast the default 60 s, and an expired backend would not route.
+      env: {EDGEPROXY_DB_PATH: path.join(tmp.dir, 'routing.db'), EDGEPROXY_DB_RELOAD_SECS: '60', EDGEPROXY_API_TOKEN: TOKEN, EDGEPROXY_HEARTBEAT_TTL_SECS: '3600'},
     })
     env = {EDGEPROXY_API_URL: apiUrl(proxy), EDGEPROXY_API_TOKEN: TOKEN}
   })

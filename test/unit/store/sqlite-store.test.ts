@@ -66,6 +66,17 @@ describe('SQLite routing store', () => {
     assert.equal(store.poll(), null)
   })
 
+  test('poll() also reads again after a write through its own connection (the API shares it)', async (t) => {
+    const tmp = tempDir()
+    t.after(tmp.cleanup)
+    const store = SqliteRoutingStore.open(path.join(tmp.dir, 'routing.db'), {create: true})
+    t.after(() => store.close())
+    assert.deepEqual(store.poll(), [])
+    await new SqliteBackendStore(store).register({id: 'a', app: 'web', region: 'sa', country: 'BR', ip: '10.0.0.1', port: 1, weight: 2, softLimit: 100, hardLimit: 150}, 1, 1000)
+    assert.equal(store.poll()?.length, 1)
+    assert.equal(store.poll(), null)
+  })
+
   test('a table made with the seed schema gets the new columns appended, rows kept', (t) => {
     const tmp = tempDir()
     t.after(tmp.cleanup)
