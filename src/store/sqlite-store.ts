@@ -24,7 +24,16 @@ export interface StoreContext {
 export const PROXY_STORE_CONTEXT: StoreContext = {setting: 'EDGEPROXY_DB_PATH (--db-path)', user: 'proxy'}
 export const CLI_STORE_CONTEXT: StoreContext = {setting: '--db', user: 'cli'}
 
-export type StoreProblem = 'missing' | 'directory_missing' | 'permission_denied' | 'read_only' | 'not_a_database' | 'locked' | 'busy' | 'failed'
+export type StoreProblem =
+  | 'missing'
+  | 'directory_missing'
+  | 'permission_denied'
+  | 'read_only'
+  | 'not_a_database'
+  | 'incomplete'
+  | 'locked'
+  | 'busy'
+  | 'failed'
 
 const PROBLEM_CODE: Record<StoreProblem, string> = {
   missing: 'EP_STORE_MISSING',
@@ -32,6 +41,7 @@ const PROBLEM_CODE: Record<StoreProblem, string> = {
   permission_denied: 'EP_STORE_PERMISSION_DENIED',
   read_only: 'EP_STORE_READ_ONLY',
   not_a_database: 'EP_STORE_CORRUPT',
+  incomplete: 'EP_STORE_INCOMPLETE',
   locked: 'EP_STORE_LOCKED',
   busy: 'EP_STORE_BUSY',
   failed: 'EP_STORE_READ_FAILED',
@@ -58,6 +68,7 @@ export function storeError(problem: StoreProblem, file: string, context: StoreCo
     permission_denied: 'permission denied',
     read_only: `read-only (SQLite must write ${path.basename(file)}, ${path.basename(file)}-wal and ${path.basename(file)}-shm in ${dir})`,
     not_a_database: 'not a SQLite database',
+    incomplete: 'shorter than its header says (a copy still being written?)',
     locked: 'locked by another process',
     busy: 'stayed locked by another writer past the retry time',
     failed: 'cannot be read',
@@ -90,6 +101,9 @@ export function storeError(problem: StoreProblem, file: string, context: StoreCo
       suggestion = isCli
         ? `check that ${setting} names the routing store, not another file; restore it from a backup if it is damaged`
         : `restore ${file} from a backup${options.isStartup ? ', or move it away so edgeproxy start creates a fresh one' : ''}${meanwhile}`
+      break
+    case 'incomplete':
+      suggestion = `let the copy finish; replace ${path.basename(file)} by writing the new file next to it and moving it into place with mv (a copy over the file is not atomic)${meanwhile}`
       break
     case 'locked':
     case 'busy':
@@ -140,11 +154,27 @@ function problemOfErrno(code: string | undefined): StoreProblem | undefined {
   }
 }
 
-const HEADER = Buffer.from('SQLite format 3\0', 'latin1')
+const MAGIC = Buffer.from('SQLite format 3\0', 'latin1')
+const HEADER_BYTES = 100
+
+/**
+ * The size the database header declares (page size × page count), or undefined when the header
+ * does not say (the count is valid only while the version-valid-for number matches the change
+ * counter; SQLite before 3.7.0 did not keep it).
+ */
+function declaredSize(header: Buffer): number | undefined {
+  const raw = header.readUInt16BE(16)
+  const pageSize = raw === 1 ? 65_536 : raw
+  const pages = header.readUInt32BE(28)
+  if (pageSize < 512 || pages === 0 || header.readUInt32BE(24) !== header.readUInt32BE(92)) return undefined
+  return pageSize * pages
+}
 
 /**
  * What is at `file` now: its identity, or the reason it cannot be the routing store (missing,
- * permission denied, read-only, not a SQLite database). One open, a 16-byte read and an fstat.
+ * permission denied, read-only, not a SQLite database, shorter than its header says: a copy in
+ * progress). One open, a 100-byte read and an fstat. An empty file (which SQLite would take for a
+ * new database and initialise) is accepted only at start-up.
  */
 function inspectFile(file: string, context: StoreContext, isStartup: boolean): FileIdentity & {size: number} {
   let fd: number
@@ -158,10 +188,16 @@ function inspectFile(file: string, context: StoreContext, isStartup: boolean): F
   try {
     const st = fs.fstatSync(fd)
     if (!st.isFile()) throw storeError('not_a_database', file, context, {isStartup, detail: 'not a regular file'})
-    if (st.size > 0) {
-      const head = Buffer.alloc(HEADER.length)
-      const n = fs.readSync(fd, head, 0, head.length, 0)
-      if (n < HEADER.length || !head.equals(HEADER)) throw storeError('not_a_database', file, context, {isStartup})
+    if (st.size === 0) {
+      if (!isStartup) throw storeError('not_a_database', file, context, {isStartup, detail: 'an empty file'})
+      return {dev: st.dev, ino: st.ino, size: 0}
+    }
+    const head = Buffer.alloc(HEADER_BYTES)
+    const n = fs.readSync(fd, head, 0, HEADER_BYTES, 0)
+    if (n < MAGIC.length || !head.subarray(0, MAGIC.length).equals(MAGIC)) throw storeError('not_a_database', file, context, {isStartup})
+    const declared = n < HEADER_BYTES ? Infinity : declaredSize(head)
+    if (declared !== undefined && st.size < declared) {
+      throw storeError('incomplete', file, context, {isStartup, detail: `${st.size} of ${declared === Infinity ? 'at least 100' : declared} bytes`})
     }
     return {dev: st.dev, ino: st.ino, size: st.size}
   } finally {

@@ -196,6 +196,27 @@ describe('SQLite routing store: the file at the path, checked before every use',
     assert.deepEqual(idsAt(file), ['a', 'b', 'c'])
   })
 
+  test('a copy still being written over the path is refused, not opened (nor initialised when still empty)', async (t) => {
+    const {tmp, file, writer} = open(t)
+    for (let i = 0; i < 50; i++) await writer.register(input(`b${i}`), 1, 1000)
+    const good = fs.readFileSync(file)
+    assert.ok(good.length > 8192)
+    const copy = path.join(tmp.dir, 'copy.db')
+    // The moments of `cp good routing.db` over the live file: truncated, then partly written.
+    fs.writeFileSync(file, '')
+    await assert.rejects(writer.list(), (e: unknown) => e instanceof StoreError && e.problem === 'not_a_database' && /an empty file/.test(e.message))
+    assert.equal(fs.statSync(file).size, 0, 'the empty file was not initialised as a new database')
+    fs.writeFileSync(file, good.subarray(0, 4096))
+    await assert.rejects(writer.register(input('x'), 1, 1000), (e: unknown) => e instanceof StoreError && e.code === 'EP_STORE_INCOMPLETE' && /4096 of \d+ bytes/.test(e.message))
+    fs.writeFileSync(file, good)
+    await writer.register(input('x'), 1, 1000)
+    assert.equal(idsAt(file).length, 51)
+    // At start-up an empty file is a new store, as SQLite has it.
+    fs.writeFileSync(copy, '')
+    SqliteRoutingStore.open(copy, {create: true}).close()
+    assert.deepEqual(idsAt(copy), [])
+  })
+
   test('a start-up that fails removes the file it created, and only that', (t) => {
     const tmp = tempDir()
     t.after(tmp.cleanup)
