@@ -3,6 +3,7 @@
 // error), body limits and content types, bearer-token enforcement, and the refusal to listen beyond
 // loopback without a token.
 import assert from 'node:assert/strict'
+import net from 'node:net'
 import path from 'node:path'
 import {Readable} from 'node:stream'
 import {after, before, describe, test} from 'node:test'
@@ -543,6 +544,18 @@ describe('Auto-Discovery API with a bearer token', () => {
     assertError(await call(base, 'POST', '/api/v1/register', {raw: '{broken', contentType: 'application/json'}), 401, 'unauthorized')
     assertError(await call(base, 'GET', `/api/v1/backends/${encodeURIComponent(HOSTILE_ID)}`), 401, 'unauthorized')
     assertError(await call(base, 'POST', '/api/v1/register', {raw: 'x'.repeat(MAX_BODY * 2), contentType: 'text/plain'}), 401, 'unauthorized')
+    // A request target that is not a path: 401 without the token, 400 with it (never a 500).
+    const port = Number(new URL(base).port)
+    const target = async (auth: string) => {
+      const socket = net.connect({port, host: '127.0.0.1'})
+      socket.on('error', () => {})
+      socket.end(`GET http://a:99999/api/v1/backends HTTP/1.1\r\nHost: a\r\nConnection: close\r\n${auth}\r\n`)
+      let text = ''
+      for await (const chunk of socket) text += String(chunk)
+      return text.split(' ')[1]
+    }
+    assert.equal(await target(''), '401')
+    assert.equal(await target(`Authorization: Bearer ${TOKEN}\r\n`), '400')
   })
 })
 
