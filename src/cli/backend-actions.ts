@@ -114,11 +114,12 @@ export function suggestedInterval(leaseSecs: number): string {
 }
 
 export async function explainRoute(
-  client: {explain(ip: string): Promise<RouteExplanation>; limits(ip: string): Promise<LimitsJson>},
+  client: {explain(ip: string, app?: string): Promise<RouteExplanation>; limits(ip: string): Promise<LimitsJson>},
   ip: string,
   io: Io,
+  app?: string,
 ): Promise<RouteExplanation> {
-  const [route, limits] = await Promise.all([client.explain(ip), client.limits(ip)])
+  const [route, limits] = await Promise.all([client.explain(ip, app), client.limits(ip)])
   const explanation = {...route, limits}
   io.log(routeTable(explanation))
   return explanation

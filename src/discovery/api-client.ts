@@ -121,8 +121,9 @@ export class ApiBackendClient implements BackendClient {
     return result.backend
   }
 
-  explain(ip: string): Promise<RouteExplanation> {
-    return this.call('GET', `/api/v1/route?ip=${encodeURIComponent(ip)}`)
+  explain(ip: string, app?: string): Promise<RouteExplanation> {
+    const query = app === undefined ? '' : `&app=${encodeURIComponent(app)}`
+    return this.call('GET', `/api/v1/route?ip=${encodeURIComponent(ip)}${query}`)
   }
 
   /** The client key's bucket and open connections on the proxy (GET /api/v1/limits/:ip). */

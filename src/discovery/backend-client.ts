@@ -55,6 +55,8 @@ export interface RouteExplanation {
   ip: string
   country: string | null
   client_region: string | null
+  /** The app the candidates belong to: --app, else the POP's EDGEPROXY_APP; null = every app. */
+  app: string | null
   pop_region: string
   binding: string | null
   chosen: string | null

@@ -55,7 +55,7 @@ const LEAN_COMMANDS: Record<string, LeanCommand> = {
     run: async (c) => (await actions()).registerBackend(await c.api(), c.flags as never, c.io),
   },
   'backend:check': {canRun: () => true, run: async (c) => (await actions()).checkBackend(await c.api(), c.parsed.args.id!, c.io)},
-  'route:explain': {canRun: () => true, run: async (c) => (await actions()).explainRoute(await c.api(), c.parsed.args.ip!, c.io)},
+  'route:explain': {canRun: () => true, run: async (c) => (await actions()).explainRoute(await c.api(), c.parsed.args.ip!, c.io, c.flags.app)},
   // One sample; --watch (a loop) stays in oclif.
   status: {
     canRun: (flags) => flags.watch === undefined,
