@@ -123,6 +123,29 @@ describe('backend commands against a running proxy', () => {
     await json('backend', 'enable', 'a')
   })
 
+  test('ids and apps at the edges of the rule round-trip through register, get, heartbeat, drain and deregister', async () => {
+    const edge = async (id: string, app: string) => {
+      const reg = await json('backend', 'register', '--id', id, '--app', app, '--region', 'eu', '--ip', '127.0.0.1', '--port', '9')
+      assert.deepEqual([reg.backend.id, reg.backend.app], [id, app])
+      const got = await json('backend', 'get', id)
+      assert.deepEqual([got.backend.id, got.backend.app], [id, app])
+      assert.equal((await json('backend', 'heartbeat', id)).backend.id, id)
+      assert.equal((await json('backend', 'drain', id)).backend.state, 'draining')
+      assert.equal((await json('backend', 'deregister', id)).backend.id, id)
+    }
+    // Dots inside (a path normalises only "." and ".." segments), every allowed character, the longest id.
+    await Promise.all([edge('A.b_c-9..z', 'Web.app_1-x'), edge('9'.repeat(64), 'a')])
+    // What a URL path would change or split is refused at register, with the rule.
+    const ids = ['..', 'a/b', 'a%2Fb', 'a?b', 'a#b']
+    const refusals = await Promise.all(ids.map((id) => cli('backend', 'register', '--id', id, '--app', 'web', '--region', 'eu', '--ip', '127.0.0.1', '--port', '9', '--json')))
+    for (const [i, refused] of refusals.entries()) {
+      assert.equal(refused.code, 3, ids[i])
+      const error = JSON.parse(refused.stdout).error
+      assert.deepEqual([error.code, error.field], ['EP_INVALID_FIELD', 'id'], ids[i])
+      assert.match(error.message, /1-64 characters of A-Z a-z 0-9 \. _ -/, `${ids[i]}: the message states the rule`)
+    }
+  })
+
   test('deregister removes it from routing at once; then every command reports it not found', async () => {
     const gone = await json('backend', 'deregister', 'a')
     assert.equal(gone.deregistered, true)

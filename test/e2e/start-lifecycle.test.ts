@@ -126,7 +126,7 @@ describe('start-up validation', () => {
 
 describe('TLS termination', () => {
   /** A proxy terminating TLS with certificate a, routing to one echo backend, cleaned up after the test. */
-  async function tlsProxy(t: TestContext) {
+  async function tlsProxy(t: TestContext, reloadSecs = '0.1') {
     const tmp = tempDir()
     const backend = await startBackend('tls-backend')
     const cert = path.join(tmp.dir, 'cert.pem')
@@ -141,7 +141,7 @@ describe('TLS termination', () => {
         EDGEPROXY_TLS_LISTEN_ADDR: '127.0.0.1:0',
         EDGEPROXY_TLS_CERT: cert,
         EDGEPROXY_TLS_KEY: key,
-        EDGEPROXY_TLS_RELOAD_SECS: '0.1',
+        EDGEPROXY_TLS_RELOAD_SECS: reloadSecs,
       },
     })
     t.after(async () => {
@@ -185,6 +185,26 @@ describe('TLS termination', () => {
     const renewed = await talk()
     assert.equal(renewed.served, fingerprint('b'))
     assert.equal(renewed.text, 'tls-backend\nhello over tls')
+  })
+
+  test('SIGHUP re-reads the certificate at once and logs whether it changed, with the store rows', async (t) => {
+    // The watcher would look only after an hour: what changes here is SIGHUP's doing.
+    const {proxy, cert, key, connect} = await tlsProxy(t, '3600')
+    const hup = async () => {
+      const reloaded = proxy.next('reloaded')
+      proxy.child.kill('SIGHUP')
+      return reloaded
+    }
+    const quiet = await hup()
+    assert.deepEqual([quiet.certificate, quiet.store, quiet.backends], ['unchanged', 'unchanged', 1])
+    fs.copyFileSync(path.join(FIXTURES, 'b.key'), key + '.new')
+    fs.copyFileSync(path.join(FIXTURES, 'b.crt'), cert + '.new')
+    fs.renameSync(key + '.new', key)
+    fs.renameSync(cert + '.new', cert)
+    assert.equal((await hup()).certificate, 'changed')
+    const socket = await connect()
+    assert.equal(socket.getPeerX509Certificate()!.fingerprint256, fingerprint('b'))
+    socket.destroy()
   })
 
   test('bulk data both ways through a client that stops reading arrives intact', async (t) => {
