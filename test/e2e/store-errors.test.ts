@@ -48,7 +48,7 @@ function assertReported(r: Exit, e: Expect, what: string): void {
 }
 
 describe('store errors name the setting, the path, the cause and fitting advice', () => {
-  test('backend commands with --db: not found, not a database, permission denied, read-only directory', async (t) => {
+  test('backend commands with --db: not found, not a database, permission denied, read-only directory, locked', async (t) => {
     const tmp = tempDir()
     t.after(tmp.cleanup)
     fs.chmodSync(tmp.dir, 0o755)
@@ -61,16 +61,25 @@ describe('store errors name the setting, the path, the cause and fitting advice'
     const inRoDir = storeFile(path.join(roDir, 'routing.db'), 0o666)
     fs.chmodSync(roDir, 0o555)
     const cliAdvice = /EDGEPROXY_DB_PATH|last good table/
-    const [a, b, c, d] = await Promise.all([
+    // Another process holds the write lock for as long as the command retries.
+    const busyFile = storeFile(path.join(tmp.dir, 'busy.db'))
+    const holder = new Database(busyFile)
+    holder.pragma('journal_mode = WAL') // as edgeproxy start leaves it
+    holder.exec('BEGIN IMMEDIATE')
+    t.after(() => holder.close())
+    const [a, b, c, d, e] = await Promise.all([
       runCli(['backend', 'list', '--db', missing]),
       runCli(['backend', 'list', '--db', garbage]),
       runCli(['backend', 'list', '--db', locked], {user}),
       runCli(['backend', 'drain', 'x', '--db', inRoDir], {user}),
+      runCli(['backend', 'drain', 'x', '--db', busyFile]),
     ])
+    holder.exec('ROLLBACK')
     assertReported(a, {exit: 3, code: 'EP_STORE_MISSING', message: [/\(--db\)/, new RegExp(missing), /not found/], suggestion: /--db/, notSuggestion: cliAdvice}, 'missing')
     assertReported(b, {exit: 3, code: 'EP_STORE_CORRUPT', message: [/\(--db\)/, new RegExp(garbage), /not a SQLite database/], suggestion: /--db names the routing store/, notSuggestion: cliAdvice}, 'garbage')
     assertReported(c, {exit: 3, code: 'EP_STORE_PERMISSION_DENIED', message: [/\(--db\)/, new RegExp(locked), /permission denied/], suggestion: /as a user who can read and write/, notSuggestion: cliAdvice}, 'permission')
     assertReported(d, {exit: 3, code: 'EP_STORE_READ_ONLY', message: [/\(--db\)/, new RegExp(inRoDir), /read-only/], suggestion: new RegExp(`make ${roDir} writable`), notSuggestion: cliAdvice}, 'read-only directory')
+    assertReported(e, {exit: 4, code: 'EP_STORE_BUSY', message: [/\(--db\)/, new RegExp(busyFile), /locked/], suggestion: /roll back the transaction of the process holding .*run the command again/, notSuggestion: cliAdvice}, 'locked')
   })
 
   test('edgeproxy start: EDGEPROXY_DB_PATH (--db-path) named, with the proxy\'s advice, and nothing created', async (t) => {
