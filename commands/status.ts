@@ -3,6 +3,7 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../src/cli/base-command.js'
 import {STATUS_DEFAULT_API_URL, statusApiUrl, statusExitCode, summarise, takeSample, type PopSample, type StatusResult} from '../src/cli/pop-status.js'
 import {renderStatus} from '../src/cli/status-view.js'
+import {durationFlagMs, formatDurationMs} from '../src/cli/duration.js'
 import {describeError} from '../src/cli/handle-errors.js'
 import {isEdgeproxyError} from '../src/errors.js'
 
@@ -29,10 +30,9 @@ export default class Status extends BaseCommand {
       env: 'EDGEPROXY_API_TOKEN',
       helpValue: 'TOKEN',
     }),
-    watch: Flags.integer({
-      summary: 'Redraw every SECS seconds until Ctrl-C; rates are then per second since the previous sample',
+    watch: Flags.string({
+      summary: 'Redraw every SECS seconds (or a duration such as 30s, 5m; 1s to 1d) until Ctrl-C; rates are then per second since the previous sample',
       helpValue: 'SECS',
-      min: 1,
     }),
   }
 
@@ -45,11 +45,11 @@ export default class Status extends BaseCommand {
       process.exitCode = statusExitCode(result)
       return result
     }
-    return this.watch(url, flags.token, flags.watch)
+    return this.watch(url, flags.token, durationFlagMs('--watch', flags.watch, {minMs: 1000, maxMs: 86_400_000, example: '5s'}))
   }
 
   /** Samples forever; an unreachable proxy is shown and retried, not fatal. */
-  private async watch(url: string, token: string | undefined, everySecs: number): Promise<never> {
+  private async watch(url: string, token: string | undefined, everyMs: number): Promise<never> {
     const isTty = process.stdout.isTTY === true
     let previous: PopSample | undefined
     for (;;) {
@@ -68,8 +68,9 @@ export default class Status extends BaseCommand {
         json = {error: rendered}
       }
       if (this.jsonEnabled()) process.stdout.write(JSON.stringify(json) + '\n')
-      else process.stdout.write(`${isTty ? '\u001B[H\u001B[2J' : '\n'}${view}\n${isTty ? `\nevery ${everySecs}s; Ctrl-C to stop\n` : ''}`)
-      await new Promise((resolve) => setTimeout(resolve, everySecs * 1000))
+      else process.stdout.write(`${isTty ? '\u001B[H\u001B[2J' : '\n'}${view}\n${isTty ? `\nevery ${formatDurationMs(everyMs)}; Ctrl-C to stop\n` : ''}`)
+      await new Promise((resolve) => setTimeout(resolve, everyMs))
     }
   }
 }
+

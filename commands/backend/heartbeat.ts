@@ -2,11 +2,10 @@ import {Args, Flags} from '@oclif/core'
 
 import {heartbeatOnce, registerBackend, type RegisterValues} from '../../src/cli/backend-actions.js'
 import {BackendCommand, missingRegisterFlags, registerFlags, storeFlags} from '../../src/cli/backend-command.js'
-import {parseDurationMs} from '../../src/cli/duration.js'
+import {durationFlagMs} from '../../src/cli/duration.js'
 import {runHeartbeatLoop} from '../../src/cli/heartbeat-loop.js'
 import {MissingFlagError} from '../../src/cli/prompts/prompter.js'
 import type {HeartbeatOutcome} from '../../src/discovery/backend-client.js'
-import {ConfigError} from '../../src/errors.js'
 
 const {id: _id, ...registerValueFlags} = registerFlags
 const reRegisterFlags = Object.fromEntries(
@@ -38,13 +37,7 @@ export default class BackendHeartbeat extends BackendCommand {
     const {args, flags} = await this.parse(BackendHeartbeat)
     const client = await this.client(flags)
     if (flags.every === undefined) return heartbeatOnce(client, args.id, this.io())
-    let intervalMs: number
-    try {
-      intervalMs = parseDurationMs(flags.every)
-    } catch (error) {
-      throw new ConfigError(`invalid --every: ${(error as Error).message}`, {field: '--every', suggestion: 'pass an interval such as --every 15s'})
-    }
-    if (intervalMs < 100) throw new ConfigError(`--every ${flags.every} is too short`, {field: '--every', suggestion: 'use at least 100ms; a third of the lease is plenty'})
+    const intervalMs = durationFlagMs('--every', flags.every, {minMs: 100, example: '15s'})
     let reRegister: (() => ReturnType<typeof registerBackend>) | undefined
     if (flags.register) {
       const values = {...flags, id: args.id}

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import {describe, test} from 'node:test'
 
-import {formatDurationMs, MAX_DURATION_MS, parseDurationMs} from '../../../src/cli/duration.js'
+import {durationFlagMs, formatDurationMs, MAX_DURATION_MS, parseDurationMs} from '../../../src/cli/duration.js'
+import type {ConfigError} from '../../../src/errors.js'
 import {MAX_TIMER_MS} from '../../../src/config/settings.js'
 
 describe('durations', () => {
@@ -37,5 +38,21 @@ describe('durations', () => {
     assert.equal(formatDurationMs(MAX_DURATION_MS), '24d')
     assert.equal(formatDurationMs(90_500), '1m30s500ms')
     assert.equal(formatDurationMs(0), '0s')
+  })
+})
+
+describe('duration flags', () => {
+  test('durationFlagMs: EP_CONFIG_INVALID naming the flag, the value and the bound it broke', () => {
+    assert.equal(durationFlagMs('--every', '15s', {minMs: 100, example: '15s'}), 15_000)
+    const refused = (text: string, pattern: RegExp) =>
+      assert.throws(() => durationFlagMs('--watch', text, {minMs: 1000, maxMs: 86_400_000, example: '5s'}), (e: ConfigError) => {
+        assert.equal(e.code, 'EP_CONFIG_INVALID')
+        assert.match(e.message, pattern)
+        assert.match(e.suggestion ?? '', /from 1s to 1d, such as --watch 5s/)
+        return true
+      })
+    refused('100000000', /^invalid --watch: "100000000" is longer than the maximum of 1d$/)
+    refused('500ms', /^invalid --watch: "500ms" is shorter than the minimum of 1s$/)
+    refused('often', /^invalid --watch: "often" is not a duration/)
   })
 })
