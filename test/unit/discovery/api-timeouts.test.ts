@@ -15,6 +15,8 @@ import {SqliteBackendStore} from '../../../src/store/sqlite-backend-store.js'
 import {tempDir} from '../../support/proxy-process.js'
 
 const LIMITS = {headersMs: 300, requestMs: 700, keepAliveMs: 300, checkIntervalMs: 50}
+/** Past the limit a cut may come this late on a loaded machine; Node's own 30 s check is far beyond it. */
+const LATE_MS = 2000
 
 /** Opens a socket, sends `text`, and resolves with what came back and when the server closed it. */
 function slowClient(port: number, text: string): Promise<{reply: string; closedAfterMs: number}> {
@@ -27,8 +29,8 @@ function slowClient(port: number, text: string): Promise<{reply: string; closedA
     socket.on('close', () => resolve({reply, closedAfterMs: performance.now() - started}))
     setTimeout(() => {
       socket.destroy()
-      reject(new Error(`not cut within 5 s; got ${JSON.stringify(reply)}`))
-    }, 5000).unref()
+      reject(new Error(`not cut within 10 s; got ${JSON.stringify(reply)}`))
+    }, 10_000).unref()
   })
 }
 
@@ -62,14 +64,14 @@ describe('API time limits', () => {
   test('headers sent slowly are cut at the header limit with a 408', async () => {
     const {reply, closedAfterMs} = await slowClient(port, 'GET /health HTTP/1.1\r\nHost: x\r\n')
     assert.match(reply, /^HTTP\/1\.1 408/)
-    assert.ok(closedAfterMs >= LIMITS.headersMs - 20 && closedAfterMs < LIMITS.headersMs + 400, `cut after ${Math.round(closedAfterMs)} ms`)
+    assert.ok(closedAfterMs >= LIMITS.headersMs - 20 && closedAfterMs < LIMITS.headersMs + LATE_MS, `cut after ${Math.round(closedAfterMs)} ms`)
   })
 
   test('a body sent slowly is cut at the request limit with a 408, and nothing is stored', async () => {
     const head = 'POST /api/v1/register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{"id":"slow",'
     const {reply, closedAfterMs} = await slowClient(port, head)
     assert.match(reply, /^HTTP\/1\.1 408/)
-    assert.ok(closedAfterMs >= LIMITS.requestMs - 20 && closedAfterMs < LIMITS.requestMs + 400, `cut after ${Math.round(closedAfterMs)} ms`)
+    assert.ok(closedAfterMs >= LIMITS.requestMs - 20 && closedAfterMs < LIMITS.requestMs + LATE_MS, `cut after ${Math.round(closedAfterMs)} ms`)
     assert.deepEqual(await store.list(), [])
   })
 
