@@ -341,6 +341,8 @@ describe('the status page of a POP on Corrosion: the cluster as the replicated t
     assert.deepEqual(regions, ['sa', 'eu'], "this POP's region first")
     assert.match((await page.locator('#cluster article[data-region="sa"] h3').textContent()) ?? '', /Region sa\s*this POP/)
     assert.match((await page.locator('#cluster article[data-region="sa"]').textContent()) ?? '', /1 backend: 1 healthy.*sa-1/s)
+    // The table does not say which POP took a registration, so nothing claims to.
+    assert.doesNotMatch((await page.locator('#cluster').textContent()) ?? '', /registered by/)
     assert.match((await page.locator('#agent-facts').textContent()) ?? '', /Subscription\s*● connected/)
     assert.match((await page.locator('#pop-facts').textContent()) ?? '', /Store\s*corrosion:http/)
     // The backends table groups the replicated rows by region too.

@@ -509,9 +509,7 @@ function renderCluster(health, list) {
       h(
         'ul',
         {class: 'region-list'},
-        ...members.map((b) => {
-                return h('li', {}, h('span', {class: 'mono', text: b.id}), ' ', stateBadge(stateOf(b)), origin ? h('span', {class: 'muted small', text: ` registered by ${String(origin)}`}) : null)
-        }),
+        ...members.map((b) => h('li', {}, h('span', {class: 'mono', text: b.id}), ' ', stateBadge(stateOf(b)))),
       ),
     )
   })
