@@ -5,6 +5,7 @@
 // exits the process: the CLI owns signals and exit codes; the engine exposes reload() and shutdown().
 import {ROUTING_TIERS, Router} from './balancer/router.js'
 import type {StartConfig} from './config/start-config.js'
+import {corrosionAgentService} from './corrosion/agent-view-service.js'
 import {ApiServer, type HealthReport} from './discovery/api-server.js'
 import {DnsCounters} from './dns/dns-counters.js'
 import {dnsService} from './dns/dns-service.js'
@@ -59,7 +60,13 @@ export async function openStores(config: StartConfig, logger: Logger): Promise<S
     const corrosion = await import('./corrosion/index.js')
     const client = new corrosion.CorrosionClient({url: config.corrosion.apiUrl, token: config.corrosion.token})
     return {
-      feed: new corrosion.CorrosionFeed({client, logger, pollMs: config.corrosion.pollMs}),
+      feed: new corrosion.CorrosionFeed({
+        client,
+        logger,
+        pollMs: config.corrosion.pollMs,
+        initialTimeoutMs: config.corrosion.startupWaitMs,
+        stateFile: config.corrosion.stateFile,
+      }),
       writer: new corrosion.CorrosionBackendStore(client, {ownsClient: true}),
     }
   }
@@ -295,6 +302,7 @@ export class Engine implements EngineParts {
     services.push(admissionService(this, admission, c.limits))
     // With workers, each sweeps its own connections.
     if (!this.pool) services.push(idleSweepService(this.connections, this.stats, c.limits.idleTimeoutMs))
+    if (c.corrosion) services.push(corrosionAgentService(this))
     if (this.api && c.ui.isEnabled) services.push(uiService(this))
     if (this.api && c.api) services.push(apiService(this.api, c.api.listen, (a) => (this.apiAddress = a)))
     return services

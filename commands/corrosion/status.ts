@@ -1,3 +1,4 @@
+import {Flags} from '@oclif/core'
 import chalk from 'chalk'
 
 import {BaseCommand} from '../../src/cli/base-command.js'
@@ -9,7 +10,7 @@ import {EdgeproxyError, ExitCode} from '../../src/errors.js'
 
 export default class CorrosionStatus extends BaseCommand {
   static override summary = 'Check the local Corrosion agent: reachability, auth, health, members, gaps, backends and schema'
-  static override description = `Exits 0 when the agent answers, accepts the token, is not unhealthy and has the backends table with every column, replicated. A quiet cluster's 503 "no p99 lag information available" is reported as idle, not down. Exits 3 when the operator must fix something (token, schema) and 4 when the agent is down or unhealthy; then --json prints {"error":{code,message,suggestion,exit,status}}, where status is the object a healthy run prints.`
+  static override description = `Exits 0 when the agent answers, accepts the token, is not unhealthy, sees at least --min-members other agents alive and has the backends table with every column, replicated. A quiet cluster's 503 "no p99 lag information available" is reported as idle, not down. Exits 3 when the operator must fix something (token, schema) and 4 when the agent is down or unhealthy; then --json prints {"error":{code,message,suggestion,exit,status}}, where status is the object a healthy run prints.`
 
   static override examples = [
     {description: 'Human summary', command: '<%= config.bin %> corrosion status'},
@@ -20,6 +21,13 @@ export default class CorrosionStatus extends BaseCommand {
 
   static override flags = {
     ...corrosionAgentFlags,
+    'min-members': Flags.integer({
+      summary: 'Fewest other agents the agent must see alive; fewer means it is cut off from its cluster (exit 4). 0 for a one-agent cluster',
+      env: 'EDGEPROXY_CORROSION_MIN_MEMBERS',
+      default: 1,
+      min: 0,
+      helpValue: 'N',
+    }),
   }
 
   async run(): Promise<CorrosionStatusResult> {
@@ -27,7 +35,7 @@ export default class CorrosionStatus extends BaseCommand {
     const client = new CorrosionClient({url: parseHttpUrl(flags['api-url'], this.sourceOf('api-url', 'EDGEPROXY_CORROSION_API_URL'), DEFAULT_CORROSION_URL), token: flags.token, urlFlag: '--api-url', tokenFlag: '--token'})
     let result: CorrosionStatusResult
     try {
-      result = await corrosionStatus(client)
+      result = await corrosionStatus(client, {}, {minMembers: flags['min-members']})
     } finally {
       await client.close()
     }
@@ -47,7 +55,9 @@ export class CorrosionNotHealthyError extends EdgeproxyError {
         ? ['EP_CORROSION_AUTH', "pass the agent's api.authz.bearer-token with --token or EDGEPROXY_CORROSION_TOKEN"]
         : status.health?.state === 'unhealthy'
           ? ['EP_CORROSION_UNHEALTHY', 'check the agent (journalctl -u corrosion) and its peers; run this again once it has caught up']
-          : ['EP_CORROSION_SCHEMA_MISMATCH', 'run edgeproxy corrosion init-schema with the agent\'s schema directory']
+          : status.members !== null && status.members < status.minMembers
+            ? ['EP_CORROSION_UNHEALTHY', "check the agent's gossip (journalctl -u corrosion, the firewall's gossip rule, gossip.bootstrap); --min-members 0 for a one-agent cluster"]
+            : ['EP_CORROSION_SCHEMA_MISMATCH', 'run edgeproxy corrosion init-schema with the agent\'s schema directory']
     const exit = status.exitCode === ExitCode.invalid ? ExitCode.invalid : ExitCode.unavailable
     super(code, `Corrosion at ${status.url} is not healthy:\n${status.problems.map((p) => `  - ${p}`).join('\n')}`, exit, {suggestion})
   }
@@ -88,7 +98,7 @@ function render(r: CorrosionStatusResult): string {
     ['reachable', r.isReachable ? ok('yes') : bad('no')],
     ['auth', r.auth === 'refused' ? bad('token refused') : r.auth === 'accepted' ? ok('token accepted') : r.auth === 'open' ? 'no token (agent is open)' : '-'],
     ['health', healthText],
-    ['members', r.members === null ? '-' : String(r.members)],
+    ['members', r.members === null ? '-' : r.members < r.minMembers ? bad(`${r.members} (fewer than ${r.minMembers})`) : String(r.members)],
     ['gaps', r.gaps === null ? '-' : r.gaps > 0 ? warn(String(r.gaps)) : String(r.gaps)],
     ['backends', r.backends.rowCount === null ? (r.backends.error ? bad(r.backends.error) : '-') : String(r.backends.rowCount)],
     ['schema', schemaText],

@@ -5,6 +5,7 @@
 // exporting `<AREA>_SETTINGS` and a resolver from their values to its typed config); this file
 // spreads them into START_SETTINGS and calls the resolver, one line each.
 import {isRegion, REGIONS} from '../balancer/regions.js'
+import {CORROSION_SETTINGS, resolveCorrosionPopConfig, type CorrosionPopConfig} from '../corrosion/settings.js'
 import {DNS_SETTINGS, resolveDnsConfig, type DnsConfig} from '../dns/settings.js'
 import {ConfigError} from '../errors.js'
 import {formatHostPort, isLoopbackAddress, type CidrList, type HostPort} from '../net/address.js'
@@ -296,9 +297,10 @@ export const START_SETTINGS = {
     default: '5',
     min: 0.05,
     max: 3600,
-    summary: 'Polling interval used while the Corrosion subscription is down',
+    summary: "Polling interval while the Corrosion subscription is down, and of the agent's members and gaps",
     group: CORROSION,
   }),
+  ...CORROSION_SETTINGS,
   ...DNS_SETTINGS,
   logFormat: setting.enum<LogFormat>({
     flag: 'log-format',
@@ -344,7 +346,7 @@ export interface StartConfig {
   bindingMaxEntries: number
   api?: {listen: HostPort; token?: string; isInsecure: boolean}
   heartbeatTtlMs: number
-  corrosion?: {apiUrl: string; token?: string; pollMs: number}
+  corrosion?: {apiUrl: string; token?: string; pollMs: number} & CorrosionPopConfig
   metrics: MetricsConfig
   /** The status page (/ui) and its traffic samples. */
   ui: UiConfig
@@ -426,7 +428,7 @@ export function resolveStartConfig(flags: Raw, env: Env): StartConfig {
     bindingMaxEntries: v.bindingMaxEntries!,
     api: v.apiEnabled ? resolveApi(v.apiListen!, v.apiToken, v.apiInsecure!) : undefined,
     heartbeatTtlMs: ms(v.heartbeatTtlSecs!),
-    corrosion: v.corrosionEnabled ? {apiUrl: v.corrosionApiUrl!, token: v.corrosionToken, pollMs: ms(v.corrosionPollSecs!)} : undefined,
+    corrosion: v.corrosionEnabled ? {apiUrl: v.corrosionApiUrl!, token: v.corrosionToken, pollMs: ms(v.corrosionPollSecs!), ...resolveCorrosionPopConfig(v)} : undefined,
     metrics: resolveMetricsConfig(v, v.apiToken),
     ui: resolveUiConfig(v),
     dns: resolveDnsConfig(v),

@@ -1,9 +1,11 @@
 // `edgeproxy corrosion status` without the CLI: reachability, auth, /v1/health (a quiet cluster's
-// "no p99 lag information available" is idle, not down), members, gaps, the backends row count and
-// the schema, folded into one verdict and exit code. It reads only; it never changes the agent.
+// "no p99 lag information available" is idle, not down), members (too few alive: the agent is cut off
+// from its cluster), gaps, the backends row count and the schema, folded into one verdict and exit
+// code. It reads only; it never changes the agent.
 import {ExitCode, errorMessage, isEdgeproxyError} from '../errors.js'
 import {BACKEND_COLUMNS, BACKENDS_TABLE} from '../store/schema.js'
 import type {CorrosionClient, HealthParams, HealthResult} from './client.js'
+import {readMembership} from './agent-membership.js'
 import {CorrosionAuthError, CorrosionUnavailableError} from './errors.js'
 import {readTableState} from './init-schema.js'
 
@@ -13,7 +15,10 @@ export interface CorrosionStatusResult {
   /** `accepted`: the token was sent and taken; `open`: no token sent, none required; `refused`: 401. */
   auth: 'accepted' | 'open' | 'refused' | 'unknown'
   health: HealthResult | null
+  /** Other agents this one sees alive (from /v1/health, or its own tables when /v1/health is idle). */
   members: number | null
+  /** Fewer members than this is a problem (exit 4); 0 = a one-agent cluster, not checked. */
+  minMembers: number
   gaps: number | null
   backends: {rowCount: number | null; error?: string}
   schema: {isPresent: boolean; isCrr: boolean; missingColumns: string[]; extraColumns: string[]; error?: string}
@@ -23,13 +28,20 @@ export interface CorrosionStatusResult {
   exitCode: number
 }
 
-export async function corrosionStatus(client: CorrosionClient, healthParams: HealthParams = {}): Promise<CorrosionStatusResult> {
+export interface CorrosionStatusOptions {
+  /** Fewest other agents the agent must see alive (EDGEPROXY_CORROSION_MIN_MEMBERS); default 0, unchecked. */
+  minMembers?: number
+}
+
+export async function corrosionStatus(client: CorrosionClient, healthParams: HealthParams = {}, options: CorrosionStatusOptions = {}): Promise<CorrosionStatusResult> {
+  const minMembers = options.minMembers ?? 0
   const result: CorrosionStatusResult = {
     url: client.url,
     isReachable: false,
     auth: 'unknown',
     health: null,
     members: null,
+    minMembers,
     gaps: null,
     backends: {rowCount: null},
     schema: {isPresent: false, isCrr: false, missingColumns: [], extraColumns: []},
@@ -61,6 +73,22 @@ export async function corrosionStatus(client: CorrosionClient, healthParams: Hea
   let exitCode: number = ExitCode.ok
   if (health.state === 'unhealthy') {
     result.problems.push(`health check failed (${health.status}${health.error ? `: ${health.error}` : ''})`)
+    exitCode = ExitCode.unavailable
+  }
+  if (health.state !== 'unsupported' && (result.members === null || result.gaps === null)) {
+    // An idle /v1/health leaves them out: the agent's own tables say the same thing.
+    try {
+      const m = await readMembership(client, health)
+      result.members = m.members
+      result.gaps = m.gaps
+    } catch {
+      // An agent without the bookkeeping tables: members stay unknown.
+    }
+  }
+  if (result.members !== null && result.members < minMembers) {
+    result.problems.push(
+      `the agent sees ${result.members} other member(s) alive, fewer than ${minMembers}: it is cut off from its cluster (check gossip and the bootstrap list; --min-members 0 for a one-agent cluster)`,
+    )
     exitCode = ExitCode.unavailable
   }
 

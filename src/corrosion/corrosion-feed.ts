@@ -1,16 +1,17 @@
 // The routing feed of `edgeproxy start` in Corrosion mode: the backends subscription, keyed by rowid,
 // handed whole to the engine once per burst; /v1/queries polling while the subscription is down; the
-// last good table while the agent is unreachable. It subscribes to the project's columns by name
-// (never `*`: the agent fixes a `*` at creation) and follows the agent's schema as it gains them.
-// It knows the backends table, not the proxy.
+// last good table while the agent is unreachable, kept on disk too so a restart without the agent
+// still routes. It subscribes to the project's columns by name (never `*`: the agent fixes a `*` at
+// creation) and follows the agent's schema as it gains them. It knows the backends table, not the proxy.
 import type {Backend} from '../balancer/backend.js'
 import {errorMessage, isEdgeproxyError} from '../errors.js'
 import type {Logger} from '../log/logger.js'
 import type {FeedStatus, RoutingFeed} from '../store/routing-feed.js'
 import {BACKEND_COLUMNS, BACKEND_COLUMN_NAMES, BACKENDS_TABLE, columnDefault, rowsToBackends, type BackendRow} from '../store/schema.js'
 import type {CorrosionClient} from './client.js'
-import {CorrosionProtocolError, CorrosionSqlError} from './errors.js'
+import {CorrosionProtocolError, CorrosionSqlError, CorrosionUnavailableError} from './errors.js'
 import type {SqliteValue} from './ndjson.js'
+import {loadRoutingState, RoutingStateWriter, type SavedTable} from './routing-state-file.js'
 import {normalizeSql} from './sql-lexer.js'
 import type {Subscription, SubscriptionOptions, SubscriptionStatus} from './subscription.js'
 
@@ -31,15 +32,20 @@ export interface CorrosionFeedOptions {
   logger: Logger
   /** Polling interval of /v1/queries while the subscription is not connected. */
   pollMs: number
-  /** How long start() waits for a first table before it fails (default 10 s). */
+  /** How long start() waits for a first table from the agent (default 10 s); then the saved table, or a failure. */
   initialTimeoutMs?: number
+  /** Where the last good table is kept (EDGEPROXY_CORROSION_STATE_FILE); none: nothing saved or loaded. */
+  stateFile?: string
+  /** Fewest ms between two writes of the state file (default 1000). */
+  stateWriteIntervalMs?: number
   /** How often the agent's columns are re-read while it lacks some of ours (default 2 s). */
   schemaCheckMs?: number
   subscription?: SubscriptionOptions
   now?: () => number
 }
 
-type Source = 'subscription' | 'poll'
+/** `saved`: the state file, read at start because the agent did not answer in time. */
+type Source = 'subscription' | 'poll' | 'saved'
 
 const MIN_EMIT_INTERVAL_MS = 25
 /** A refused column means the agent's table is older than ours: read its columns again. */
@@ -84,6 +90,9 @@ export class CorrosionFeed implements RoutingFeed {
   private lastError?: string
   private hasTable = false
   private firstTable?: {resolve: () => void}
+  private saved?: SavedTable
+  private stateWriter?: RoutingStateWriter
+  private hasSaidWaiting = false
   private readonly client: CorrosionClient
   private readonly logger: Logger
   private readonly pollMs: number
@@ -98,6 +107,16 @@ export class CorrosionFeed implements RoutingFeed {
     this.initialTimeoutMs = options.initialTimeoutMs ?? 10_000
     this.schemaCheckMs = options.schemaCheckMs ?? 2000
     this.now = options.now ?? Date.now
+    if (options.stateFile) {
+      this.stateWriter = new RoutingStateWriter({
+        file: options.stateFile,
+        source: this.describe(),
+        minIntervalMs: options.stateWriteIntervalMs,
+        now: this.now,
+        onError: (error) => this.logger.warn('corrosion_state_write_failed', `cannot save the routing table to ${options.stateFile}: ${errorMessage(error)}`, {file: options.stateFile}),
+        onWritten: () => this.logger.debug('corrosion_state_saved', 'routing table saved', {file: options.stateFile, backends: this.current.length}),
+      })
+    }
   }
 
   describe(): string {
@@ -122,15 +141,56 @@ export class CorrosionFeed implements RoutingFeed {
     clearTimeout(timer)
     if (outcome === 'timeout') {
       const error = this.subscription.error()
-      await this.close()
-      if (error) throw error
-      throw new CorrosionProtocolError(`no backends table from Corrosion at ${this.client.url} within ${this.initialTimeoutMs} ms`, {
-        suggestion: 'run `edgeproxy corrosion status` and `edgeproxy corrosion init-schema`',
-      })
+      const {table, problem} = this.options.stateFile ? loadRoutingState(this.options.stateFile) : {problem: 'no state file configured'}
+      if (!table) {
+        await this.close()
+        throw this.startFailure(error, problem!)
+      }
+      this.routeOnSaved(table)
     }
     this.flush()
     this.onChange = onChange
     return this.current
+  }
+
+  /** Why start() gives up, in one message: what the agent did, how long start waited, and the state file. */
+  private startFailure(error: Error | undefined, problem: string): Error {
+    const waited = `within ${this.initialTimeoutMs / 1000} s (EDGEPROXY_CORROSION_STARTUP_WAIT_SECS), and ${problem}`
+    if (error instanceof CorrosionUnavailableError) {
+      const failure = new CorrosionUnavailableError(this.client.url, {
+        suggestion: 'start the agent (systemctl start corrosion) or pass --corrosion-url; once a POP has run on its agent, it keeps the table it saved for such a start',
+        cause: error,
+      })
+      failure.message = `cannot reach Corrosion at ${this.client.url} ${waited}`
+      return failure
+    }
+    if (error && isEdgeproxyError(error)) {
+      error.message = `${error.message} (${waited})`
+      return error
+    }
+    return new CorrosionProtocolError(`no backends table from Corrosion at ${this.client.url} ${waited}`, {
+      suggestion: 'run `edgeproxy corrosion status` and `edgeproxy corrosion init-schema`',
+      cause: error,
+    })
+  }
+
+  /** The agent did not answer in time: route on the table saved by an earlier run, marked stale. */
+  private routeOnSaved(table: SavedTable): void {
+    this.saved = table
+    this.source = 'saved'
+    this.lastSyncAtMs = table.savedAtMs
+    this.lastError = this.staleReason()
+    this.logger.warn('corrosion_routing_on_saved_table', `${this.lastError}; following the agent as soon as it answers`, {
+      file: this.options.stateFile,
+      rows: table.rows.length,
+      saved_age_secs: Math.round((this.now() - table.savedAtMs) / 1000),
+      store: this.describe(),
+    })
+  }
+
+  private staleReason(): string {
+    const age = Math.round((this.now() - this.saved!.savedAtMs) / 1000)
+    return `the agent at ${this.client.url} has not answered since start: routing on the table saved ${age} s ago in ${this.options.stateFile} (stale)`
   }
 
   refresh(): void {
@@ -141,13 +201,15 @@ export class CorrosionFeed implements RoutingFeed {
   }
 
   status(): FeedStatus {
-    const isCurrent = this.lastError === undefined && this.hasTable
+    const isSaved = this.source === 'saved'
+    const isCurrent = this.lastError === undefined && this.hasTable && !isSaved
+    const error = isSaved ? this.staleReason() : this.lastError
     return {
       kind: 'corrosion',
       target: this.describe(),
       isCurrent,
-      lastSyncAtMs: this.subscription?.status() === 'connected' ? this.now() : this.lastSyncAtMs,
-      ...(this.lastError ? {error: this.lastError} : {}),
+      lastSyncAtMs: this.subscription?.status() === 'connected' && !isSaved ? this.now() : this.lastSyncAtMs,
+      ...(error ? {error} : {}),
       ...(this.subscription ? {subscription: this.subscription.status()} : {}),
     }
   }
@@ -158,6 +220,7 @@ export class CorrosionFeed implements RoutingFeed {
     if (this.emitScheduled) clearTimeout(this.emitScheduled)
     if (this.schemaTimer) clearInterval(this.schemaTimer)
     await this.subscription?.close()
+    await this.stateWriter?.close()
   }
 
   // ---- sources --------------------------------------------------------------------------------
@@ -321,6 +384,18 @@ export class CorrosionFeed implements RoutingFeed {
 
   private failed(error: unknown): void {
     const message = errorMessage(error)
+    if (!this.hasTable) {
+      // Start-up: no table to route on yet, so say once what start() waits for.
+      if (this.hasSaidWaiting) return
+      this.hasSaidWaiting = true
+      this.logger.warn('corrosion_waiting', `${message}; waiting up to ${this.initialTimeoutMs / 1000} s (EDGEPROXY_CORROSION_STARTUP_WAIT_SECS) for the agent, then ${this.options.stateFile ? `routing on the table saved in ${this.options.stateFile} if there is one` : 'giving up'}`, {
+        code: isEdgeproxyError(error) ? error.code : null,
+        store: this.describe(),
+        wait_secs: this.initialTimeoutMs / 1000,
+      })
+      return
+    }
+    if (this.source === 'saved') return // status() already says the table is the saved one
     if (message === this.lastError) return
     this.lastError = message
     this.logger.error('corrosion_unavailable', `${message}; routing on the last good table`, {
@@ -331,6 +406,13 @@ export class CorrosionFeed implements RoutingFeed {
   }
 
   private recovered(): void {
+    if (this.source === 'saved') return // until the agent's table replaces it
+    if (this.saved) {
+      this.logger.info('corrosion_recovered', 'Corrosion readable: the saved table is replaced by the agent\'s', {store: this.describe(), via: this.source})
+      this.saved = undefined
+      this.lastError = undefined
+      return
+    }
     if (this.lastError === undefined) return
     this.lastError = undefined
     this.logger.info('corrosion_recovered', 'Corrosion readable again', {store: this.describe(), via: this.source})
@@ -356,6 +438,7 @@ export class CorrosionFeed implements RoutingFeed {
 
   private rows(): BackendRow[] {
     if (this.source === 'poll') return this.pollRows
+    if (this.source === 'saved') return this.saved!.rows
     const sub = this.shown
     if (!sub) return []
     return [...sub.rows.values()].map((cells) => toRow(sub.columns, cells))
@@ -372,6 +455,7 @@ export class CorrosionFeed implements RoutingFeed {
     this.current = backends
     this.hasTable = true
     this.firstTable?.resolve()
+    if (this.source !== 'saved') this.stateWriter?.changed(() => this.rows())
     const pendingMs = this.pendingSince === undefined ? null : Math.round(performance.now() - this.pendingSince)
     this.pendingSince = undefined
     const serialized = JSON.stringify(backends)

@@ -28,6 +28,8 @@ export const BOOTSTRAP_FLAGS = {
   tlsCert: '--tls-cert',
   tlsKey: '--tls-key',
   tlsCa: '--tls-ca',
+  tlsClientCert: '--tls-client-cert',
+  tlsClientKey: '--tls-client-key',
   apiAddr: '--api-addr',
   dbPath: '--db-path',
   schemaDir: '--schema-dir',
@@ -55,6 +57,8 @@ export interface BootstrapInput {
   tlsCert: string
   tlsKey: string
   tlsCa: string
+  tlsClientCert: string
+  tlsClientKey: string
   apiAddr: string
   dbPath: string
   schemaDir: string
@@ -77,7 +81,7 @@ export interface BootstrapSettings {
   country?: string
   gossipAddr: SocketAddress
   bootstrap: string[]
-  tls?: {certFile: string; keyFile: string; caFile: string}
+  tls?: {certFile: string; keyFile: string; caFile: string; clientCertFile: string; clientKeyFile: string}
   apiAddr: SocketAddress
   dbPath: string
   schemaDir: string
@@ -237,7 +241,15 @@ export function resolveBootstrapSettings(input: BootstrapInput): BootstrapSettin
     check(() => fail('privateInterface', `${JSON.stringify(input.privateInterface)} is not an interface name`, 'the interface other agents reach this one over, for example wg0'))
   }
   const path = (key: Parameters<typeof absolute>[0], value: string) => check(() => absolute(key, value))
-  const tls = input.isPlaintext ? undefined : {certFile: path('tlsCert', input.tlsCert), keyFile: path('tlsKey', input.tlsKey), caFile: path('tlsCa', input.tlsCa)}
+  const tls = input.isPlaintext
+    ? undefined
+    : {
+        certFile: path('tlsCert', input.tlsCert),
+        keyFile: path('tlsKey', input.tlsKey),
+        caFile: path('tlsCa', input.tlsCa),
+        clientCertFile: path('tlsClientCert', input.tlsClientCert),
+        clientKeyFile: path('tlsClientKey', input.tlsClientKey),
+      }
   const paths = {
     dbPath: path('dbPath', input.dbPath),
     schemaDir: path('schemaDir', input.schemaDir),
@@ -256,7 +268,9 @@ export function resolveBootstrapSettings(input: BootstrapInput): BootstrapSettin
     ...(country ? {country} : {}),
     gossipAddr: gossipAddr!,
     bootstrap: [...bootstrap].sort(),
-    ...(tls ? {tls: {certFile: tls.certFile!, keyFile: tls.keyFile!, caFile: tls.caFile!}} : {}),
+    ...(tls
+      ? {tls: {certFile: tls.certFile!, keyFile: tls.keyFile!, caFile: tls.caFile!, clientCertFile: tls.clientCertFile!, clientKeyFile: tls.clientKeyFile!}}
+      : {}),
     apiAddr: apiAddr!,
     dbPath: paths.dbPath!,
     schemaDir: paths.schemaDir!,
@@ -323,7 +337,8 @@ export function bootstrapHostModel(s: BootstrapSettings, secrets: ClusterSecrets
       privateUdp: [{port: s.gossipAddr.port, comment: `Corrosion gossip (QUIC) over ${s.privateInterface} only`}],
       privateTcp: [
         {port: s.apiListen.port, comment: `edgeproxy Auto-Discovery API over ${s.privateInterface} only`},
-        {port: s.apiAddr.port, comment: `Corrosion API over ${s.privateInterface} only`},
+        // A loopback-bound Corrosion API needs no rule: only edgeproxy on this host talks to it.
+        ...(isLoopbackAddress(s.apiAddr.host) ? [] : [{port: s.apiAddr.port, comment: `Corrosion API over ${s.privateInterface} only`}]),
       ],
     },
     ...(/^wg/.test(s.privateInterface) ? {tunnelUnit: {name: `wg-quick@${s.privateInterface}.service`, isRequired: false}} : {}),

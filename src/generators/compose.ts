@@ -5,6 +5,9 @@ import path from 'node:path'
 
 import {formatSocketAddress, type HostModel} from './host-model.js'
 
+/** Where edgeproxy keeps what must survive a restart (the unit's StateDirectory=). */
+export const STATE_DIR = '/var/lib/edgeproxy'
+
 /** A YAML double-quoted scalar; JSON strings are valid YAML. */
 function q(value: string): string {
   return JSON.stringify(value)
@@ -19,7 +22,8 @@ export function renderCompose(host: HostModel, headerLines: readonly string[]): 
   binds.set(agent.schemaDir, `./schema:${agent.schemaDir}:ro`)
   for (const dir of [path.posix.dirname(agent.dbPath), path.posix.dirname(agent.adminPath)]) binds.set(dir, `${dir}:${dir}`)
   if (!agent.transport.plaintext) {
-    for (const file of [agent.transport.tls.certFile, agent.transport.tls.keyFile, agent.transport.tls.caFile]) {
+    const tls = agent.transport.tls
+    for (const file of [tls.certFile, tls.keyFile, tls.caFile, tls.clientCertFile, tls.clientKeyFile]) {
       const dir = path.posix.dirname(file)
       binds.set(dir, `${dir}:${dir}:ro`)
     }
@@ -34,13 +38,18 @@ export function renderCompose(host: HostModel, headerLines: readonly string[]): 
   out.push('#   reachable by edgeproxy, never published, and edgeproxy.env works unchanged.\n')
   out.push('# - edgeproxy sees the real client addresses (published ports would NAT them and break geo\n')
   out.push('#   routing), and the ufw rules of firewall.sh apply (Docker-published ports bypass ufw).\n')
-  out.push('# Images: build Corrosion from github.com/superfly/corrosion and edgeproxy from this repository,\n')
-  out.push('# or point CORROSION_IMAGE / EDGEPROXY_IMAGE at your registry. Start: docker compose up -d\n')
+  out.push('# Images: Corrosion publishes no image. Build one from a checkout of github.com/superfly/corrosion:\n')
+  out.push('#   docker build -f examples/fly/Dockerfile -t corrosion:latest .\n')
+  out.push('# (any image with the corrosion binary on PATH works). Both Dockerfiles in that repository run an\n')
+  out.push('# entrypoint.sh that rewrites /etc/corrosion/config.toml, so `entrypoint:` below runs the binary\n')
+  out.push('# directly and the read-only mounted corrosion.toml is used as is. Build edgeproxy from this\n')
+  out.push('# repository, or point CORROSION_IMAGE / EDGEPROXY_IMAGE at your registry. Start: docker compose up -d\n')
   out.push(`name: ${q(`edgeproxy-${host.cluster}-${host.name}`)}\n`)
   out.push('services:\n')
   out.push('  corrosion:\n')
   out.push('    image: "${CORROSION_IMAGE:-corrosion:latest}"\n')
-  out.push(`    command: [${['corrosion', '--config', host.paths.corrosionConfig, 'agent'].map(q).join(', ')}]\n`)
+  // entrypoint, not command: the image's own entrypoint script would rewrite the config first.
+  out.push(`    entrypoint: [${['corrosion', '--config', host.paths.corrosionConfig, 'agent'].map(q).join(', ')}]\n`)
   out.push('    network_mode: host\n')
   out.push('    restart: unless-stopped\n')
   out.push('    volumes:\n')
@@ -50,6 +59,9 @@ export function renderCompose(host: HostModel, headerLines: readonly string[]): 
   out.push(`    command: [${['edgeproxy', 'start'].map(q).join(', ')}]\n`)
   out.push('    network_mode: host\n')
   out.push('    restart: unless-stopped\n')
+  out.push('    # The saved routing table (EDGEPROXY_CORROSION_STATE_FILE) must outlive the container.\n')
+  out.push('    volumes:\n')
+  out.push(`      - ${q(`${STATE_DIR}:${STATE_DIR}`)}\n`)
   out.push('    env_file:\n')
   out.push(`      - ${q('./edgeproxy.env')}\n`)
   out.push('    depends_on:\n')

@@ -48,7 +48,7 @@ export function renderCorrosionAgentToml(agent: CorrosionAgentModel, header: rea
     out.push(comment([agent.transport.reason]))
     out.push('plaintext = true\n')
   } else {
-    out.push('# Gossip is encrypted with TLS; peers verify each other against the cluster CA.\n')
+    out.push('# Gossip is QUIC with mutual TLS (see [gossip.tls] below for exactly what is verified).\n')
     out.push('plaintext = false\n')
   }
   if (agent.maxMtu) {
@@ -58,10 +58,25 @@ export function renderCorrosionAgentToml(agent: CorrosionAgentModel, header: rea
   if (!agent.transport.plaintext) {
     const tls = agent.transport.tls
     out.push('\n[gossip.tls]\n')
+    out.push(
+      comment([
+        'What the agents verify (corro-agent api/peer/mod.rs, rustls):',
+        '- connecting, an agent checks the peer\'s server certificate chains to ca_file and names the IP address it',
+        '  dialled (`corrosion tls server generate <ip>` puts that IP in the SAN); insecure = false keeps this on.',
+        '- accepting, an agent requires a client certificate that chains to ca_file ([gossip.tls.client] turns this',
+        '  on); the client certificate\'s name is not checked, so any holder of a CA-signed client certificate is a peer.',
+        'Make the files with `corrosion tls ca generate`, `corrosion tls server generate <this agent\'s gossip IP>` and',
+        '`corrosion tls client generate`, signed by the same CA on every agent; keep the keys 0600.',
+      ]),
+    )
     out.push(`cert_file = ${tomlString(tls.certFile)}\n`)
     out.push(`key_file = ${tomlString(tls.keyFile)}\n`)
     out.push(`ca_file = ${tomlString(tls.caFile)}\n`)
     out.push('insecure = false\n')
+    out.push('\n[gossip.tls.client]\n')
+    out.push('# The certificate this agent presents to its peers: mutual TLS.\n')
+    out.push(`cert_file = ${tomlString(tls.clientCertFile)}\n`)
+    out.push(`key_file = ${tomlString(tls.clientKeyFile)}\n`)
   }
 
   out.push('\n[api]\n')

@@ -1,6 +1,7 @@
 // Renders edgeproxy.env: the EDGEPROXY_* settings `edgeproxy start` reads on this host, in the
 // KEY=value form both systemd (EnvironmentFile=) and docker compose (env_file:) accept. It holds
 // the API and Corrosion tokens, so the plan writes it 0600. It knows nothing of how start parses them.
+import {STATE_DIR} from './compose.js'
 import {formatSocketAddress, type HostModel} from './host-model.js'
 
 // Characters that would need quoting in systemd or be interpolated by compose (`$`): refused rather
@@ -35,6 +36,15 @@ export function renderEdgeproxyEnv(host: HostModel, headerLines: readonly string
   out.push(entry('EDGEPROXY_CORROSION_ENABLED', 'true'))
   out.push(entry('EDGEPROXY_CORROSION_API_URL', e.corrosionApiUrl))
   out.push(entry('EDGEPROXY_CORROSION_TOKEN', e.corrosionToken))
+  out.push('# The last good routing table, so a restart while the agent is down still routes (0600).\n')
+  out.push(entry('EDGEPROXY_CORROSION_STATE_FILE', `${STATE_DIR}/routing-state.json`))
+  if (host.corrosion.bootstrap.length > 0) {
+    out.push("# /health is degraded while the agent sees fewer other agents alive (cut off from the cluster).\n")
+    out.push(entry('EDGEPROXY_CORROSION_MIN_MEMBERS', '1'))
+  } else {
+    out.push('# A one-agent cluster: no other agent to see, so the members check is off.\n')
+    out.push(entry('EDGEPROXY_CORROSION_MIN_MEMBERS', '0'))
+  }
   if (e.dns) {
     out.push(`\n# Internal DNS: <app>.${e.dns.domain} from the routing table (resolved-internal.conf sends the domain here).\n`)
     out.push(entry('EDGEPROXY_DNS_ENABLED', 'true'))

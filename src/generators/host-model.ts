@@ -16,7 +16,7 @@ export function formatSocketAddress(address: SocketAddress): string {
 
 export type GossipTransport =
   | {plaintext: true; /** Why plaintext is acceptable, for the comment. */ reason: string}
-  | {plaintext: false; tls: {certFile: string; keyFile: string; caFile: string}}
+  | {plaintext: false; tls: {certFile: string; keyFile: string; caFile: string; clientCertFile: string; clientKeyFile: string}}
 
 export interface CorrosionAgentModel {
   dbPath: string

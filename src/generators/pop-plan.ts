@@ -154,9 +154,9 @@ export function popHostModel(topology: Topology, pop: TopologyPop, secrets: Clus
       privateSource: topology.wireguard.network.text,
       privateDestination: pop.wireguardAddress,
       privateUdp: [{port: topology.gossip.port, comment: 'Corrosion gossip (QUIC) over WireGuard only'}, ...dnsRule],
+      // No rule for the Corrosion API: it is bound to loopback, only edgeproxy on this host talks to it.
       privateTcp: [
         {port: topology.ports.api, comment: 'edgeproxy Auto-Discovery API over WireGuard only'},
-        {port: topology.ports.corrosionApi, comment: 'Corrosion API (bound to loopback) over WireGuard only'},
         {port: topology.ports.metrics, comment: 'edgeproxy Prometheus metrics over WireGuard only'},
         ...dnsRule,
       ],

@@ -84,6 +84,9 @@ export function renderPopReadme(host: HostModel, headerLines: readonly string[])
     out.push(`${next()} Gossip TLS certificates. Once per cluster, somewhere safe: \`corrosion tls ca generate\` (keep ca_key.pem off the POPs).\n`)
     out.push(`   For this host: \`corrosion tls server generate ${a.gossipAddr.host} --ca-key ca_key.pem --ca-cert ca_cert.pem\`, then install\n`)
     out.push(`   server_cert.pem as \`${tls.certFile}\`, server_key.pem as \`${tls.keyFile}\` (0640 root:corrosion) and ca_cert.pem as \`${tls.caFile}\`.\n`)
+    out.push(`   Mutual TLS: \`corrosion tls client generate --ca-key ca_key.pem --ca-cert ca_cert.pem\`, then install client_cert.pem as\n`)
+    out.push(`   \`${tls.clientCertFile}\` and client_key.pem as \`${tls.clientKeyFile}\` (0640 root:corrosion). Agents accept only peers with a client\n`)
+    out.push('   certificate from this CA, and check a peer\'s server certificate names the IP they dial (corrosion.toml says exactly what).\n')
   }
   if (wg) {
     out.push(`${next()} WireGuard: \`systemctl enable --now wg-quick@${wg.interface}\`.\n`)

@@ -13,6 +13,9 @@ export interface GossipTlsFiles {
   keyFile: string
   /** The cluster's CA (`corrosion tls ca generate`); peers verify each other against it. */
   caFile: string
+  /** PEM client certificate this agent presents to its peers (`corrosion tls client generate`): mutual TLS. */
+  clientCertFile: string
+  clientKeyFile: string
 }
 
 export interface TopologyPop {
@@ -65,6 +68,8 @@ export const TOPOLOGY_DEFAULTS = {
       cert_file: '/etc/corrosion/tls/server_cert.pem',
       key_file: '/etc/corrosion/tls/server_key.pem',
       ca_file: '/etc/corrosion/tls/ca_cert.pem',
+      client_cert_file: '/etc/corrosion/tls/client_cert.pem',
+      client_key_file: '/etc/corrosion/tls/client_key.pem',
     },
   },
   wireguard: {port: 51820, network: '10.50.0.0/16', ipv6_network: 'auto', mtu: 1420, persistent_keepalive: 25, interface: 'wg0'},
@@ -78,7 +83,8 @@ cluster: edge
 gossip:
   port: 4001                  # Corrosion gossip, QUIC over UDP, on the WireGuard addresses
   security: plaintext         # plaintext (WireGuard already encrypts) or tls
-  # tls: { cert_file: /etc/corrosion/tls/server_cert.pem, key_file: /etc/corrosion/tls/server_key.pem, ca_file: /etc/corrosion/tls/ca_cert.pem }
+  # tls: { cert_file: /etc/corrosion/tls/server_cert.pem, key_file: /etc/corrosion/tls/server_key.pem, ca_file: /etc/corrosion/tls/ca_cert.pem,
+  #        client_cert_file: /etc/corrosion/tls/client_cert.pem, client_key_file: /etc/corrosion/tls/client_key.pem }
 wireguard:
   port: 51820                 # UDP, open to the internet
   network: 10.50.0.0/16       # every wireguard_address lies inside it

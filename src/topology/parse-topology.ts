@@ -159,11 +159,13 @@ export function validateTopology(data: unknown, file: string): ParsedTopology {
     if (s === 'plaintext' || s === 'tls') security = s
     else c.problem('gossip.security', `${show(securityText)} is not a gossip security; use plaintext (inside WireGuard) or tls`)
   }
-  const t = c.mapping(g.tls, 'gossip.tls', ['cert_file', 'key_file', 'ca_file']) ?? {}
+  const t = c.mapping(g.tls, 'gossip.tls', ['cert_file', 'key_file', 'ca_file', 'client_cert_file', 'client_key_file']) ?? {}
   const tls = {
     certFile: c.absolutePath(t, 'cert_file', 'gossip.tls', TOPOLOGY_DEFAULTS.gossip.tls.cert_file),
     keyFile: c.absolutePath(t, 'key_file', 'gossip.tls', TOPOLOGY_DEFAULTS.gossip.tls.key_file),
     caFile: c.absolutePath(t, 'ca_file', 'gossip.tls', TOPOLOGY_DEFAULTS.gossip.tls.ca_file),
+    clientCertFile: c.absolutePath(t, 'client_cert_file', 'gossip.tls', TOPOLOGY_DEFAULTS.gossip.tls.client_cert_file),
+    clientKeyFile: c.absolutePath(t, 'client_key_file', 'gossip.tls', TOPOLOGY_DEFAULTS.gossip.tls.client_key_file),
   }
   if (security === 'plaintext' && g.tls !== undefined) c.warn('gossip.tls', 'is ignored because gossip.security is plaintext')
 
@@ -346,7 +348,7 @@ export function validateTopology(data: unknown, file: string): ParsedTopology {
   if (c.problems.length > 0) throw new TopologyInvalidError(file, c.problems)
   const topology: Topology = {
     cluster: cluster!,
-    gossip: {port: gossipPort!, security: security!, tls: {certFile: tls.certFile!, keyFile: tls.keyFile!, caFile: tls.caFile!}},
+    gossip: {port: gossipPort!, security: security!, tls: {certFile: tls.certFile!, keyFile: tls.keyFile!, caFile: tls.caFile!, clientCertFile: tls.clientCertFile!, clientKeyFile: tls.clientKeyFile!}},
     wireguard: {port: wireguardPort!, network: network!, ipv6Network: ipv6Network!, mtu: mtu!, persistentKeepaliveSecs: keepalive!, interface: iface!},
     ports: {proxy: ports.proxy!, tls: ports.tls!, api: ports.api!, corrosionApi: ports.corrosionApi!, metrics: ports.metrics!},
     pops,

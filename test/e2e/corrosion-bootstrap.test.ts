@@ -69,6 +69,7 @@ describe('corrosion bootstrap', () => {
     const tls = (toml.raw.gossip as {tls: Record<string, unknown>}).tls
     assert.equal(tls.ca_file, '/etc/corrosion/tls/ca_cert.pem')
     assert.equal(tls.insecure, false)
+    assert.deepEqual({...(tls.client as object)}, {cert_file: '/etc/corrosion/tls/client_cert.pem', key_file: '/etc/corrosion/tls/client_key.pem'}, 'mutual TLS')
 
     const secrets = JSON.parse(fs.readFileSync(path.join(w.out, 'secrets.json'), 'utf8')) as {corrosion_token: string; api_token: string}
     assert.equal(toml.bearerToken, secrets.corrosion_token)
@@ -86,9 +87,15 @@ describe('corrosion bootstrap', () => {
     const fw = fs.readFileSync(path.join(w.out, 'firewall.sh'), 'utf8')
     assert.match(fw, /^ufw allow in on wg0 to 10\.50\.3\.1 port 4001 proto udp /m, 'gossip is UDP, private interface only')
     assert.doesNotMatch(fw, /^ufw allow 4001/m)
+    assert.doesNotMatch(fw, /8090/, 'no rule for the loopback-only Corrosion API')
     const compose = YAML.parse(fs.readFileSync(path.join(w.out, 'docker-compose.yml'), 'utf8')) as {services: Record<string, Record<string, unknown>>}
     assert.ok((compose.services.corrosion!.volumes as string[]).includes('/etc/corrosion/tls:/etc/corrosion/tls:ro'), 'TLS files mounted')
     assert.equal(compose.services.edgeproxy!.network_mode, 'host')
+    // The image's entrypoint script would rewrite the mounted config: the binary is the entrypoint.
+    assert.deepEqual(compose.services.corrosion!.entrypoint, ['corrosion', '--config', '/etc/corrosion/config.toml', 'agent'])
+    assert.equal(compose.services.corrosion!.command, undefined)
+    assert.ok((compose.services.edgeproxy!.volumes as string[]).includes('/var/lib/edgeproxy:/var/lib/edgeproxy'), 'the saved routing table outlives the container')
+    assert.equal(env.EDGEPROXY_CORROSION_STATE_FILE, '/var/lib/edgeproxy/routing-state.json')
   })
 
   test('--plaintext, --max-mtu and --show-token', async (t) => {

@@ -29,7 +29,8 @@ describe('edgeproxy corrosion init-schema and status', () => {
     tmp.cleanup()
   })
 
-  const env = (extra: Record<string, string> = {}) => ({EDGEPROXY_CORROSION_API_URL: agent.url, EDGEPROXY_CORROSION_TOKEN: TOKEN, PATH: '/usr/bin:/bin', ...extra})
+  // A lone agent: no other member to see (the default --min-members 1 is checked in its own case).
+  const env = (extra: Record<string, string> = {}) => ({EDGEPROXY_CORROSION_API_URL: agent.url, EDGEPROXY_CORROSION_TOKEN: TOKEN, EDGEPROXY_CORROSION_MIN_MEMBERS: '0', PATH: '/usr/bin:/bin', ...extra})
 
   it('status fails with exit 3 before the schema exists', async () => {
     const r = await runCli(['corrosion', 'status', '--json'], {env: env()})
@@ -70,7 +71,14 @@ describe('edgeproxy corrosion init-schema and status', () => {
 
   it('status is healthy (exit 0) on an idle agent with the schema, and counts the backends', async () => {
     agent.transact(["INSERT INTO backends (id, wg_ip, port) VALUES ('b1', '10.0.0.1', 80)"])
-    const r = await runCli(['corrosion', 'status', '--json'], {env: env()})
+    // A lone agent sees no other member: by default (1) that is an agent cut off from its cluster.
+    const {EDGEPROXY_CORROSION_MIN_MEMBERS: _, ...byDefault} = env()
+    const alone = await runCli(['corrosion', 'status', '--json'], {env: byDefault})
+    assert.equal(alone.code, 4, alone.stderr)
+    const {error} = JSON.parse(alone.stdout) as {error: {code: string; message: string; status: {members: number; min_members: number}}}
+    assert.deepEqual([error.code, error.status.members, error.status.min_members], ['EP_CORROSION_UNHEALTHY', 0, 1])
+    assert.match(error.message, /sees 0 other member\(s\) alive, fewer than 1: it is cut off from its cluster/)
+    const r = await runCli(['corrosion', 'status', '--json', '--min-members', '0'], {env: byDefault})
     assert.equal(r.code, 0, r.stderr)
     const out = JSON.parse(r.stdout)
     assert.equal(out.healthy, true)

@@ -112,7 +112,8 @@ describe('JSON output matches the README', () => {
   })
 
   test('corrosion commands', async () => {
-    const agentEnv = {EDGEPROXY_CORROSION_API_URL: agent.url, EDGEPROXY_CORROSION_TOKEN: CORROSION_TOKEN}
+    // A lone agent sees no other member: the members check is off (--min-members 0).
+    const agentEnv = {EDGEPROXY_CORROSION_API_URL: agent.url, EDGEPROXY_CORROSION_TOKEN: CORROSION_TOKEN, EDGEPROXY_CORROSION_MIN_MEMBERS: '0'}
     const failing = await expect('error', ['corrosion', 'status'], {isError: true, env: agentEnv})
     assert.ok((failing.error as {status: unknown}).status, 'a failing status carries the status object')
     await expect('edgeproxy corrosion init-schema', ['corrosion', 'init-schema', '--schema-dir', schemaDir, '--admin-socket', socket], {env: agentEnv})

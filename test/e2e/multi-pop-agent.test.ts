@@ -10,10 +10,10 @@ import {after, before, describe, test} from 'node:test'
 
 import {CorrosionBackendStore} from '../../src/corrosion/corrosion-backend-store.js'
 import {BACKEND_COLUMNS, backendsTableDdl} from '../../src/store/schema.js'
-import {startBackend, type TestBackend} from '../support/backends.js'
+import {connectAndGreet, startBackend, type TestBackend} from '../support/backends.js'
 import {createCluster, startEmulator, type EmulatorAgent, type EmulatorCluster} from '../support/corrosion-emulator/index.js'
-import {apiCall, eligible, eventSince, routeView, rowStates, sameStates, startPop, states, untilView, type Pop} from '../support/multi-pop.js'
-import {runCli, tempDir} from '../support/proxy-process.js'
+import {apiCall, eligible, eventSince, health, routeView, rowStates, sameStates, startPop, states, untilView, type Pop} from '../support/multi-pop.js'
+import {runCli, startProxy, tempDir} from '../support/proxy-process.js'
 
 /** Replication delay between the emulated agents (gossip). */
 const DELAY_MS = 50
@@ -211,5 +211,104 @@ describe('concurrent operator actions at two POPs merge as documented (a partiti
     assert.equal((await apiCall(sa, 'POST', '/api/v1/backends/x/disable')).status, 200)
     cluster.heal()
     assert.equal((await converged('the disable, the last action, everywhere')).x, 'unhealthy')
+  })
+
+  test("an agent cut off from the cluster makes its POP's /health degraded, with the reason; the heal makes it ok", async () => {
+    const [sa, eu] = pops as [Pop, Pop]
+    for (const pop of pops) {
+      const h = await health(pop)
+      assert.equal(h.status, 'ok', JSON.stringify(h))
+      assert.equal(h.corrosion.members, 1)
+    }
+    const marks = pops.map((p) => p.proxy.events.length)
+    cluster.partition([cluster.agents[0]!], [cluster.agents[1]!])
+    // Each agent still answers and the feeds stay current: only the agents' own view shows it.
+    for (const [i, pop] of [sa, eu].entries()) {
+      await pop.proxy.waitFor('corrosion_agent_degraded', (e) => pop.proxy.events.indexOf(e) >= marks[i]!, 5000)
+      const h = await health(pop)
+      assert.equal(h.status, 'degraded')
+      assert.equal(h.store.current, true)
+      assert.equal(h.corrosion.members, 0)
+      assert.match(h.degraded_reasons.join('\n'), /^corrosion: the Corrosion agent sees 0 other member\(s\) alive, fewer than 1 \(EDGEPROXY_CORROSION_MIN_MEMBERS\)/m)
+    }
+    const healed = pops.map((p) => p.proxy.events.length)
+    cluster.heal()
+    for (const [i, pop] of [sa, eu].entries()) {
+      await pop.proxy.waitFor('corrosion_agent_ok', (e) => pop.proxy.events.indexOf(e) >= healed[i]!, 5000)
+      assert.equal((await health(pop)).status, 'ok')
+    }
+  })
+})
+
+describe('a POP restarted while its agent is down still routes, on the table it saved', () => {
+  const tmp = tempDir('edgeproxy-statefile-')
+  const stateFile = path.join(tmp.dir, 'routing-state.json')
+  let agent: EmulatorAgent
+  let server: TestBackend
+  const pops: Pop[] = []
+  const env = {EDGEPROXY_DB_PATH: path.join(tmp.dir, 'ignored.db'), EDGEPROXY_CORROSION_STATE_FILE: stateFile, EDGEPROXY_CORROSION_MIN_MEMBERS: '0', EDGEPROXY_CORROSION_STARTUP_WAIT_SECS: '1'}
+
+  before(async () => {
+    const schemaDir = path.join(tmp.dir, 'schema')
+    fs.mkdirSync(schemaDir)
+    fs.writeFileSync(path.join(schemaDir, 'backends.sql'), backendsTableDdl())
+    agent = await startEmulator({schemaPaths: [schemaDir]})
+    server = await startBackend('x')
+  })
+  after(async () => {
+    await Promise.all(pops.map((p) => p.proxy.stop()))
+    await agent?.close()
+    await server?.close()
+    tmp.cleanup()
+  })
+
+  test('the saved table (0600) routes after a restart without the agent, degraded and stale; the agent back replaces it', async () => {
+    const first = await startPop({region: 'sa', corrosionUrl: agent.url, env})
+    pops.push(first)
+    const r = await apiCall(first, 'POST', '/api/v1/register', {id: 'x', app: 'web', region: 'sa', ip: '127.0.0.1', port: server.port})
+    assert.equal(r.status, 201, JSON.stringify(r.body))
+    await first.proxy.waitFor('corrosion_state_saved', (e) => e.backends === 1, 5000)
+    assert.equal(fs.statSync(stateFile).mode & 0o777, 0o600)
+    await first.proxy.stop()
+    await agent.stop()
+
+    const startedAt = Date.now()
+    const second = await startPop({region: 'sa', corrosionUrl: agent.url, env})
+    pops.push(second)
+    console.log(`# start without the agent, on the saved table: listening ${Date.now() - startedAt} ms after spawn (EDGEPROXY_CORROSION_STARTUP_WAIT_SECS=1)`)
+    const {socket, id} = await connectAndGreet(second.tcpPort)
+    socket.destroy()
+    assert.equal(id, 'x', 'routes to the saved backend')
+    const h = await health(second)
+    assert.equal(h.status, 'degraded')
+    assert.equal(h.store.current, false)
+    assert.match(h.store.error, /has not answered since start: routing on the table saved \d+ s ago in .*routing-state\.json \(stale\)/)
+    assert.ok(typeof h.store.last_sync_age_secs === 'number' && h.store.last_sync_age_secs >= 0, JSON.stringify(h.store))
+    const events = second.proxy.events.map((e) => e.event)
+    assert.equal(events.filter((e) => e === 'corrosion_waiting').length, 1, 'says once that it waits')
+    assert.ok(!events.includes('corrosion_unavailable'), 'no "routing on the last good table … backends=0" lines')
+    const waiting = second.proxy.events.find((e) => e.event === 'corrosion_waiting')!
+    assert.match(String(waiting.msg), new RegExp(`cannot reach Corrosion at ${agent.url.replace(/[.]/g, '\\.')}; waiting up to 1 s`))
+
+    const mark = second.proxy.events.length
+    await agent.start()
+    await second.proxy.waitFor('corrosion_recovered', (e) => second.proxy.events.indexOf(e) >= mark, 10_000)
+    const back = await health(second)
+    assert.equal(back.store.current, true, JSON.stringify(back))
+    assert.equal(back.status, 'ok', JSON.stringify(back))
+  })
+
+  test('with no saved table, start exits 4 with one message naming the agent, the wait and the file', async () => {
+    await agent.stop()
+    const missing = path.join(tmp.dir, 'never-written.json')
+    const proxy = await startProxy({
+      waitStarted: false,
+      env: {...env, EDGEPROXY_REGION: 'sa', EDGEPROXY_CORROSION_ENABLED: 'true', EDGEPROXY_CORROSION_API_URL: agent.url, EDGEPROXY_CORROSION_STATE_FILE: missing},
+    })
+    const exit = await proxy.exited
+    assert.equal(exit.code, 4, exit.stderr)
+    assert.match(exit.stderr, new RegExp(`cannot reach Corrosion at ${agent.url.replace(/[.]/g, '\\.')} within 1 s \\(EDGEPROXY_CORROSION_STARTUP_WAIT_SECS\\), and no saved routing table at ${missing.replace(/[.]/g, '\\.')}`))
+    assert.equal(proxy.events.filter((e) => e.event === 'corrosion_unavailable').length, 0)
+    await agent.start()
   })
 })

@@ -173,15 +173,20 @@ function portOf(address: unknown): number {
 
 /** Spawns `bin/run.js start` with JSON logs on loopback port 0 (unless overridden). */
 export async function startProxy(options: StartProxyOptions = {}): Promise<ProxyProcess> {
+  // Each POP its own Corrosion state file (the default, relative to the working directory, would be
+  // shared by every test), removed when the process exits; a test that restarts a POP passes its own.
+  const stateDir = options.env && 'EDGEPROXY_CORROSION_STATE_FILE' in options.env ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), 'edgeproxy-state-'))
   const env = cleanEnv({
     EDGEPROXY_LISTEN_ADDR: '127.0.0.1:0',
     EDGEPROXY_API_LISTEN_ADDR: '127.0.0.1:0',
     EDGEPROXY_LOG_FORMAT: 'json',
     // oclif reads its data directory under HOME, which another user's HOME would refuse.
     ...(options.user ? {HOME: os.tmpdir()} : {}),
+    ...(stateDir ? {EDGEPROXY_CORROSION_STATE_FILE: path.join(stateDir, 'routing-state.json')} : {}),
     ...options.env,
   })
   const child = spawn(process.execPath, [BIN, 'start', ...(options.args ?? [])], {cwd: options.cwd ?? ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], ...options.user})
+  if (stateDir) child.once('exit', () => fs.rmSync(stateDir, {recursive: true, force: true}))
   const proxy = new ProxyProcess(child)
   if (options.waitStarted === false) return proxy
   let started: LogEvent

@@ -25,10 +25,17 @@ describe('corrosionStatus', () => {
     assert.equal(s.exitCode, 0)
     assert.equal(s.auth, 'accepted')
     assert.equal(s.health!.state, 'idle')
-    assert.equal(s.members, null)
+    assert.equal(s.members, 0, "an idle /v1/health leaves members out: read from the agent's own tables")
     assert.deepEqual(s.backends, {rowCount: 1})
     assert.deepEqual(s.schema, {isPresent: true, isCrr: true, missingColumns: [], extraColumns: []})
     assert.deepEqual(s.problems, [])
+
+    const isolated = await corrosionStatus(client, {}, {minMembers: 1})
+    assert.deepEqual([isolated.isHealthy, isolated.exitCode, isolated.members, isolated.minMembers], [false, 4, 0, 1])
+    assert.match(isolated.problems.join('\n'), /sees 0 other member\(s\) alive, fewer than 1: it is cut off from its cluster/)
+    agent.setMembers(2)
+    assert.deepEqual((await corrosionStatus(client, {}, {minMembers: 1})).problems, [])
+    agent.setMembers(undefined)
 
     agent.recordLag(0.01)
     agent.gaps = 3

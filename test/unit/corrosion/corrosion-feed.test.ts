@@ -109,7 +109,9 @@ for (const factory of targets()) {
         const committedAt = performance.now()
         const call = await tables.until((b) => b.some((x) => x.id === id))
         const sinceCommitMs = call.atMs - committedAt
-        assert.ok(sinceCommitMs < AGENT_TICK_MS + 100, `change reached onChange ${sinceCommitMs.toFixed(1)} ms after the commit`)
+        // The agent's tick plus slack for its timer on a busy machine (2 cores, several suites: 735 ms
+        // was seen); the feed's own latency is bounded tightly below, from the agent's release.
+        assert.ok(sinceCommitMs < AGENT_TICK_MS + 400, `change reached onChange ${sinceCommitMs.toFixed(1)} ms after the commit`)
         if (target.emulator) {
           // From the agent's change event to the table: the feed's own latency.
           const released = target.emulator.emitted.slice(mark).find(() => true)!
@@ -204,14 +206,67 @@ describe('CorrosionFeed: coalescing, polling and outages (emulator)', () => {
     await tables.until((b) => ids(b).join() === 'k1,k2')
   })
 
-  it('fails start() with EP_CORROSION_UNAVAILABLE when no agent answers in time', async () => {
+  it('fails start() with EP_CORROSION_UNAVAILABLE when no agent answers in time and no table was saved, saying so once', async (t) => {
     const target = await emulatorTarget()
     const url = target.url
     await target.close()
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'edgeproxy-feed-state-'))
+    t.after(() => fs.rmSync(dir, {recursive: true, force: true}))
+    const stateFile = path.join(dir, 'routing-state.json')
     const client = new CorrosionClient({url})
-    const feed = new CorrosionFeed({client, logger: createLogger({write: () => {}}), pollMs: 20, initialTimeoutMs: 300})
-    await assert.rejects(feed.start(() => {}), (e: unknown) => (e as {code?: string}).code === 'EP_CORROSION_UNAVAILABLE' && (e as {exitCode?: number}).exitCode === 4)
+    const {logger, lines} = captureLogger()
+    const feed = new CorrosionFeed({client, logger, pollMs: 20, initialTimeoutMs: 300, stateFile, subscription: {minBackoffMs: 10, maxBackoffMs: 20}})
+    await assert.rejects(feed.start(() => {}), (e: unknown) => {
+      const err = e as {code?: string; exitCode?: number; message: string}
+      return (
+        err.code === 'EP_CORROSION_UNAVAILABLE' &&
+        err.exitCode === 4 &&
+        err.message === `cannot reach Corrosion at ${url} within 0.3 s (EDGEPROXY_CORROSION_STARTUP_WAIT_SECS), and no saved routing table at ${stateFile}`
+      )
+    })
     await client.close()
+    assert.deepEqual(
+      lines.map((l) => l.event).filter((e) => e !== 'corrosion_polling'),
+      ['corrosion_waiting'],
+      'one line saying what start waits for; no "routing on the last good table"',
+    )
+    assert.equal(lines[0]!.wait_secs, 0.3)
+  })
+
+  it('saves the table it routes on; a start without the agent routes on the saved table, stale, until the agent answers', async (t) => {
+    const target = await emulatorTarget()
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'edgeproxy-feed-state-'))
+    const stateFile = path.join(dir, 'routing-state.json')
+    const client = new CorrosionClient({url: target.url})
+    let feed: CorrosionFeed | undefined
+    t.after(async () => {
+      await feed?.close()
+      await client.close()
+      await target.close()
+      fs.rmSync(dir, {recursive: true, force: true})
+    })
+    target.emulator.transact([[INSERT, ['k1', 'web', 'eu', '10.0.0.1', 80]]])
+    const first = new CorrosionFeed({client, logger: createLogger({write: () => {}}), pollMs: 20, stateFile})
+    assert.deepEqual(ids(await first.start(() => {})), ['k1'])
+    await first.close() // writes what is pending
+    assert.equal(fs.statSync(stateFile).mode & 0o777, 0o600)
+
+    await target.emulator.stop()
+    const {logger, lines} = captureLogger()
+    feed = new CorrosionFeed({client, logger, pollMs: 20, initialTimeoutMs: 300, stateFile, subscription: {minBackoffMs: 10, maxBackoffMs: 20}})
+    const tables = new Tables()
+    assert.deepEqual(ids(await feed.start(tables.onChange)), ['k1'], 'the saved table')
+    const stale = feed.status()
+    assert.equal(stale.isCurrent, false)
+    assert.match(stale.error!, new RegExp(`^the agent at ${target.url.replace(/[.]/g, '\\.')} has not answered since start: routing on the table saved \\d+ s ago in .*routing-state\\.json \\(stale\\)$`))
+    assert.ok(Date.now() - stale.lastSyncAtMs < 60_000 && stale.lastSyncAtMs > 0, 'last sync is when the table was saved')
+    assert.deepEqual(lines.map((l) => l.event).filter((e) => e !== 'corrosion_polling'), ['corrosion_waiting', 'corrosion_routing_on_saved_table'])
+
+    await target.emulator.start()
+    target.emulator.transact([[INSERT, ['k2', 'web', 'eu', '10.0.0.2', 80]]])
+    await tables.until((b) => ids(b).join() === 'k1,k2')
+    await eventually(() => (feed.status().isCurrent ? true : undefined), 5000, 'isCurrent once the agent answers')
+    assert.ok(lines.some((l) => l.event === 'corrosion_recovered'))
   })
 })
 

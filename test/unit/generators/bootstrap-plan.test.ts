@@ -22,6 +22,8 @@ const input: BootstrapInput = {
   tlsCert: '/etc/corrosion/tls/server_cert.pem',
   tlsKey: '/etc/corrosion/tls/server_key.pem',
   tlsCa: '/etc/corrosion/tls/ca_cert.pem',
+  tlsClientCert: '/etc/corrosion/tls/client_cert.pem',
+  tlsClientKey: '/etc/corrosion/tls/client_key.pem',
   apiAddr: '127.0.0.1:8090',
   ...DEFAULT_CORROSION_PATHS,
   configPath: DEFAULT_HOST_PATHS.corrosionConfig,

@@ -44,7 +44,11 @@ describe('planPopConfigs', () => {
         key_file: '/etc/corrosion/tls/server_key.pem',
         ca_file: '/etc/corrosion/tls/ca_cert.pem',
         insecure: false,
+        client: {cert_file: '/etc/corrosion/tls/client_cert.pem', key_file: '/etc/corrosion/tls/client_key.pem'},
       })
+      // The comment says what is verified, both ways.
+      assert.match(plan.files.find((f) => f.path === `${pop.name}/corrosion.toml`)!.content, /requires a client certificate that chains to ca_file/)
+      assert.match(plan.files.find((f) => f.path === `${pop.name}/README.md`)!.content, /corrosion tls client generate --ca-key ca_key\.pem --ca-cert ca_cert\.pem/)
       assert.match(plan.files.find((f) => f.path === `${pop.name}/docker-compose.yml`)!.content, /"\/etc\/corrosion\/tls:\/etc\/corrosion\/tls:ro"/)
       assert.match(plan.files.find((f) => f.path === `${pop.name}/README.md`)!.content, /corrosion tls server generate 10\.50\.\d\.1/)
     }

@@ -20,7 +20,7 @@ const agent: CorrosionAgentModel = {
   gossipAddr: {host: 'fd00::1', port: 4001},
   bootstrap: ['[fd00::2]:4001', 'seed.example:4001@[fd00::53]:53'],
   bootstrapNote: 'seeds',
-  transport: {plaintext: false, tls: {certFile: '/tls/cert.pem', keyFile: '/tls/key.pem', caFile: '/tls/ca.pem'}},
+  transport: {plaintext: false, tls: {certFile: '/tls/cert.pem', keyFile: '/tls/key.pem', caFile: '/tls/ca.pem', clientCertFile: '/tls/client.pem', clientKeyFile: '/tls/client-key.pem'}},
   apiAddr: {host: '::1', port: 8090},
   bearerToken: 'token-with-"quote-and\\backslash',
   adminPath: '/run/corrosion/admin.sock',

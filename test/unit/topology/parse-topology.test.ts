@@ -70,6 +70,8 @@ describe('parseTopologyText', () => {
       certFile: '/etc/corrosion/tls/server_cert.pem',
       keyFile: '/etc/corrosion/tls/server_key.pem',
       caFile: '/etc/corrosion/tls/ca_cert.pem',
+      clientCertFile: '/etc/corrosion/tls/client_cert.pem',
+      clientKeyFile: '/etc/corrosion/tls/client_key.pem',
     })
     assert.deepEqual(
       {...topology.wireguard, network: topology.wireguard.network.text},
