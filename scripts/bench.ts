@@ -12,6 +12,9 @@
 // new-connection requests/s (`Connection: close`); iperf3 gives bulk throughput. It prints every
 // figure and the ratios. Tools: apt-get install wrk iperf3 nginx-light haproxy.
 //
+// `node bin/run.js` is `edgeproxy` launched as `node bin/run.js start` instead of `./bin/run.js start`
+// (both run themselves again with the runtime settings, so their ratio should be 1).
+//
 // `edgeproxy+limits` is the same proxy with per-client admission on (a token bucket and an
 // open-connection cap per client, neither of which the load reaches, and the loopback client not
 // exempt, so every connection is keyed and counted), active tcp checks every second and the circuit
@@ -43,6 +46,8 @@ import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import Database from 'better-sqlite3'
+
+import {NODE_TUNING} from '../src/cli/node-tuning.js'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 
@@ -189,14 +194,20 @@ const LIMITS_ENV: Record<string, string> = {
   EDGEPROXY_CIRCUIT_BREAKER_ENABLED: 'true',
 }
 
-/** `scrapeEveryMs`: a scraper process GETs the proxy's /metrics at that interval for the whole run. */
-async function startEdgeproxy(backendPort: number, scrapeEveryMs?: number, extraEnv: Record<string, string> = {}, workers = 1): Promise<Proxy> {
+/**
+ * `scrapeEveryMs`: a scraper process GETs the proxy's /metrics at that interval for the whole run.
+ * `viaNode`: launched as `node bin/run.js start` (as npx or a Dockerfile's CMD ["node", …] would)
+ * instead of `./bin/run.js start`; either way start runs itself again with its runtime settings.
+ */
+async function startEdgeproxy(backendPort: number, scrapeEveryMs?: number, extraEnv: Record<string, string> = {}, workers = 1, viaNode = false): Promise<Proxy> {
   const port = await freePort()
   const apiPort = await freePort()
   const dir = fs.mkdtempSync(path.join(work, 'edge-'))
   const dbPath = path.join(dir, 'routing.db')
-  // On another Node (--node), bin/run.js's shebang settings are applied by hand.
-  const [cmd, args, runtimeEnv] = NODE === undefined ? [path.join(ROOT, 'bin/run.js'), ['start'], {}] : [NODE, [...RUNTIME.flags, path.join(ROOT, 'bin/run.js'), 'start'], RUNTIME.env]
+  // On another Node (--node), the runtime settings are given by hand (no re-execution needed).
+  const bin = path.join(ROOT, 'bin/run.js')
+  const [cmd, args, runtimeEnv] =
+    NODE !== undefined ? [NODE, [...RUNTIME.flags, bin, 'start'], RUNTIME.env] : viaNode ? [process.execPath, [bin, 'start'], {}] : [bin, ['start'], {}]
   const child = run(
     cmd,
     args,
@@ -237,28 +248,21 @@ async function startEdgeproxy(backendPort: number, scrapeEveryMs?: number, extra
       return report.trim()
     })
   }
-  const started = /"event":"started".*?"workers":(\d+)/.exec(log)
-  return {port, pid: child.pid, threads: started ? Number(started[1]) : 1}
+  // The proxy's own PID (on Node 20 the launched process is a wrapper around the re-executed one).
+  const started = log.split('\n').find((line) => line.includes('"event":"started"'))!
+  const startedEvent = JSON.parse(started) as {pid?: number; workers?: number}
+  const pid = startedEvent.pid ?? child.pid!
+  proxyPids.push(pid)
+  return {port, pid, threads: startedEvent.workers ?? 1}
 }
 /** Stops each /metrics scraper and returns what it did (scrapes, failures, bytes). */
 const scrapers: (() => Promise<string>)[] = []
 
 /**
- * The runtime settings bin/run.js starts Node with (its shebang's VAR=value assignments and node
- * flags). The pipe baseline gets the same, so the ratio measures code, not allocator or heap tuning.
+ * The runtime settings `edgeproxy start` runs with (src/cli/node-tuning.ts). The pipe baseline gets
+ * the same, so the ratio measures code, not allocator or heap tuning.
  */
-function readRuntimeSettings(): {env: Record<string, string>; flags: string[]} {
-  const shebang = fs.readFileSync(path.join(ROOT, 'bin/run.js'), 'utf8').split('\n')[0]!
-  const words = shebang.replace(/^#!\S*env\s+-S\s+/, '').split(/\s+/)
-  const env: Record<string, string> = {}
-  const nodeAt = words.indexOf('node')
-  for (const w of words.slice(0, nodeAt)) {
-    const eq = w.indexOf('=')
-    if (eq > 0) env[w.slice(0, eq)] = w.slice(eq + 1)
-  }
-  return {env, flags: words.slice(nodeAt + 1).filter((w) => w.startsWith('--'))}
-}
-const RUNTIME = readRuntimeSettings()
+const RUNTIME = NODE_TUNING
 
 async function startPipeProxy(backendPort: number): Promise<Proxy> {
   const port = await freePort()
@@ -362,6 +366,7 @@ async function main() {
   const iperfPort = await startIperfServer()
   const targets: Target[] = [{name: 'direct', http: {port: backend.port}, bulk: {port: iperfPort}}]
   targets.push({name: 'edgeproxy', http: await startEdgeproxy(backend.port), bulk: await startEdgeproxy(iperfPort)})
+  targets.push({name: 'node bin/run.js', http: await startEdgeproxy(backend.port, undefined, {}, 1, true), bulk: await startEdgeproxy(iperfPort, undefined, {}, 1, true)})
   targets.push({name: 'ep scraped', http: await startEdgeproxy(backend.port, 1000), bulk: await startEdgeproxy(iperfPort, 1000)})
   targets.push({name: 'edgeproxy+limits', http: await startEdgeproxy(backend.port, undefined, LIMITS_ENV), bulk: await startEdgeproxy(iperfPort, undefined, {...LIMITS_ENV, EDGEPROXY_HEALTH_CHECK_PORT: String(backend.port)})})
   targets.push({name: 'node pipe', http: await startPipeProxy(backend.port), bulk: await startPipeProxy(iperfPort)})
@@ -381,7 +386,7 @@ async function main() {
   console.log(
     `backend: ${backend.kind}; wrk -t1 -c${CONNECTIONS} -d${DURATION}s; iperf3 single stream; ${ROUNDS} round(s), median shown; 1 s warm-up before every run`,
   )
-  console.log(`node pipe baseline runs with bin/run.js's settings: ${[...Object.entries(RUNTIME.env).map(([k, v]) => `${k}=${v}`), ...RUNTIME.flags].join(' ')}`)
+  console.log(`node pipe baseline runs with edgeproxy start's settings: ${[...Object.entries(RUNTIME.env).map(([k, v]) => `${k}=${v}`), ...RUNTIME.flags].join(' ')}`)
   console.log(canPin ? `pinning: proxy under test on CPU ${PROXY_CPUS}; backends, wrk and iperf3 on CPU ${LOAD_CPUS}` : 'pinning: off (needs taskset and 2+ CPUs)')
   console.log(
     `worker axis: ${WORKERS} threads; ` +
@@ -449,10 +454,10 @@ async function main() {
   }
   console.log('\nthroughput ratios (higher is better for the first):')
   const axis = [[epN, 'edgeproxy'], [hpN, 'haproxy tcp'], [epN, hpN]]
-  for (const [a, b] of [['edgeproxy', 'node pipe'], ['edgeproxy', 'direct'], ['edgeproxy', 'haproxy tcp'], ['node pipe', 'haproxy tcp'], ['ep scraped', 'edgeproxy'], ['edgeproxy+limits', 'edgeproxy'], ...axis]) ratio(a, b, 'rate')
+  for (const [a, b] of [['edgeproxy', 'node pipe'], ['edgeproxy', 'direct'], ['edgeproxy', 'haproxy tcp'], ['node pipe', 'haproxy tcp'], ['node bin/run.js', 'edgeproxy'], ['ep scraped', 'edgeproxy'], ['edgeproxy+limits', 'edgeproxy'], ...axis]) ratio(a, b, 'rate')
   if (hasCpu) {
     console.log('proxy CPU per unit of work (lower is better for the first):')
-    for (const [a, b] of [['edgeproxy', 'node pipe'], ['edgeproxy', 'haproxy tcp'], ['ep scraped', 'edgeproxy'], ['edgeproxy+limits', 'edgeproxy'], ...axis]) ratio(a, b, 'cpu')
+    for (const [a, b] of [['edgeproxy', 'node pipe'], ['edgeproxy', 'haproxy tcp'], ['node bin/run.js', 'edgeproxy'], ['ep scraped', 'edgeproxy'], ['edgeproxy+limits', 'edgeproxy'], ...axis]) ratio(a, b, 'cpu')
   }
   const scraped = await Promise.all(scrapers.map((stop) => stop()))
   console.log(`ep scraped: GET /metrics every second during the runs (http, bulk): ${scraped.join('; ')}`)

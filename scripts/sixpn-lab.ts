@@ -22,6 +22,7 @@ import util, {parseArgs} from 'node:util'
 
 import {parse as parseToml} from 'smol-toml'
 
+import {NODE_TUNING} from '../src/cli/node-tuning.js'
 import {parseIpv6, parsePrefix, prefixContains} from '../src/sixpn/index.js'
 import {loadTopologyFile} from '../src/topology/index.js'
 import {hasCommand, netnsList, run, startTracked, Teardown, type Tracked} from './lab/host.js'
@@ -512,7 +513,7 @@ export async function runSixpnLab(options: LabOptions): Promise<LabReport> {
     await p.emulator.waitForLine(/corrosion emulator listening/, 30_000)
     const env: NodeJS.ProcessEnv = {}
     for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('EDGEPROXY_') && k !== 'DEBUG' && k !== 'NODE_OPTIONS') env[k] = v
-    p.proxy = startTracked(teardown, `${p.name} edgeproxy`, 'ip', ['netns', 'exec', p.ns, process.execPath, BIN, 'start'], {env: {...env, ...p.env, ...LAB_ENV_ADJUSTMENTS, NO_COLOR: '1'}, log})
+    p.proxy = startTracked(teardown, `${p.name} edgeproxy`, 'ip', ['netns', 'exec', p.ns, process.execPath, ...NODE_TUNING.flags, BIN, 'start'], {env: {...env, ...NODE_TUNING.env, ...p.env, ...LAB_ENV_ADJUSTMENTS, NO_COLOR: '1'}, log})
     await p.proxy.waitForLine((l) => l.includes('"event":"started"'), 30_000)
   }
 

@@ -246,6 +246,7 @@ export class Engine implements EngineParts {
       app: config.app,
       proxy_protocol: config.proxyProtocol ? config.proxyProtocol.trusted.text : undefined,
       geoip: geo.source,
+      pid: process.pid,
     })
     if (engine.api && config.api?.isInsecure) {
       logger.warn(

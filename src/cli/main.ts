@@ -2,6 +2,7 @@
 // proxy go the lean path (src/cli/lean/, no oclif: EDGEPROXY_CLI_LEAN=0 turns it off); everything
 // else runs in oclif, and whatever escapes a command (an unknown command, a failing hook, oclif's own
 // errors) is printed in the one error format of handle-errors, with the documented exit codes.
+// `start` first makes sure it runs with the data path's runtime settings (node-tuning.ts).
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
@@ -14,6 +15,8 @@ export interface MainOptions {
 }
 
 export async function main(argv: string[], options: MainOptions): Promise<void> {
+  const tuning = await import('./node-tuning.js')
+  if (tuning.shouldReexec(argv, process.env, process.execArgv)) return tuning.reexecWithTuning()
   if (typeof options.load === 'string' && process.env.EDGEPROXY_CLI_LEAN !== '0') {
     const {runLean} = await import('./lean/run-lean.js')
     if (await runLean(argv, path.dirname(path.dirname(fileURLToPath(options.load))))) return

@@ -10,7 +10,7 @@ import {describe, test, type TestContext} from 'node:test'
 
 import {closed, readUntil, startBackend, waitUntil, type TestBackend} from '../support/backends.js'
 import {RoutingDb} from '../support/routing-db.js'
-import {BIN, cleanEnv, ProxyProcess, startProxy, tempDir} from '../support/proxy-process.js'
+import {cleanEnv, ProxyProcess, startArgs, startProxy, tempDir, TUNING_ENV} from '../support/proxy-process.js'
 
 interface Attempt {
   socket: net.Socket
@@ -199,8 +199,9 @@ describe('IPv6 clients of one /64 share a key (network namespace)', () => {
     children.push(backend)
     const backendPort = Number(((await once(backend.stdout!, 'data')) as [Buffer])[0].toString().trim())
     const dbPath = path.join(tmp.dir, 'routing.db')
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, BIN, 'start'], {
+    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, ...startArgs()], {
       env: cleanEnv({
+        ...TUNING_ENV,
         EDGEPROXY_LISTEN_ADDR: '[::]:0',
         EDGEPROXY_API_LISTEN_ADDR: '127.0.0.1:0',
         EDGEPROXY_LOG_FORMAT: 'json',

@@ -6,6 +6,8 @@ import os from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
+import {NODE_TUNING} from '../../src/cli/node-tuning.js'
+
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 export const BIN = path.join(ROOT, 'bin/run.js')
 
@@ -171,12 +173,23 @@ function portOf(address: unknown): number {
   return Number(text.slice(text.lastIndexOf(':') + 1))
 }
 
+/**
+ * node's arguments and environment for `bin/run.js start` with the runtime settings it would
+ * otherwise run itself again with (src/cli/node-tuning.ts), so the spawned PID is the proxy's own
+ * (SIGSTOP, SIGKILL and /proc reach the proxy, not a Node 20 wrapper).
+ */
+export function startArgs(args: readonly string[] = []): string[] {
+  return [...NODE_TUNING.flags, BIN, 'start', ...args]
+}
+export const TUNING_ENV: Record<string, string> = NODE_TUNING.env
+
 /** Spawns `bin/run.js start` with JSON logs on loopback port 0 (unless overridden). */
 export async function startProxy(options: StartProxyOptions = {}): Promise<ProxyProcess> {
   // Each POP its own Corrosion state file (the default, relative to the working directory, would be
   // shared by every test), removed when the process exits; a test that restarts a POP passes its own.
   const stateDir = options.env && 'EDGEPROXY_CORROSION_STATE_FILE' in options.env ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), 'edgeproxy-state-'))
   const env = cleanEnv({
+    ...TUNING_ENV,
     EDGEPROXY_LISTEN_ADDR: '127.0.0.1:0',
     EDGEPROXY_API_LISTEN_ADDR: '127.0.0.1:0',
     EDGEPROXY_LOG_FORMAT: 'json',
@@ -185,7 +198,7 @@ export async function startProxy(options: StartProxyOptions = {}): Promise<Proxy
     ...(stateDir ? {EDGEPROXY_CORROSION_STATE_FILE: path.join(stateDir, 'routing-state.json')} : {}),
     ...options.env,
   })
-  const child = spawn(process.execPath, [BIN, 'start', ...(options.args ?? [])], {cwd: options.cwd ?? ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], ...options.user})
+  const child = spawn(process.execPath, startArgs(options.args), {cwd: options.cwd ?? ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], ...options.user})
   if (stateDir) child.once('exit', () => fs.rmSync(stateDir, {recursive: true, force: true}))
   const proxy = new ProxyProcess(child)
   if (options.waitStarted === false) return proxy
