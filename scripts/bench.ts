@@ -76,6 +76,14 @@ const work = fs.mkdtempSync(path.join(os.tmpdir(), 'edgeproxy-bench-'))
 const children: ChildProcess[] = []
 const cleanup = () => {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL')
+  // On Node 20 a launched edgeproxy is a wrapper around the proxy it re-executed: kill that one too.
+  for (const pid of proxyPids) {
+    try {
+      process.kill(pid, 'SIGKILL')
+    } catch {
+      // already gone
+    }
+  }
   fs.rmSync(work, {recursive: true, force: true})
 }
 process.on('exit', cleanup)
@@ -255,6 +263,7 @@ async function startEdgeproxy(backendPort: number, scrapeEveryMs?: number, extra
   proxyPids.push(pid)
   return {port, pid, threads: startedEvent.workers ?? 1}
 }
+const proxyPids: number[] = []
 /** Stops each /metrics scraper and returns what it did (scrapes, failures, bytes). */
 const scrapers: (() => Promise<string>)[] = []
 
