@@ -105,11 +105,21 @@ describe('the routing store under file faults: no acknowledged write is lost', (
     }
   }
 
-  /** Routing still has its last good table: the route view lists `ids`. */
+  /**
+   * Routing has the table with `ids`: the route view lists them. A store_reloaded seen before may be
+   * the reload of an earlier write (each API write reloads), so the view is read until it lists them
+   * or 5 s have passed.
+   */
   async function routesOn(ids: string[]): Promise<void> {
-    const view = await api('GET', '/api/v1/route?ip=127.0.0.1')
-    assert.equal(view.status, 200)
-    for (const id of ids) assert.ok(view.body.candidates.some((c: {id: string}) => c.id === id), `${id} still routed`)
+    const deadline = Date.now() + 5000
+    for (;;) {
+      const view = await api('GET', '/api/v1/route?ip=127.0.0.1')
+      assert.equal(view.status, 200)
+      const missing = ids.filter((id) => !view.body.candidates.some((c: {id: string}) => c.id === id))
+      if (missing.length === 0) return
+      assert.ok(Date.now() < deadline, `${missing.join(', ')} not routed within 5 s: ${JSON.stringify(view.body.candidates.map((c: {id: string}) => c.id))}`)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
   }
 
   const nextEvent = (event: string, predicate?: (e: LogEvent) => boolean) => proxy.next(event, predicate, 5000)
