@@ -191,8 +191,8 @@ interface Proxy {
 /** Admission (never refusing under this load, loopback not exempt), active checks and circuits on. */
 const LIMITS_ENV: Record<string, string> = {
   EDGEPROXY_RATE_LIMIT_ENABLED: 'true',
-  EDGEPROXY_RATE_LIMIT_MAX_REQUESTS: '1000000000',
-  EDGEPROXY_RATE_LIMIT_BURST: '1000000000',
+  EDGEPROXY_RATE_LIMIT_MAX_REQUESTS: '1000000', // the settings' maximum (1,000,000 per window): far above this load
+  EDGEPROXY_RATE_LIMIT_BURST: '1000000',
   EDGEPROXY_MAX_CONNS_PER_IP: '1000000',
   EDGEPROXY_RATE_LIMIT_EXEMPT: '192.0.2.0/24',
   EDGEPROXY_HEALTH_CHECK_ENABLED: 'true',
