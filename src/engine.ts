@@ -3,7 +3,7 @@
 // affinity sweep, Auto-Discovery API, and whatever a feature adds. Everything that can be refused
 // (certificate, GeoIP file, store, addresses) is checked before the first socket listens. It never
 // exits the process: the CLI owns signals and exit codes; the engine exposes reload() and shutdown().
-import {ROUTING_TIERS, Router} from './balancer/router.js'
+import {ROUTING_TIERS, Router, routerOptionsOf} from './balancer/router.js'
 import type {StartConfig} from './config/start-config.js'
 import {corrosionAgentService} from './corrosion/agent-view-service.js'
 import {ApiServer, type HealthReport} from './discovery/api-server.js'
@@ -192,13 +192,7 @@ export class Engine implements EngineParts {
     let control: ControlRouterState | undefined
     const memory = workers > 1 ? new SharedMemory(layoutFor(workers, config.bindingMaxEntries)) : undefined
     const router = new Router({
-      localRegion: config.region,
-      app: config.app,
-      bindingTtlMs: config.bindingTtlMs,
-      bindingMaxEntries: config.bindingMaxEntries,
-      failureCooldownMs: config.failureCooldownMs,
-      checks: config.health.isEnabled ? config.health.thresholds : undefined,
-      circuit: config.health.circuit,
+      ...routerOptionsOf(config),
       ...(memory
         ? {
             monotonicNow: sharedNow,

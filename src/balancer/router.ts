@@ -12,6 +12,29 @@ import {regionForCountry} from './regions.js'
 import {LocalRouterState, type AffinityView, type RouterState} from './router-state.js'
 import {geoScore, rankBackends, selectBackend, skipReason, type ClientGeo, type Evaluation, type SelectContext} from './select.js'
 
+/** The part of the start configuration the Router reads (StartConfig fits it). */
+export interface RouterSettings {
+  region: string
+  app?: string
+  bindingTtlMs: number
+  bindingMaxEntries: number
+  failureCooldownMs: number
+  health: {isEnabled: boolean; thresholds: CheckThresholds; circuit?: CircuitOptions}
+}
+
+/** RouterOptions from the configuration: one place for the engine and every worker thread. */
+export function routerOptionsOf(config: RouterSettings): RouterOptions {
+  return {
+    localRegion: config.region,
+    app: config.app,
+    bindingTtlMs: config.bindingTtlMs,
+    bindingMaxEntries: config.bindingMaxEntries,
+    failureCooldownMs: config.failureCooldownMs,
+    checks: config.health.isEnabled ? config.health.thresholds : undefined,
+    circuit: config.health.circuit,
+  }
+}
+
 export interface RouterOptions {
   localRegion: string
   /** Route only backends of this app; undefined routes every app's backends. */

@@ -9,7 +9,7 @@ import {parentPort, workerData} from 'node:worker_threads'
 import {Admission} from '../admission/admission.js'
 import {countersOf} from '../balancer/backend-counters.js'
 import type {EdgeproxyError} from '../errors.js'
-import {ROUTING_TIERS, Router} from '../balancer/router.js'
+import {ROUTING_TIERS, Router, routerOptionsOf} from '../balancer/router.js'
 import {openGeoResolver} from '../geo/geo-resolver.js'
 import {createLogger} from '../log/logger.js'
 import {throttledWarning} from '../log/throttle.js'
@@ -32,13 +32,7 @@ const memory = new SharedMemory(data.layout, data.buffer)
 
 let state!: WorkerRouterState
 const router = new Router({
-  localRegion: config.region,
-  app: config.app,
-  bindingTtlMs: config.bindingTtlMs,
-  bindingMaxEntries: config.bindingMaxEntries,
-  failureCooldownMs: config.failureCooldownMs,
-  checks: config.health.isEnabled ? config.health.thresholds : undefined,
-  circuit: config.health.circuit,
+  ...routerOptionsOf(config),
   monotonicNow: sharedNow,
   state: (health) =>
     (state = new WorkerRouterState({
