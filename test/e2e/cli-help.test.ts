@@ -6,28 +6,11 @@ import fs from 'node:fs'
 import path from 'node:path'
 import {describe, test} from 'node:test'
 
-import {ROOT, runCli, tempDir, type Exit} from '../support/proxy-process.js'
+import {COMMANDS, runAll} from '../support/cli-runs.js'
+import {ROOT, runCli, tempDir} from '../support/proxy-process.js'
 
-const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'oclif.manifest.json'), 'utf8')) as {
-  commands: Record<string, {enableJsonFlag?: boolean}>
-}
-const COMMANDS = Object.keys(manifest.commands).sort()
 const TOPICS = Object.keys((JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {oclif: {topics: Record<string, unknown>}}).oclif.topics)
 
-/** Runs many CLI invocations, a few at a time (each is a Node process). */
-async function runAll<T>(items: readonly T[], run: (item: T) => Promise<Exit>): Promise<Array<[T, Exit]>> {
-  const results: Array<[T, Exit]> = []
-  let next = 0
-  await Promise.all(
-    Array.from({length: 3}, async () => {
-      while (next < items.length) {
-        const item = items[next++]!
-        results.push([item, await run(item)])
-      }
-    }),
-  )
-  return results
-}
 
 describe('help and version', () => {
   test('-h and --help work on every command and topic, exit 0', async () => {

@@ -3,31 +3,12 @@
 // as text and as JSON, with a suggestion that fits the command; URL flags that are not http(s)
 // URLs. Real child processes of bin/run.js.
 import assert from 'node:assert/strict'
-import fs from 'node:fs'
-import path from 'node:path'
 import {describe, test} from 'node:test'
 
-import {ROOT, runCli, type Exit} from '../support/proxy-process.js'
+import {COMMANDS, MANIFEST_COMMANDS, runAll} from '../support/cli-runs.js'
+import {runCli, type Exit} from '../support/proxy-process.js'
 
-const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'oclif.manifest.json'), 'utf8')) as {
-  commands: Record<string, {enableJsonFlag?: boolean}>
-}
-const COMMANDS = Object.keys(manifest.commands).sort()
 
-/** Runs many CLI invocations, a few at a time (each is a Node process). */
-async function runAll<T>(items: readonly T[], run: (item: T) => Promise<Exit>): Promise<Array<[T, Exit]>> {
-  const results: Array<[T, Exit]> = []
-  let next = 0
-  await Promise.all(
-    Array.from({length: 3}, async () => {
-      while (next < items.length) {
-        const item = items[next++]!
-        results.push([item, await run(item)])
-      }
-    }),
-  )
-  return results
-}
 
 const FORMAT = /^Error: (.+)\nCode: (EP_[A-Z_]+)\nTry this: (.+)\n$/s
 
@@ -52,7 +33,7 @@ describe('usage errors of every command', () => {
       assert.equal(e.message, `unknown flag --no-such-flag for edgeproxy ${typed}`)
       assert.match(e.suggestion, new RegExp(`edgeproxy ${typed} --help`))
     }
-    const withJson = COMMANDS.filter((id) => manifest.commands[id]!.enableJsonFlag)
+    const withJson = COMMANDS.filter((id) => MANIFEST_COMMANDS[id]!.enableJsonFlag)
     assert.ok(withJson.length >= 15, `every finite command has --json (${withJson.length})`)
     for (const [id, r] of await runAll(withJson, (id) => runCli([...id.split(':'), '--no-such-flag', '--json']))) {
       assert.equal(r.code, 2, id)
