@@ -4,13 +4,13 @@
 // (an expired certificate made here with openssl), 3 refused token, 4 unreachable.
 import assert from 'node:assert/strict'
 import {execFileSync, spawn} from 'node:child_process'
-import {once} from 'node:events'
 import fs from 'node:fs'
 import path from 'node:path'
 import {after, before, describe, test} from 'node:test'
 
 import {closedPort, connectAndGreet, startBackend, type TestBackend} from '../support/backends.js'
-import {BIN, cleanEnv, ROOT, runCli, startProxy, tempDir, type ProxyProcess} from '../support/proxy-process.js'
+import {BIN, cleanEnv, runCli, startProxy, tempDir, type ProxyProcess} from '../support/proxy-process.js'
+import {runOnPty} from '../support/pty.js'
 import {RoutingDb} from '../support/routing-db.js'
 
 const TOKEN = 'status-e2e-token-0123456789abcdef'
@@ -26,23 +26,6 @@ function expiredCertificate(dir: string): {cert: string; key: string} {
   fs.writeFileSync(path.join(dir, 'ca.cnf'), '[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\nnew_certs_dir = .\ndefault_md = sha256\npolicy = p\nserial = serial\n[p]\ncommonName = supplied\n')
   run(['ca', '-batch', '-config', 'ca.cnf', '-cert', 'ca.crt', '-keyfile', 'ca.key', '-in', 'req.csr', '-out', 'cert.pem', '-startdate', '20200101000000Z', '-enddate', '20200102000000Z', '-notext'])
   return {cert: path.join(dir, 'cert.pem'), key: path.join(dir, 'key.pem')}
-}
-
-/** The test environment with colour allowed (cleanEnv sets NO_COLOR) on a terminal that has colours. */
-function colourEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env = cleanEnv({...extra, TERM: 'xterm-256color'})
-  delete env.NO_COLOR
-  return env
-}
-
-/** Runs `edgeproxy status` on a pseudo-terminal (test/support/pty-run.py); resolves with its output and exit code. */
-async function statusOnTty(args: string[], env: NodeJS.ProcessEnv): Promise<{code: number; output: string}> {
-  const child = spawn('python3', [path.join(ROOT, 'test/support/pty-run.py'), '[]', BIN, 'status', ...args], {env})
-  let output = ''
-  child.stdout.on('data', (c: Buffer) => (output += c))
-  child.stderr.on('data', (c: Buffer) => (output += c))
-  const [code] = (await once(child, 'exit')) as [number]
-  return {code, output}
 }
 
 describe('edgeproxy status against a running POP', () => {
@@ -102,7 +85,7 @@ describe('edgeproxy status against a running POP', () => {
   })
 
   test('on a terminal: one coloured screen; through a pipe: the same text without colour', async () => {
-    const tty = await statusOnTty(['--api-url', apiUrl], colourEnv({EDGEPROXY_API_TOKEN: TOKEN}))
+    const tty = await runOnPty(['status', '--api-url', apiUrl], {env: {EDGEPROXY_API_TOKEN: TOKEN, NO_COLOR: ''}})
     assert.equal(tty.code, 0, tty.output)
     assert.match(tty.output, /edgeproxy \S+ .*region eu .*up \d+s/)
     assert.match(tty.output, /\u001B\[32mok\u001B\[39m/, 'state in green')
@@ -113,10 +96,7 @@ describe('edgeproxy status against a running POP', () => {
     assert.match(plain, /BACKEND\s+APP\s+REGION\s+ACTIVE\s+TOTAL\s+CONNECT ERRORS\s+UP/)
     assert.match(plain, /\r?\nbusy\s+web\s+eu\s+[23]\s+[23]\s+0\s+yes/)
     assert.match(plain, /\r?\ngone\s+web\s+us\s+0\s+0\s+0\s+no/)
-    const piped = spawn(process.execPath, [BIN, 'status', '--api-url', apiUrl], {env: colourEnv({EDGEPROXY_API_TOKEN: TOKEN})})
-    let stdout = ''
-    piped.stdout.on('data', (c: Buffer) => (stdout += c))
-    const [code] = (await once(piped, 'close')) as [number]
+    const {code, stdout} = await runCli(['status', '--api-url', apiUrl], {env: {EDGEPROXY_API_TOKEN: TOKEN, NO_COLOR: ''}})
     assert.equal(code, 0)
     assert.doesNotMatch(stdout, /\u001B\[/)
     assert.match(stdout, /backends\s+3 \(2 up\)/)

@@ -16,7 +16,10 @@ export async function runOnPty(
   args: string[],
   options: {answers?: Array<[string, string]>; env?: Record<string, string | undefined>; columns?: number; cwd?: string} = {},
 ): Promise<PtyRun> {
-  const env = cleanEnv({PTY_COLUMNS: String(options.columns ?? 80), ...options.env})
+  // A terminal emulator sets TERM; CI runners often have none (or set CI), and chalk then turns colour
+  // off even on a TTY. The terminal this runs the CLI on is an xterm, whatever ran the tests.
+  const env = cleanEnv({PTY_COLUMNS: String(options.columns ?? 80), TERM: 'xterm-256color', ...options.env})
+  if (options.env?.CI === undefined) delete env.CI
   const child = spawn('python3', [path.join(ROOT, 'test/support/pty-run.py'), JSON.stringify(options.answers ?? []), BIN, ...args], {env, cwd: options.cwd ?? ROOT})
   let output = ''
   child.stdout.on('data', (c: Buffer) => (output += c))
