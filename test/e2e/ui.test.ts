@@ -344,6 +344,11 @@ describe('the status page of a POP on Corrosion: the cluster as the replicated t
     // The table does not say which POP took a registration, so nothing claims to.
     assert.doesNotMatch((await page.locator('#cluster').textContent()) ?? '', /registered by/)
     assert.match((await page.locator('#agent-facts').textContent()) ?? '', /Subscription\s*● connected/)
+    // The agent's own view of its cluster, from /health's corrosion section (the emulator's real
+    // /v1/members and gaps): the other agent of the two is alive, nothing is missing.
+    const health = (await (await fetch(`${pops[0]!.api}/health`)).json()) as {corrosion: {members: number; gaps: number}}
+    assert.deepEqual([health.corrosion.members, health.corrosion.gaps], [1, 0], JSON.stringify(health.corrosion))
+    await page.waitForFunction(() => /Members\s*1 other agent alive.*Gaps\s*none/s.test(document.querySelector('#agent-facts')?.textContent ?? ''), undefined, {timeout: 10_000})
     assert.match((await page.locator('#pop-facts').textContent()) ?? '', /Store\s*corrosion:http/)
     // The backends table groups the replicated rows by region too.
     assert.deepEqual(await page.locator('#groups tr[data-backend-id]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-backend-id'))), ['sa-1', 'eu-1'])
