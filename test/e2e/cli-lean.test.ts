@@ -13,10 +13,18 @@ import {after, before, describe, test} from 'node:test'
 
 import {BIN, cleanEnv, runCli, startProxy, tempDir, type ProxyProcess} from '../support/proxy-process.js'
 
-/** Every module the CLI resolves while running `args`, via a resolve hook that writes to stderr. */
+/**
+ * Every module the CLI resolves while running `args`, via a resolve hook that writes to stderr. Where
+ * Node has module.registerHooks (22.15+, 24) the hook runs in-thread and sees require() too, which
+ * oclif uses to load commands on a Node that can require() ES modules; elsewhere (Node 20) the
+ * off-thread module.register hook sees every import.
+ */
 async function modulesLoaded(args: string[], env: Record<string, string>): Promise<{urls: string[]; code: number | null}> {
+  const asyncHook = 'export async function resolve(s, c, next) { const r = await next(s, c); process.stderr.write("LOADED " + r.url + "\\n"); return r }'
   const hook = `data:text/javascript,${encodeURIComponent(
-    `import {register} from 'node:module'; register('data:text/javascript,' + encodeURIComponent('export async function resolve(s, c, next) { const r = await next(s, c); process.stderr.write("LOADED " + r.url + "\\\\n"); return r }'))`,
+    `import * as m from 'node:module'
+    if (m.registerHooks) m.registerHooks({resolve(s, c, next) { const r = next(s, c); process.stderr.write("LOADED " + r.url + "\\n"); return r }})
+    else m.register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(asyncHook)}))`,
   )}`
   const child = spawn(process.execPath, ['--import', hook, BIN, ...args], {env: cleanEnv(env)})
   let stderr = ''

@@ -22,6 +22,8 @@ test('a client that closes before its PROXY header is released at once, not at t
     EDGEPROXY_PROXY_PROTOCOL: 'true',
     // Far longer than the waits below: only the close can release these connections in time.
     EDGEPROXY_HANDSHAKE_TIMEOUT_SECS: '120',
+    // This thread relays (engine.connections is its own table): on Node 24, auto would start workers.
+    EDGEPROXY_WORKERS: '1',
   })
   const engine = await Engine.start(config, {logger: silentLogger, version: 'test'})
   t.after(() => engine.shutdown(0))
