@@ -3,6 +3,7 @@ import path from 'node:path'
 
 import {Flags} from '@oclif/core'
 
+import {installedBin} from '../../src/cli/installed-bin.js'
 import {BaseCommand} from '../../src/cli/base-command.js'
 import {askBootstrapRequired} from '../../src/cli/prompts/bootstrap-prompts.js'
 import {canPrompt, inquirerPrompter, MissingFlagError} from '../../src/cli/prompts/prompter.js'
@@ -73,9 +74,10 @@ The bearer token is generated once and kept in a 0600 secrets file (--secrets, d
     region: Flags.string({summary: 'Region of this POP (sa, us, eu, ap); asked for when missing', env: 'EDGEPROXY_REGION', helpGroup: GROUP_HOST}),
     country: Flags.string({summary: 'ISO 3166-1 alpha-2 country of this POP', helpGroup: GROUP_HOST}),
     'private-interface': Flags.string({summary: 'Interface the other agents reach this one over (firewall rules; wg-quick unit when wg*)', default: TOPOLOGY_DEFAULTS.wireguard.interface, helpGroup: GROUP_HOST}),
+    'wireguard-port': Flags.integer({summary: "UDP port of the WireGuard tunnel (firewall.sh opens it when --private-interface is wg*)", default: TOPOLOGY_DEFAULTS.wireguard.port, min: 1, max: 65535, helpGroup: GROUP_HOST}),
     'env-path': Flags.string({summary: 'Where edgeproxy.env is installed (EnvironmentFile=)', default: DEFAULT_HOST_PATHS.edgeproxyEnv, helpGroup: GROUP_HOST}),
     'corrosion-bin': Flags.string({summary: 'Path of the corrosion binary', default: DEFAULT_HOST_PATHS.corrosionBin, helpGroup: GROUP_HOST}),
-    'edgeproxy-bin': Flags.string({summary: 'Path of the edgeproxy binary', default: DEFAULT_HOST_PATHS.edgeproxyBin, helpGroup: GROUP_HOST}),
+    'edgeproxy-bin': Flags.string({summary: `Path of the edgeproxy binary (systemd ExecStart=) [default: where \`command -v edgeproxy\` finds it here, else ${DEFAULT_HOST_PATHS.edgeproxyBin}]`, helpGroup: GROUP_HOST}),
 
     'gossip-addr': Flags.string({summary: 'gossip.addr: IP:port other agents reach this one on (UDP); asked for when missing', helpValue: 'IP:PORT', helpGroup: GROUP_AGENT}),
     bootstrap: Flags.string({summary: 'gossip.bootstrap: other agents, comma-separated host:port', helpValue: 'HOST:PORT,...', helpGroup: GROUP_AGENT}),
@@ -135,8 +137,9 @@ The bearer token is generated once and kept in a 0600 secrets file (--secrets, d
       tlsListen: flags['tls-listen'],
       apiListen: flags['api-listen'],
       privateInterface: flags['private-interface'],
+      wireguardPort: flags['wireguard-port'],
       corrosionBin: flags['corrosion-bin'],
-      edgeproxyBin: flags['edgeproxy-bin'],
+      edgeproxyBin: flags['edgeproxy-bin'] ?? installedBin('edgeproxy') ?? DEFAULT_HOST_PATHS.edgeproxyBin,
       envPath: flags['env-path'],
     })
     for (const warning of settings.warnings) this.warn(warning)

@@ -6,7 +6,8 @@ import {BaseCommand} from '../../src/cli/base-command.js'
 import {renderTable} from '../../src/cli/table.js'
 import {canPrompt, inquirerPrompter, MissingFlagError} from '../../src/cli/prompts/prompter.js'
 import {runTopologyWizard} from '../../src/cli/prompts/topology-wizard.js'
-import {commitOutput, planPopConfigs, POP_GENERATOR, prepareSecrets, SECRETS_FILE_NAME, type FileSummary, type PopPlan} from '../../src/generators/index.js'
+import {installedBin} from '../../src/cli/installed-bin.js'
+import {commitOutput, DEFAULT_HOST_PATHS, GeneratorInputError, planPopConfigs, POP_GENERATOR, prepareSecrets, SECRETS_FILE_NAME, type FileSummary, type PopPlan} from '../../src/generators/index.js'
 import {loadTopologyFile, type ParsedTopology} from '../../src/topology/index.js'
 
 export interface PopGenerateConfigResult {
@@ -49,6 +50,8 @@ Anycast (optional): anycast.asn, anycast.addresses, anycast.announce (prefixes c
     secrets: Flags.string({summary: `Secrets file (WireGuard keys, tokens), created 0600 and reused [default: <out>/${SECRETS_FILE_NAME}]`, helpValue: 'FILE'}),
     'dry-run': Flags.boolean({default: false, summary: 'Check everything and print the plan; write nothing'}),
     force: Flags.boolean({default: false, summary: 'Replace an existing output directory written by edgeproxy'}),
+    'corrosion-bin': Flags.string({summary: 'Path of the corrosion binary on the POPs (systemd ExecStart=)', default: DEFAULT_HOST_PATHS.corrosionBin, helpValue: 'PATH'}),
+    'edgeproxy-bin': Flags.string({summary: `Path of the edgeproxy binary on the POPs (systemd ExecStart=) [default: where \`command -v edgeproxy\` finds it here, else ${DEFAULT_HOST_PATHS.edgeproxyBin}]`, helpValue: 'PATH'}),
   }
 
   async run(): Promise<PopGenerateConfigResult> {
@@ -70,7 +73,9 @@ Anycast (optional): anycast.asn, anycast.addresses, anycast.announce (prefixes c
     const secretsFile = flags.secrets ?? path.join(flags.out, SECRETS_FILE_NAME)
     const secrets = prepareSecrets(secretsFile, {cluster: topology.cluster, popNames: topology.pops.map((p) => p.name), sixpn: topology.wireguard.ipv6Network})
     for (const warning of secrets.warnings) this.warn(warning)
-    const plan = planPopConfigs(topology, secrets.secrets)
+    const edgeproxyBin = this.edgeproxyBin(flags['edgeproxy-bin'])
+    if (!path.posix.isAbsolute(flags['corrosion-bin'])) throw new GeneratorInputError('--corrosion-bin', `--corrosion-bin ${JSON.stringify(flags['corrosion-bin'])} is not an absolute path`, 'the absolute path of corrosion on the POPs, for example /usr/local/bin/corrosion')
+    const plan = planPopConfigs(topology, secrets.secrets, {...DEFAULT_HOST_PATHS, corrosionBin: flags['corrosion-bin'], edgeproxyBin: edgeproxyBin.path})
     const committed = commitOutput({
       outDir: flags.out,
       generator: POP_GENERATOR,
@@ -91,10 +96,23 @@ Anycast (optional): anycast.asn, anycast.addresses, anycast.announce (prefixes c
       secrets: {created: secrets.created, replaced: secrets.replaced},
       pops: plan.pops.map(({host: _host, ...pop}) => pop),
       files: committed.files,
-      warnings: [...parsed.warnings, ...secrets.warnings],
+      warnings: [...parsed.warnings, ...secrets.warnings, ...(edgeproxyBin.warning ? [edgeproxyBin.warning] : [])],
     }
     this.printSummary(result)
     return result
+  }
+
+  /** --edgeproxy-bin, else where this machine has edgeproxy installed, else the usual npm -g path (with a warning). */
+  private edgeproxyBin(flag: string | undefined): {path: string; warning?: string} {
+    if (flag !== undefined) {
+      if (!path.posix.isAbsolute(flag)) throw new GeneratorInputError('--edgeproxy-bin', `--edgeproxy-bin ${JSON.stringify(flag)} is not an absolute path`, 'the absolute path of edgeproxy on the POPs, for example /usr/local/bin/edgeproxy (command -v edgeproxy there)')
+      return {path: flag}
+    }
+    const found = installedBin('edgeproxy')
+    if (found !== undefined) return {path: found}
+    const warning = `edgeproxy is not installed on this machine (command -v edgeproxy finds nothing): the units run ${DEFAULT_HOST_PATHS.edgeproxyBin}, where npm install -g puts it; pass --edgeproxy-bin if the POPs have it elsewhere`
+    this.warn(warning)
+    return {path: DEFAULT_HOST_PATHS.edgeproxyBin, warning}
   }
 
   private printSummary(result: PopGenerateConfigResult): void {

@@ -6,6 +6,7 @@ import net from 'node:net'
 import {isRegion, REGIONS} from '../balancer/regions.js'
 import {isLoopbackAddress, parseHostPort} from '../net/address.js'
 import {isIsoCountryCode} from '../geo/country-codes.js'
+import {TOPOLOGY_DEFAULTS} from '../topology/model.js'
 import {TOPOLOGY_NAME_PATTERN} from '../topology/parse-topology.js'
 import {GeneratorInputsError, type InputProblem} from './errors.js'
 import {QUIC_MIN_UDP_PAYLOAD} from './gossip-mtu.js'
@@ -69,6 +70,8 @@ export interface BootstrapInput {
   tlsListen: string
   apiListen: string
   privateInterface: string
+  /** The UDP port of the WireGuard tunnel firewall.sh opens when the interface is wg* (default 51820). */
+  wireguardPort?: number
   corrosionBin: string
   edgeproxyBin: string
   envPath: string
@@ -91,6 +94,7 @@ export interface BootstrapSettings {
   tlsListen: SocketAddress
   apiListen: SocketAddress
   privateInterface: string
+  wireguardPort: number
   paths: HostPaths
   warnings: string[]
 }
@@ -280,6 +284,7 @@ export function resolveBootstrapSettings(input: BootstrapInput): BootstrapSettin
     tlsListen: tlsListen!,
     apiListen: apiListen!,
     privateInterface,
+    wireguardPort: input.wireguardPort ?? TOPOLOGY_DEFAULTS.wireguard.port,
     paths: {
       corrosionConfig: paths.corrosionConfig!,
       corrosionBin: paths.corrosionBin!,
@@ -331,12 +336,14 @@ export function bootstrapHostModel(s: BootstrapSettings, secrets: ClusterSecrets
         {port: s.listen.port, comment: 'edgeproxy TCP proxy'},
         {port: s.tlsListen.port, comment: 'edgeproxy TLS'},
       ],
-      publicUdp: [],
+      // firewall.sh denies incoming by default: a WireGuard tunnel the agents talk over needs its port.
+      publicUdp: /^wg/.test(s.privateInterface) ? [{port: s.wireguardPort, comment: `WireGuard (${s.privateInterface})`}] : [],
       privateInterface: s.privateInterface,
       privateDestination: s.gossipAddr.host,
       privateUdp: [{port: s.gossipAddr.port, comment: `Corrosion gossip (QUIC) over ${s.privateInterface} only`}],
+      // Only what listens beyond loopback: a loopback-bound API cannot be reached over the interface.
       privateTcp: [
-        {port: s.apiListen.port, comment: `edgeproxy Auto-Discovery API over ${s.privateInterface} only`},
+        ...(isLoopbackAddress(s.apiListen.host) ? [] : [{port: s.apiListen.port, comment: `edgeproxy Auto-Discovery API over ${s.privateInterface} only`}]),
         // A loopback-bound Corrosion API needs no rule: only edgeproxy on this host talks to it.
         ...(isLoopbackAddress(s.apiAddr.host) ? [] : [{port: s.apiAddr.port, comment: `Corrosion API over ${s.privateInterface} only`}]),
       ],

@@ -2,7 +2,7 @@
 // KEY=value form both systemd (EnvironmentFile=) and docker compose (env_file:) accept. It holds
 // the API and Corrosion tokens, so the plan writes it 0600. It knows nothing of how start parses them.
 import {STATE_DIR} from './compose.js'
-import {formatSocketAddress, type HostModel} from './host-model.js'
+import {formatSocketAddress, type HostModel, type SocketAddress} from './host-model.js'
 
 // Characters that would need quoting in systemd or be interpolated by compose (`$`): refused rather
 // than quoted, since no value this generator writes has a reason to hold them.
@@ -11,6 +11,13 @@ const UNSAFE = /[\s"'`\\$#]/
 function entry(key: string, value: string): string {
   if (value === '' || UNSAFE.test(value)) throw new Error(`${key} value ${JSON.stringify(value)} cannot be written to an env file unquoted`)
   return `${key}=${value}\n`
+}
+
+/** A listen address a client on this host can dial: the unspecified address becomes loopback. */
+function reachable(address: SocketAddress): SocketAddress {
+  if (address.host === '0.0.0.0') return {host: '127.0.0.1', port: address.port}
+  if (address.host === '::') return {host: '::1', port: address.port}
+  return address
 }
 
 export function renderEdgeproxyEnv(host: HostModel, headerLines: readonly string[]): string {
@@ -32,6 +39,8 @@ export function renderEdgeproxyEnv(host: HostModel, headerLines: readonly string
   out.push(entry('EDGEPROXY_API_ENABLED', 'true'))
   out.push(entry('EDGEPROXY_API_LISTEN_ADDR', formatSocketAddress(e.apiListen)))
   out.push(entry('EDGEPROXY_API_TOKEN', e.apiToken))
+  out.push('# Where the edgeproxy commands on this host (backend list, route explain, status) find the API.\n')
+  out.push(entry('EDGEPROXY_API_URL', `http://${formatSocketAddress(reachable(e.apiListen))}`))
   out.push('\n# Routing table from the local Corrosion agent (EDGEPROXY_DB_PATH is then ignored).\n')
   out.push(entry('EDGEPROXY_CORROSION_ENABLED', 'true'))
   out.push(entry('EDGEPROXY_CORROSION_API_URL', e.corrosionApiUrl))

@@ -12,7 +12,7 @@ import {anycastHostModel, apiBaseUrl} from './anycast-model.js'
 import {gossipMaxMtuForTunnel} from './gossip-mtu.js'
 import {renderHostFiles} from './host-files.js'
 import {GeneratorInputError} from './errors.js'
-import {DEFAULT_CORROSION_PATHS, DEFAULT_HOST_PATHS, formatSocketAddress, hostSecrets, type HostModel, type SixpnModel, type WireguardModel} from './host-model.js'
+import {DEFAULT_CORROSION_PATHS, DEFAULT_HOST_PATHS, formatSocketAddress, hostSecrets, type HostModel, type HostPaths, type SixpnModel, type WireguardModel} from './host-model.js'
 import type {ClusterSecrets} from './secrets.js'
 import {wireguardPublicKey} from './wireguard-keys.js'
 import type {PlannedFile} from './write-output.js'
@@ -83,7 +83,7 @@ export function checkAllowedIps(pop: string, wg: WireguardModel, ownSubnet?: str
 }
 
 /** The HostModel of one POP. `secrets` must hold a WireGuard key for every POP (and a 6PN id when it has a plan). */
-export function popHostModel(topology: Topology, pop: TopologyPop, secrets: ClusterSecrets, publicKeys: ReadonlyMap<string, string>): HostModel {
+export function popHostModel(topology: Topology, pop: TopologyPop, secrets: ClusterSecrets, publicKeys: ReadonlyMap<string, string>, paths: HostPaths = DEFAULT_HOST_PATHS): HostModel {
   const peersByName = new Map(topology.pops.map((p) => [p.name, p]))
   const seedNames = bootstrapPeers(topology.pops.map((p) => p.name)).get(pop.name) ?? []
   const seeds = seedNames.map((n) => ({name: n, address: formatSocketAddress({host: peersByName.get(n)!.wireguardAddress, port: topology.gossip.port})}))
@@ -143,7 +143,7 @@ export function popHostModel(topology: Topology, pop: TopologyPop, secrets: Clus
           }
         : {}),
     },
-    paths: DEFAULT_HOST_PATHS,
+    paths,
     firewall: {
       publicTcp: [
         {port: topology.ports.proxy, comment: 'edgeproxy TCP proxy'},
@@ -157,7 +157,7 @@ export function popHostModel(topology: Topology, pop: TopologyPop, secrets: Clus
       // No rule for the Corrosion API: it is bound to loopback, only edgeproxy on this host talks to it.
       privateTcp: [
         {port: topology.ports.api, comment: 'edgeproxy Auto-Discovery API over WireGuard only'},
-        {port: topology.ports.metrics, comment: 'edgeproxy Prometheus metrics over WireGuard only'},
+        ...(secrets.metricsToken ? [{port: topology.ports.metrics, comment: 'edgeproxy Prometheus metrics over WireGuard only'}] : []),
         ...dnsRule,
       ],
       ...(sixpn ? {sixpn: {source: sixpn.network, destination: sixpn.subnet}} : {}),
@@ -203,14 +203,17 @@ export function popHostModel(topology: Topology, pop: TopologyPop, secrets: Clus
   return host
 }
 
-/** Every POP's folder. `secrets` comes from resolveClusterSecrets() with every POP name. */
-export function planPopConfigs(topology: Topology, secrets: ClusterSecrets): ClusterPlan {
+/**
+ * Every POP's folder. `secrets` comes from resolveClusterSecrets() with every POP name; `paths`: where
+ * the binaries and files are installed on the POPs (--edgeproxy-bin).
+ */
+export function planPopConfigs(topology: Topology, secrets: ClusterSecrets, paths: HostPaths = DEFAULT_HOST_PATHS): ClusterPlan {
   const publicKeys = new Map(topology.pops.map((p) => [p.name, wireguardPublicKey(secrets.wireguardPrivateKeys[p.name] ?? '')]))
   const pops: PopPlan[] = []
   const files: PlannedFile[] = []
   const secretValues = new Set<string>([secrets.corrosionToken, secrets.apiToken, ...(secrets.metricsToken ? [secrets.metricsToken] : [])])
   for (const pop of [...topology.pops].sort(byName)) {
-    const host = popHostModel(topology, pop, secrets, publicKeys)
+    const host = popHostModel(topology, pop, secrets, publicKeys, paths)
     const hostFiles = renderHostFiles(host).map((f) => ({...f, path: `${pop.name}/${f.path}`}))
     files.push(...hostFiles)
     for (const s of hostSecrets(host)) secretValues.add(s)

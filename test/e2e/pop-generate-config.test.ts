@@ -17,6 +17,8 @@ import {checkCorrosionToml, isConnected, parseEnvFile, parseWgConf} from '../uni
 
 const FIXTURE = path.join(ROOT, 'test/fixtures/pop-three')
 const EXPECTED = path.join(FIXTURE, 'expected')
+/** The golden units' ExecStart=, whatever `command -v edgeproxy` finds on the machine running the tests. */
+const PINNED_BIN = ['--edgeproxy-bin', '/usr/local/bin/edgeproxy']
 const POPS = ['eu', 'sa', 'us'] as const
 const POP_FILES = ['README.md', 'corrosion.service', 'corrosion.toml', 'docker-compose.yml', 'edgeproxy.env', 'edgeproxy.service', 'firewall.sh', 'resolved-internal.conf', 'schema/backends.sql', 'wg0.conf']
 const FIXTURE_SECRETS = JSON.parse(fs.readFileSync(path.join(FIXTURE, 'secrets.json'), 'utf8')) as {
@@ -64,7 +66,8 @@ function json(stdout: string): Record<string, unknown> {
 describe('pop generate-config on the three-POP fixture', () => {
   test('matches the golden tree byte for byte, with the documented modes', async (t) => {
     const w = workspace(t)
-    const run = await runCli(['pop', 'generate-config', '--topology', w.topology, '--secrets', w.secrets, '--out', w.out, '--json'])
+    // The binary path is pinned: by default it is wherever this machine has edgeproxy installed.
+    const run = await runCli(['pop', 'generate-config', '--topology', w.topology, '--secrets', w.secrets, '--out', w.out, '--json', ...PINNED_BIN])
     assert.equal(run.code, 0, run.stderr)
     const result = json(run.stdout)
     assert.equal(result.dry_run, false)
@@ -298,7 +301,7 @@ describe('pop generate-config runs', () => {
     const w = workspace(t)
     const file = path.join(w.dir, 'topology.json')
     fs.writeFileSync(file, JSON.stringify(YAML.parse(fs.readFileSync(w.topology, 'utf8'))))
-    const run = await runCli(['pop', 'generate-config', '--topology', file, '--secrets', w.secrets, '--out', w.out])
+    const run = await runCli(['pop', 'generate-config', '--topology', file, '--secrets', w.secrets, '--out', w.out, ...PINNED_BIN])
     assert.equal(run.code, 0, run.stderr)
     assert.equal(hashTree(w.out), hashTree(EXPECTED), 'same files as from the YAML')
   })

@@ -1,0 +1,110 @@
+// The generated deployment as a host would run it: the units name the binaries that are installed
+// (--edgeproxy-bin, else `command -v edgeproxy`), pass `systemd-analyze verify` once those exist and
+// score 5.0 or lower in `systemd-analyze security`; the firewall opens only ports something listens
+// on over that interface, plus WireGuard's; edgeproxy.env tells the CLI where the API is.
+import assert from 'node:assert/strict'
+import {spawnSync} from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import {after, before, describe, test} from 'node:test'
+
+import {ROOT, runCli, tempDir} from '../support/proxy-process.js'
+
+const FIXTURE = path.join(ROOT, 'test/fixtures/pop-three')
+const hasAnalyze = spawnSync('sh', ['-c', 'command -v systemd-analyze']).status === 0
+if (!hasAnalyze) console.log('# pop-deployment: skipping the systemd-analyze checks: systemd-analyze is not installed (apt-get install systemd)')
+
+function envFile(file: string): Map<string, string> {
+  const lines = fs.readFileSync(file, 'utf8').split('\n').filter((l) => /^[A-Z_]+=/.test(l))
+  return new Map(lines.map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]))
+}
+
+describe('pop generate-config: deployable as generated', () => {
+  const tmp = tempDir('edgeproxy-deploy-')
+  let secrets: string
+  const bin = path.join(tmp.dir, 'bin')
+  before(() => {
+    secrets = path.join(tmp.dir, 'secrets.json')
+    fs.copyFileSync(path.join(FIXTURE, 'secrets.json'), secrets)
+    fs.chmodSync(secrets, 0o600)
+    fs.mkdirSync(bin)
+    for (const name of ['edgeproxy', 'corrosion']) fs.writeFileSync(path.join(bin, name), '#!/bin/sh\n', {mode: 0o755})
+  })
+  after(tmp.cleanup)
+
+  async function generate(out: string, args: string[], env: Record<string, string> = {}): Promise<{warnings: string[]}> {
+    const r = await runCli(['pop', 'generate-config', '--topology', path.join(FIXTURE, 'topology.yaml'), '--secrets', secrets, '--out', path.join(tmp.dir, out), '--json', ...args], {env})
+    assert.equal(r.code, 0, r.stdout + r.stderr)
+    return JSON.parse(r.stdout) as {warnings: string[]}
+  }
+
+  test('ExecStart is the edgeproxy on PATH at generation time, else /usr/local/bin/edgeproxy with a warning, or --edgeproxy-bin', async () => {
+    await generate('on-path', [], {PATH: `${bin}:/usr/bin:/bin`})
+    assert.match(fs.readFileSync(path.join(tmp.dir, 'on-path/sa/edgeproxy.service'), 'utf8'), new RegExp(`^ExecStart=${path.join(bin, 'edgeproxy')} start$`, 'm'))
+    const missing = await generate('missing', [], {PATH: '/usr/bin:/bin'})
+    assert.match(fs.readFileSync(path.join(tmp.dir, 'missing/sa/edgeproxy.service'), 'utf8'), /^ExecStart=\/usr\/local\/bin\/edgeproxy start$/m)
+    assert.ok(missing.warnings.some((w) => /command -v edgeproxy finds nothing.*--edgeproxy-bin/.test(w)), JSON.stringify(missing.warnings))
+    await generate('flag', ['--edgeproxy-bin', '/opt/edgeproxy/bin/edgeproxy'], {PATH: `${bin}:/usr/bin:/bin`})
+    assert.match(fs.readFileSync(path.join(tmp.dir, 'flag/sa/edgeproxy.service'), 'utf8'), /^ExecStart=\/opt\/edgeproxy\/bin\/edgeproxy start$/m)
+    const relative = await runCli(['pop', 'generate-config', '--topology', path.join(FIXTURE, 'topology.yaml'), '--secrets', secrets, '--out', path.join(tmp.dir, 'rel'), '--edgeproxy-bin', 'edgeproxy'])
+    assert.equal(relative.code, 3)
+    assert.match(relative.stderr, /--edgeproxy-bin "edgeproxy" is not an absolute path/)
+  })
+
+  test('systemd-analyze verify passes once the binaries exist, and security scores both units at 5.0 or lower', {skip: hasAnalyze ? false : 'systemd-analyze is not installed'}, async () => {
+    await generate('units', ['--edgeproxy-bin', path.join(bin, 'edgeproxy'), '--corrosion-bin', path.join(bin, 'corrosion')])
+    for (const pop of ['eu', 'sa', 'us']) {
+      const dir = path.join(tmp.dir, 'units', pop)
+      const units = ['corrosion.service', 'edgeproxy.service'].map((u) => path.join(dir, u))
+      const verify = spawnSync('systemd-analyze', ['verify', ...units], {encoding: 'utf8'})
+      assert.equal(verify.status, 0, `${pop}: ${verify.stderr}`)
+      assert.doesNotMatch(verify.stderr, /corrosion\.service|edgeproxy\.service/, `${pop}: nothing to say about our units: ${verify.stderr}`)
+      for (const unit of units) {
+        const security = spawnSync('systemd-analyze', ['security', '--offline=true', unit], {encoding: 'utf8'})
+        const exposure = Number(/Overall exposure level for \S+: ([\d.]+)/.exec(security.stdout)?.[1])
+        assert.ok(exposure <= 5, `${pop}/${path.basename(unit)}: exposure ${exposure} (at most 5.0)\n${security.stdout}`)
+      }
+    }
+    // Without the binaries (the default paths do not exist here) verify says so: the check can fail.
+    await generate('default-paths', [], {PATH: '/usr/bin:/bin'})
+    const missing = spawnSync('systemd-analyze', ['verify', ...['corrosion.service', 'edgeproxy.service'].map((u) => path.join(tmp.dir, 'default-paths/sa', u))], {encoding: 'utf8'})
+    assert.match(missing.stderr, /\/usr\/local\/bin\/(edgeproxy|corrosion) is not executable/)
+  })
+
+  test('firewall.sh opens what listens on each interface (no port for a loopback-bound API), WireGuard where it denies by default; edgeproxy.env names the API URL', async () => {
+    await generate('fw', [])
+    for (const pop of ['eu', 'sa', 'us']) {
+      const dir = path.join(tmp.dir, 'fw', pop)
+      const fw = fs.readFileSync(path.join(dir, 'firewall.sh'), 'utf8')
+      const env = envFile(path.join(dir, 'edgeproxy.env'))
+      assert.match(fw, /^ufw default deny incoming$/m)
+      assert.match(fw, /^ufw allow 51820\/udp /m, `${pop}: WireGuard's port`)
+      const corrosionApiPort = new URL(env.get('EDGEPROXY_CORROSION_API_URL')!).port
+      assert.equal(new URL(env.get('EDGEPROXY_CORROSION_API_URL')!).hostname, '127.0.0.1')
+      assert.doesNotMatch(fw, new RegExp(`port ${corrosionApiPort} `), `${pop}: the loopback-only Corrosion API gets no rule`)
+      const apiListen = env.get('EDGEPROXY_API_LISTEN_ADDR')!
+      const [apiHost, apiPort] = [apiListen.slice(0, apiListen.lastIndexOf(':')), apiListen.slice(apiListen.lastIndexOf(':') + 1)]
+      assert.match(fw, new RegExp(`^ufw allow in on wg0 .*to ${apiHost.replaceAll('.', '\\.')} port ${apiPort} proto tcp`, 'm'), `${pop}: the API listens on wg0`)
+      // Every port opened on wg0 has a listener on this POP's WireGuard address, and every listener there has its rule.
+      const wgAddress = apiHost
+      const gossip = /^\[gossip\]\n(?:.*\n)*?addr = "([^"]+)"/m.exec(fs.readFileSync(path.join(dir, 'corrosion.toml'), 'utf8'))?.[1] ?? ''
+      const listeners = [`${apiListen}/tcp`, `${env.get('EDGEPROXY_METRICS_LISTEN_ADDR')}/tcp`, `${gossip}/udp`, ...(env.get('EDGEPROXY_DNS_LISTEN_ADDR') ?? '').split(',').flatMap((a) => [`${a}/udp`, `${a}/tcp`])]
+      const onTunnel = listeners.filter((l) => l.startsWith(`${wgAddress}:`)).map((l) => l.slice(wgAddress.length + 1)).sort()
+      const opened = [...fw.matchAll(/^ufw allow in on wg0 from \S+ to (\S+) port (\d+) proto (\w+)/gm)].map((m) => {
+        assert.equal(m[1], wgAddress, `${pop}: wg0 rules name the WireGuard address`)
+        return `${m[2]}/${m[3]}`
+      })
+      assert.deepEqual(opened.sort(), onTunnel, `${pop}: wg0 opens exactly what listens on ${wgAddress}`)
+      assert.ok(opened.includes('9091/tcp') && opened.includes('4001/udp'), `${pop}: metrics and gossip on wg0`)
+      assert.equal(env.get('EDGEPROXY_API_URL'), `http://${apiListen}`)
+    }
+
+    const out = path.join(tmp.dir, 'bootstrap')
+    const boot = await runCli(['corrosion', 'bootstrap', '--name', 'eu-1', '--region', 'eu', '--gossip-addr', '10.50.3.1:4001', '--out', out, '--wireguard-port', '51999'])
+    assert.equal(boot.code, 0, boot.stderr)
+    const fw = fs.readFileSync(path.join(out, 'firewall.sh'), 'utf8')
+    assert.match(fw, /^ufw allow 51999\/udp comment 'WireGuard \(wg0\)'$/m)
+    assert.doesNotMatch(fw, /port 8081|port 8090/, 'both APIs are on loopback by default')
+    assert.equal(envFile(path.join(out, 'edgeproxy.env')).get('EDGEPROXY_API_URL'), 'http://127.0.0.1:8081')
+  })
+})
