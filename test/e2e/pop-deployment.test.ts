@@ -3,16 +3,20 @@
 // score 5.0 or lower in `systemd-analyze security`; the firewall opens only ports something listens
 // on over that interface, plus WireGuard's; edgeproxy.env tells the CLI where the API is.
 import assert from 'node:assert/strict'
-import {spawnSync} from 'node:child_process'
+import {spawn, spawnSync} from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import {after, before, describe, test} from 'node:test'
 
-import {ROOT, runCli, tempDir} from '../support/proxy-process.js'
+import {startBackend, connectAndGreet} from '../support/backends.js'
+import {BIN, cleanEnv, ProxyProcess, ROOT, runCli, tempDir} from '../support/proxy-process.js'
 
 const FIXTURE = path.join(ROOT, 'test/fixtures/pop-three')
 const hasAnalyze = spawnSync('sh', ['-c', 'command -v systemd-analyze']).status === 0
 if (!hasAnalyze) console.log('# pop-deployment: skipping the systemd-analyze checks: systemd-analyze is not installed (apt-get install systemd)')
+const SECCOMP_RUN = path.join(ROOT, 'test/support/seccomp-run.py')
+const hasSeccomp = hasAnalyze && spawnSync('python3', [SECCOMP_RUN, 'SystemCallFilter=@system-service', '--', 'true']).status === 0
+if (hasAnalyze && !hasSeccomp) console.log('# pop-deployment: skipping start under the units\' system call filter: python3 with libseccomp.so.2 cannot load one here')
 
 function envFile(file: string): Map<string, string> {
   const lines = fs.readFileSync(file, 'utf8').split('\n').filter((l) => /^[A-Z_]+=/.test(l))
@@ -69,6 +73,53 @@ describe('pop generate-config: deployable as generated', () => {
     await generate('default-paths', [], {PATH: '/usr/bin:/bin'})
     const missing = spawnSync('systemd-analyze', ['verify', ...['corrosion.service', 'edgeproxy.service'].map((u) => path.join(tmp.dir, 'default-paths/sa', u))], {encoding: 'utf8'})
     assert.match(missing.stderr, /\/usr\/local\/bin\/(edgeproxy|corrosion) is not executable/)
+  })
+
+  test("edgeproxy start serves under the generated unit's system call filter (what systemd would load)", {skip: hasSeccomp ? false : 'no seccomp here (python3, libseccomp.so.2, systemd-analyze)'}, async () => {
+    await generate('filter', [])
+    const unit = fs.readFileSync(path.join(tmp.dir, 'filter/sa/edgeproxy.service'), 'utf8')
+    const filter = unit.split('\n').filter((l) => /^(SystemCallFilter|SystemCallErrorNumber)=/.test(l))
+    assert.ok(filter.length >= 2, unit)
+    // The filter is in force: @resources is denied, so setpriority fails with EPERM.
+    const control = spawnSync('python3', [SECCOMP_RUN, ...filter, '--', process.execPath, '-e', "try { require('os').setPriority(5); console.log('allowed') } catch (e) { console.log(e.info?.code ?? e.code) }"], {encoding: 'utf8'})
+    assert.equal(control.stdout.trim(), 'EPERM', control.stderr)
+
+    // As the unit runs it: `edgeproxy start` (which runs itself again with its runtime settings), with
+    // the DNS and metrics listeners and the API; a backend registered through the API, a connection proxied.
+    const backend = await startBackend('filtered-1')
+    const token = 'filter-test-token-0123456789abcdef'
+    const env = cleanEnv({
+      EDGEPROXY_LOG_FORMAT: 'json',
+      EDGEPROXY_DB_PATH: path.join(tmp.dir, 'filter.db'),
+      EDGEPROXY_CORROSION_STATE_FILE: path.join(tmp.dir, 'filter-state.json'),
+      EDGEPROXY_LISTEN_ADDR: '127.0.0.1:0',
+      EDGEPROXY_API_LISTEN_ADDR: '127.0.0.1:0',
+      EDGEPROXY_API_TOKEN: token,
+      EDGEPROXY_DNS_ENABLED: 'true',
+      EDGEPROXY_DNS_LISTEN_ADDR: '127.0.0.1:0',
+      EDGEPROXY_METRICS_LISTEN_ADDR: '127.0.0.1:0',
+      EDGEPROXY_METRICS_TOKEN: 'filter-metrics-token-0123456789abc',
+      EDGEPROXY_GEOIP_MAX_AGE_DAYS: '36500',
+    })
+    const proxy = new ProxyProcess(spawn('python3', [SECCOMP_RUN, ...filter, '--', process.execPath, BIN, 'start'], {cwd: tmp.dir, env, stdio: ['ignore', 'pipe', 'pipe']}))
+    try {
+      const started = await proxy.waitFor('started', () => true, 20_000)
+      const api = `http://${String(started.api)}`
+      const port = Number(String(started.listen).split(':').pop())
+      const register = await runCli(['backend', 'register', '--api-url', api, '--token', token, '--id', 'filtered-1', '--app', 'web', '--region', 'sa', '--ip', backend.host, '--port', String(backend.port)])
+      assert.equal(register.code, 0, register.stderr)
+      const {socket, id} = await connectAndGreet(port)
+      socket.destroy()
+      assert.equal(id, 'filtered-1')
+      const health = (await (await fetch(`${api}/health`)).json()) as {status: string}
+      assert.equal(health.status, 'ok', JSON.stringify(health))
+      const exit = await proxy.stop('SIGTERM')
+      assert.equal(exit.code, 0, proxy.stderr.slice(-2000))
+      assert.doesNotMatch(proxy.stderr, /EPERM|Operation not permitted/)
+    } finally {
+      await proxy.stop('SIGKILL')
+      await backend.close()
+    }
   })
 
   test('firewall.sh opens what listens on each interface (no port for a loopback-bound API), WireGuard where it denies by default; edgeproxy.env names the API URL', async () => {
