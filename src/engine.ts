@@ -115,7 +115,7 @@ export interface EngineParts {
 
 /**
  * How many workers this process runs: EDGEPROXY_WORKERS, or 1 (with a warning saying why) on a Node
- * without SO_REUSEPORT listeners, or while per-client admission (counted per thread) is on.
+ * without SO_REUSEPORT listeners.
  */
 export function effectiveWorkers(config: StartConfig, logger: Logger, nodeVersion = process.versions.node): number {
   const asked = config.workers
@@ -124,12 +124,6 @@ export function effectiveWorkers(config: StartConfig, logger: Logger, nodeVersio
     logger.warn('workers_unsupported', `EDGEPROXY_WORKERS asks for ${asked} workers, but Node ${nodeVersion} cannot share a listening address between threads (reusePort needs Node 22.12 or later): running one worker`, {
       workers: asked,
       node: nodeVersion,
-    })
-    return 1
-  }
-  if (config.limits.admission !== undefined) {
-    logger.warn('workers_limits_single', `per-client admission is counted by one thread: running one worker instead of ${asked} while it is on`, {
-      workers: asked,
     })
     return 1
   }
@@ -214,7 +208,7 @@ export class Engine implements EngineParts {
     if (memory) {
       // A renewed certificate: workers re-read the files at their next handshake, so none serves the old one after the log says renewed.
       if (certificate) certificate.onChange = () => Atomics.add(memory.header, H_CERTIFICATE, 1)
-      pool = new WorkerPool({count: workers, memory, config, logger, state: () => control!, stats: engine.stats, listenerStats: engine.listenerStats})
+      pool = new WorkerPool({count: workers, memory, admissionBuffer: engine.admission?.table.buffer, config, logger, state: () => control!, stats: engine.stats, listenerStats: engine.listenerStats})
       engine.pool = pool
       // The table the store service installs before the workers start reaches them at spawn.
     }

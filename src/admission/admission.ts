@@ -1,10 +1,14 @@
 // Per-client admission at accept (after a trusted PROXY header, before any TLS handshake): a token
 // bucket of new connections and a cap on open connections per client key, exempt CIDRs, and a dry
 // run that counts and logs what it would refuse. A refused connection is closed by the caller at
-// once, before anything is dialled. Log lines are sampled: at most one per second per reason.
+// once, before anything is dialled. The state lives in a client table in shared memory, so every
+// worker of a process admits exactly what one would. Log lines are sampled: at most one per second
+// per reason per worker, and one per 10 s over every worker for a full table.
 import type {Logger} from '../log/logger.js'
-import {ClientKeys, type KeyPrefixes} from './client-key.js'
-import {ClientTable, refill, takeToken, type BucketOptions, type ClientEntry} from './client-table.js'
+import {sharedNow} from '../workers/shared-memory.js'
+import {ClientKeys, hashKeyWords, KEY_EXEMPT, type KeyPrefixes} from './client-key.js'
+import {ClientTable} from './client-table.js'
+import {refilled, type BucketOptions} from './token-bucket.js'
 
 export interface AdmissionConfig {
   /** Token bucket per key; undefined = no rate limit. */
@@ -18,7 +22,14 @@ export interface AdmissionConfig {
   maxEntries: number
 }
 
-export type Refusal = 'rate_limited' | 'too_many_connections'
+/** `table_full`: a new client key, and every entry of the client table it may use holds a client with open connections. */
+export type Refusal = 'rate_limited' | 'too_many_connections' | 'table_full'
+
+/** What admit() returns for a refused connection; an exempt one gets UNCOUNTED (nothing to release). */
+export const REFUSED = -2
+export const UNCOUNTED = -1
+/** Seconds between two `admission_table_full` lines over every worker. */
+const FULL_LOG_SECS = 10
 
 /** What the API and `route explain` show for one client address. */
 export interface ClientLimitsJson {
@@ -37,63 +48,86 @@ export interface ClientLimitsJson {
   max_connections: number | null
 }
 
-/** Handed out for exempt clients: release() ignores it. */
-const EXEMPT: ClientEntry = Object.freeze({key: '', tokens: 0, refilledAtMs: 0, active: 0, older: null, newer: null}) as ClientEntry
-
 export class Admission {
-  /** Would have been refused, but the dry run let them through (read at scrape time; refusals are ProxyStats'). */
-  dryRunWouldRefuse = 0
-  /** Why the last admit() returned null (or, in a dry run, what it would have refused). */
+  /** Why the last admit() returned REFUSED (or, in a dry run, what it would have refused). */
   lastRefusal: Refusal | null = null
   readonly table: ClientTable
   readonly keys: ClientKeys
   private readonly bucket?: BucketOptions
+  private readonly initialTokens: number
+  /** The key of the address being admitted (reused: admit() allocates nothing). */
+  private readonly key = new Int32Array(4)
   // Log sampling per reason, kept as plain fields so a refused connection allocates nothing.
   private lastLogRateMs = -Infinity
   private lastLogConcurrencyMs = -Infinity
   private suppressedRate = 0
   private suppressedConcurrency = 0
 
+  /** `buffer`: the client table of another thread of this process (a worker gets the control plane's). */
   constructor(
     readonly config: AdmissionConfig,
     private readonly logger: Logger,
-    private readonly now: () => number = () => performance.now(),
+    private readonly now: () => number = sharedNow,
+    buffer?: SharedArrayBuffer,
   ) {
     if (config.rate) this.bucket = {refillPerMs: config.rate.perSecond / 1000, burst: config.rate.burst}
-    this.table = new ClientTable({maxEntries: config.maxEntries, initialTokens: config.rate?.burst ?? 0, now})
+    this.initialTokens = config.rate?.burst ?? 0
+    this.table = new ClientTable(config.maxEntries, buffer)
     this.keys = new ClientKeys(config.prefixes, config.exempt)
   }
 
+  /** Connections a dry run let through that would have been refused (every worker's). */
+  get dryRunWouldRefuse(): number {
+    return this.table.dryRunWouldRefuse
+  }
+
   /**
-   * Admits a new connection from `ip`: the entry to release() when it closes, or null when refused
-   * (lastRefusal says why; the caller closes the connection and dials nothing).
+   * Admits a new connection from `ip`: the entry to release() when it closes (UNCOUNTED for an
+   * exempt client), or REFUSED (lastRefusal says why; the caller closes the connection and dials nothing).
    */
-  admit(ip: string): ClientEntry | null {
+  admit(ip: string): number {
     const config = this.config
-    const key = this.keys.keyOf(ip)
-    if (key === null) return EXEMPT
-    const entry = this.table.get(key)
+    const key = this.key
+    const kind = this.keys.keyWordsInto(ip, key)
+    if (kind === KEY_EXEMPT) return UNCOUNTED
+    const now = this.now()
+    const table = this.table
+    const e = table.lock(kind, hashKeyWords(kind, key), key, now, this.initialTokens)
+    if (e < 0) {
+      this.lastRefusal = 'table_full'
+      if (table.claimFullLog(now, FULL_LOG_SECS)) {
+        this.logger.warn(
+          'admission_table_full',
+          `refused a connection from ${this.keys.keyOf(ip)}: a new client, and every entry of the admission table it may use holds a client with open connections (EDGEPROXY_RATE_LIMIT_MAX_ENTRIES=${config.maxEntries}); logged at most once per ${FULL_LOG_SECS} s`,
+          {client: ip, reason: 'table_full', max_entries: config.maxEntries, keys: table.size},
+        )
+      }
+      if (!config.isDryRun) return REFUSED
+      table.countDryRun()
+      return UNCOUNTED
+    }
     let refusal: Refusal | null = null
-    if (config.maxConnsPerKey > 0 && entry.active >= config.maxConnsPerKey) refusal = 'too_many_connections'
-    else if (this.bucket !== undefined && !takeToken(entry, this.now(), this.bucket)) refusal = 'rate_limited'
-    if (refusal === null) {
-      entry.active++
-      return entry
+    const open = table.open(e)
+    if (config.maxConnsPerKey > 0 && open >= config.maxConnsPerKey) refusal = 'too_many_connections'
+    else if (this.bucket !== undefined) {
+      const tokens = refilled(table.tokens(e), table.countedAt(e), now, this.bucket)
+      if (tokens < 1) {
+        table.setTokens(e, tokens, now)
+        refusal = 'rate_limited'
+      } else table.setTokens(e, tokens - 1, now)
     }
+    if (refusal === null || config.isDryRun) table.opened(e)
+    table.unlock(e)
+    if (refusal === null) return e
     this.lastRefusal = refusal
-    if (config.isDryRun) {
-      this.dryRunWouldRefuse++
-      this.sampleLog(refusal, entry, ip)
-      entry.active++
-      return entry
-    }
-    this.sampleLog(refusal, entry, ip)
-    return null
+    this.sampleLog(refusal, ip, open, now)
+    if (!config.isDryRun) return REFUSED
+    table.countDryRun()
+    return e
   }
 
   /** At most one line per second per reason, with how many were not logged since the last one. */
-  private sampleLog(refusal: Refusal, entry: ClientEntry, ip: string): void {
-    const now = this.now()
+  private sampleLog(refusal: Refusal, ip: string, open: number, now: number): void {
     const isRate = refusal === 'rate_limited'
     if (now - (isRate ? this.lastLogRateMs : this.lastLogConcurrencyMs) < 1000) {
       if (isRate) this.suppressedRate++
@@ -109,31 +143,29 @@ export class Admission {
       this.suppressedConcurrency = 0
     }
     const dryRun = this.config.isDryRun
+    const key = this.keys.keyOf(ip) ?? ip
     this.logger.warn(
       isRate ? 'client_rate_limited' : 'client_too_many_connections',
-      `${dryRun ? 'dry run: would refuse' : 'refused'} a connection from ${entry.key} (${isRate ? 'no token left in its bucket' : `${entry.active} connections open`})`,
-      {key: entry.key, client: ip, reason: refusal, connections: entry.active, dry_run: dryRun, suppressed},
+      `${dryRun ? 'dry run: would refuse' : 'refused'} a connection from ${key} (${isRate ? 'no token left in its bucket' : `${open} connections open`})`,
+      {key, client: ip, reason: refusal, connections: open, dry_run: dryRun, suppressed},
     )
   }
 
-  /** The connection admitted with `entry` closed. */
-  release(entry: ClientEntry): void {
-    if (entry.active > 0) entry.active--
+  /** The connection admitted with entry `e` (admit()'s answer, when not UNCOUNTED) closed. */
+  release(e: number): void {
+    this.table.release(e)
   }
 
   /** The limits of one client address as of now; changes nothing. */
   describe(ip: string): ClientLimitsJson {
     const c = this.config
     const {key, isExempt} = this.keys.describe(ip)
-    const entry = this.table.peek(key)
+    const words = new Int32Array(4)
+    const kind = this.keys.keyWordsInto(ip, words, false)
+    const e = this.table.find(kind, hashKeyWords(kind, words), words)
     let tokens: number | null = null
     if (this.bucket !== undefined) {
-      if (entry === undefined) tokens = this.bucket.burst
-      else {
-        const copy = {...entry, older: null, newer: null}
-        refill(copy, this.now(), this.bucket)
-        tokens = Math.floor(copy.tokens * 100) / 100
-      }
+      tokens = e < 0 ? this.bucket.burst : Math.floor(refilled(this.table.tokens(e), this.table.countedAt(e), this.now(), this.bucket) * 100) / 100
     }
     return {
       ip,
@@ -141,11 +173,11 @@ export class Admission {
       enabled: true,
       exempt: isExempt,
       dry_run: c.isDryRun,
-      tracked: entry !== undefined,
+      tracked: e >= 0,
       tokens,
       burst: c.rate?.burst ?? null,
       refill_per_sec: c.rate?.perSecond ?? null,
-      connections: entry?.active ?? 0,
+      connections: e < 0 ? 0 : this.table.open(e),
       max_connections: c.maxConnsPerKey > 0 ? c.maxConnsPerKey : null,
     }
   }

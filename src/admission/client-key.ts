@@ -1,7 +1,8 @@
 // The key admission counts a client under: its address masked to a prefix (HAProxy's ipmask), so a
 // client that owns a whole IPv6 /64 cannot escape its limits by rotating addresses inside it; and
 // the exempt list. Pure, and written for the accept path: the address is parsed once, by hand, into
-// a reused buffer; an IPv4 client with the default /32 allocates nothing (its key is its address).
+// a reused buffer, and the key is written as four 32-bit words (what the shared client table stores
+// and hashes) without allocating; the text form (`203.0.113.0/24`, `2001:db8::/64`) is for logs and the API.
 import {ipv4ToInt} from '../net/address.js'
 
 export interface KeyPrefixes {
@@ -96,6 +97,35 @@ function inV6Range(r: V6Range, groups: Uint16Array): boolean {
   return true
 }
 
+/** What keyWordsInto() returns for an exempt address (neither limited nor counted). */
+export const KEY_EXEMPT = 0
+export const KEY_IPV4 = 4
+export const KEY_IPV6 = 6
+/** Not an address this parser reads (never from a socket): the words are hashes of the text. */
+export const KEY_TEXT = 9
+
+/**
+ * Mixes a key (its kind and four words) into a 32-bit hash, never 0: murmur3's finaliser over each
+ * word in turn, so keys differing in any bit spread over the whole table.
+ */
+export function hashKeyWords(kind: number, w: Int32Array): number {
+  let h = Math.imul(kind, 0x9e3779b1)
+  for (let i = 0; i < 4; i++) {
+    h ^= w[i]
+    h = Math.imul(h ^ (h >>> 16), 0x85ebca6b)
+    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35)
+    h ^= h >>> 16
+  }
+  return h === 0 ? 1 : h
+}
+
+/** FNV-1a of a text with a seed (the words of a KEY_TEXT key). */
+function textHash(text: string, seed: number): number {
+  let h = seed
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193)
+  return h
+}
+
 /** Client keys and the exempt list of one configuration. Not reentrant (one scratch buffer). */
 export class ClientKeys {
   private readonly v4Bases: Uint32Array
@@ -144,6 +174,35 @@ export class ClientKeys {
     if (!parseIpv6Into(ip, groups)) return ip
     for (const r of this.v6Ranges) if (inV6Range(r, groups)) return null
     return ipv6Key(groups, this.prefixes.ipv6)
+  }
+
+  /**
+   * The key of `ip` as words in `out` (four: an IPv4 key in out[0], an IPv6 prefix in all four,
+   * masked) and its kind (KEY_IPV4, KEY_IPV6), or KEY_EXEMPT (out untouched). Allocates nothing for
+   * an address a socket reports.
+   */
+  keyWordsInto(ip: string, out: Int32Array, isExemptChecked = true): number {
+    const v4 = ipv4ToInt(ip)
+    if (v4 >= 0) {
+      if (isExemptChecked) for (let i = 0; i < this.v4Bases.length; i++) if (((v4 & this.v4Masks[i]) >>> 0) === this.v4Bases[i]) return KEY_EXEMPT
+      out[0] = v4 & maskOf(this.prefixes.ipv4)
+      out[1] = 0
+      out[2] = 0
+      out[3] = 0
+      return KEY_IPV4
+    }
+    const groups = this.scratch
+    if (!parseIpv6Into(ip, groups)) {
+      for (let i = 0; i < 4; i++) out[i] = textHash(ip, 0x811c9dc5 + i * 0x3c6ef372)
+      return KEY_TEXT
+    }
+    if (isExemptChecked) for (const r of this.v6Ranges) if (inV6Range(r, groups)) return KEY_EXEMPT
+    let bits = Math.min(128, Math.max(0, this.prefixes.ipv6))
+    for (let i = 0; i < 4; i++, bits -= 32) {
+      const word = ((groups[i * 2] << 16) | groups[i * 2 + 1]) >>> 0
+      out[i] = bits >= 32 ? word : bits <= 0 ? 0 : word & maskOf(bits)
+    }
+    return KEY_IPV6
   }
 
   /** The key whether or not the address is exempt (for `route explain`). */

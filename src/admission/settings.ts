@@ -106,7 +106,7 @@ export const ADMISSION_SETTINGS = {
     default: '100000',
     min: 1,
     max: 10_000_000,
-    summary: 'Most client keys tracked; the least recently seen go first (bounds memory, about 200 bytes each)',
+    summary: 'Most client keys tracked, over every worker; the least recently seen without open connections go first (128 bytes each of shared memory, taken at start)',
     group: ADMISSION,
   }),
 } satisfies Record<string, Setting<unknown>>

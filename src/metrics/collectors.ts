@@ -155,10 +155,7 @@ export function createMetricsRegistry(s: MetricsSources): Registry {
   const admission = s.admission
   if (admission) {
     metric('gauge', 'edgeproxy_admission_clients', 'Client keys (an IPv4 address, an IPv6 /64) the admission table holds', () => one(admission.table.size))
-    metric('counter', 'edgeproxy_admission_evictions_total', 'Client keys dropped from the full admission table, oldest first (active: with connections still open)', () => [
-      {value: admission.table.evicted - admission.table.evictedActive, labels: {active: 'false'}},
-      {value: admission.table.evictedActive, labels: {active: 'true'}},
-    ])
+    metric('counter', 'edgeproxy_admission_evictions_total', 'Client keys without open connections dropped from the full admission table to make room, least recently seen first', () => one(admission.table.evicted))
     metric('counter', 'edgeproxy_admission_dry_run_refusals_total', 'Connections EDGEPROXY_RATE_LIMIT_DRY_RUN let through that admission would have refused', () => one(admission.dryRunWouldRefuse))
   }
 

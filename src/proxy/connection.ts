@@ -5,8 +5,7 @@
 import net from 'node:net'
 import tls from 'node:tls'
 
-import type {Admission} from '../admission/admission.js'
-import type {ClientEntry} from '../admission/client-table.js'
+import {REFUSED, UNCOUNTED, type Admission} from '../admission/admission.js'
 import type {BackendCounters} from '../balancer/backend-counters.js'
 import type {Backend} from '../balancer/backend.js'
 import type {Router} from '../balancer/router.js'
@@ -147,8 +146,8 @@ export class ProxyConnection {
   private attempts = 0
   private timer?: NodeJS.Timeout
   private header?: Buffer
-  /** This connection's count in its client key's entry; released when it closes. */
-  private admitted?: ClientEntry
+  /** The client table entry this connection counts in (released when it closes); UNCOUNTED: none. */
+  private admitted = UNCOUNTED
   /** Idle timeout: bytes moved both ways at the last sweep, and since when they have not changed. */
   private idleBytes = -1
   private idleSinceMs = 0
@@ -220,7 +219,7 @@ export class ProxyConnection {
     const admission = this.ctx.admission
     if (admission !== undefined) {
       const entry = admission.admit(this.clientIp)
-      if (entry === null) {
+      if (entry === REFUSED) {
         if (admission.lastRefusal === 'rate_limited') this.ctx.stats.refusedRateLimit++
         else this.ctx.stats.refusedConnLimit++
         this.finish(admission.lastRefusal!)
@@ -431,9 +430,9 @@ export class ProxyConnection {
     ctx.connections.delete(this)
     if (ctx.sharedOpen !== undefined) ctx.sharedOpen.closed()
     ctx.stats.completed++
-    if (this.admitted !== undefined) {
+    if (this.admitted !== UNCOUNTED) {
       ctx.admission!.release(this.admitted)
-      this.admitted = undefined
+      this.admitted = UNCOUNTED
     }
     const backend = this.backend
     const picked = this.picked

@@ -9,6 +9,8 @@ export interface WorkerData {
   index: number
   buffer: SharedArrayBuffer
   layout: SharedLayout
+  /** The client table of per-client admission (src/admission/client-table.ts); undefined when it is off. */
+  admissionBuffer?: SharedArrayBuffer
   config: StartConfig
   /** Where to listen: the first worker asks for the configured port (maybe 0), the others for the port it got. */
   tcp: HostPort
@@ -22,7 +24,6 @@ export interface CounterSnapshot {
   /** Per slot word: connections, connectErrors, connectTimeCount, connectTimeSumMs, then the buckets. */
   backends: [word: number, figures: number[]][]
   open: number
-  dryRunWouldRefuse: number
 }
 
 export type ToWorker =

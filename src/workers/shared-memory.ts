@@ -5,9 +5,12 @@
 // each slot (so a crashed worker's counts can be given back); the pick sequence; and the affinity
 // table (src/workers/shared-affinity.ts). It knows no backend, only slot numbers.
 
+// Read once per thread (the getter costs more than performance.now() itself).
+const TIME_ORIGIN = performance.timeOrigin
+
 /** The clock every thread agrees on (ms): performance.now() alone starts at each thread's birth. */
 export function sharedNow(): number {
-  return performance.timeOrigin + performance.now()
+  return TIME_ORIGIN + performance.now()
 }
 
 export interface SharedLayout {

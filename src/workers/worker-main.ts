@@ -70,7 +70,8 @@ function currentContext(): tls.SecureContext {
   }
   return certificate!.context
 }
-const admission = config.limits.admission ? new Admission(config.limits.admission, logger) : undefined
+// Admission counts in the control plane's client table: the limits are the process's, not this worker's.
+const admission = config.limits.admission ? new Admission(config.limits.admission, logger, sharedNow, data.admissionBuffer) : undefined
 const listeners: ProxyListener[] = []
 let idleTimer: NodeJS.Timeout | undefined
 
@@ -89,7 +90,6 @@ function snapshot(): CounterSnapshot {
     decisions: [...router.decisions],
     backends,
     open: connections.size,
-    dryRunWouldRefuse: admission?.dryRunWouldRefuse ?? 0,
   }
 }
 

@@ -18,6 +18,8 @@ import type {ControlRouterState, TableMessage} from './shared-router-state.js'
 export interface WorkerPoolOptions {
   count: number
   memory: SharedMemory
+  /** The per-client admission table every worker counts in (undefined: admission is off). */
+  admissionBuffer?: SharedArrayBuffer
   config: StartConfig
   logger: Logger
   state: () => ControlRouterState
@@ -41,7 +43,7 @@ const TABLE_WAIT_MS = 200
 
 function emptySnapshot(): CounterSnapshot {
   const l = {accepted: 0, completed: 0, bytesFromClients: 0, bytesToClients: 0}
-  return {stats: {}, listeners: {tcp: {...l}, tls: {...l}}, decisions: [], backends: [], open: 0, dryRunWouldRefuse: 0}
+  return {stats: {}, listeners: {tcp: {...l}, tls: {...l}}, decisions: [], backends: [], open: 0}
 }
 
 function addSnapshot(from: CounterSnapshot, to: CounterSnapshot): void {
@@ -57,7 +59,6 @@ function addSnapshot(from: CounterSnapshot, to: CounterSnapshot): void {
   for (let i = 0; i < from.decisions.length; i++) to.decisions[i] = (to.decisions[i] ?? 0) + from.decisions[i]
   to.backends.push(...from.backends)
   to.open += from.open
-  to.dryRunWouldRefuse += from.dryRunWouldRefuse
 }
 
 export class WorkerPool {
@@ -98,7 +99,15 @@ export class WorkerPool {
 
   private spawn(index: number, tcp: HostPort, tls: HostPort | undefined): Promise<{tcp: HostPort; tls?: HostPort}> {
     const {memory, config} = this.options
-    const data: WorkerData = {index, buffer: memory.buffer as SharedArrayBuffer, layout: memory.layout, config: cloneableConfig(config), tcp, tls}
+    const data: WorkerData = {
+      index,
+      buffer: memory.buffer as SharedArrayBuffer,
+      layout: memory.layout,
+      admissionBuffer: this.options.admissionBuffer,
+      config: cloneableConfig(config),
+      tcp,
+      tls,
+    }
     const worker = new Worker(this.script, {workerData: data, stdout: false, stderr: false})
     const slot: Slot = {worker, index, isReady: false}
     this.slots[index] = slot

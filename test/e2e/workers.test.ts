@@ -186,6 +186,99 @@ describe(`${WORKERS} workers: the whole-proxy cap`, {skip: SKIP}, () => {
   })
 })
 
+/** Connects and waits for the greeting; null when the proxy closed the connection first (refused at accept). */
+async function tryGreet(port: number, from: string): Promise<net.Socket | null> {
+  const socket = net.connect({host: '127.0.0.1', port, localAddress: from, allowHalfOpen: true})
+  socket.on('error', () => {})
+  try {
+    await once(socket, 'connect')
+    await readUntil(socket, (text) => text.includes('\n'))
+    return socket
+  } catch {
+    socket.destroy()
+    return null
+  }
+}
+
+async function metricsText(f: Fixture): Promise<string> {
+  return (await fetch(`${f.api}/metrics`)).text()
+}
+
+// Loopback is exempt by default: these clients are 127.0.0.1 and 127.0.0.2, so only ::1 stays exempt.
+describe(`${WORKERS} workers: per-client admission counts every worker's connections`, {skip: SKIP}, () => {
+  const f = fixture({EDGEPROXY_MAX_CONNS_PER_IP: '5', EDGEPROXY_RATE_LIMIT_EXEMPT: '::1/128', EDGEPROXY_DEBUG: '1'})
+
+  test('EDGEPROXY_MAX_CONNS_PER_IP=5: 40 simultaneous connects from 127.0.0.1, exactly 5 open over both workers', async () => {
+    f.db.insert({id: 'a', region: 'sa', port: f.a.port})
+    await tableEverywhere(f, 1)
+    const before = f.proxy.events.length
+    const attempts = await Promise.all(Array.from({length: 40}, () => tryGreet(f.proxy.tcpPort, '127.0.0.1')))
+    const open = attempts.filter((s): s is net.Socket => s !== null)
+    assert.equal(open.length, 5)
+    assert.equal(f.a.open, 5)
+    // Both workers took some of the 40 (the kernel spreads connections by their ports), yet 5 in all.
+    await waitUntil(() => f.proxy.events.slice(before).filter((e) => e.event === 'connection').length >= 35)
+    const refused = f.proxy.events.slice(before).filter((e) => e.event === 'connection' && e.reason === 'too_many_connections')
+    assert.equal(refused.length, 35)
+    assert.equal(new Set(f.proxy.events.slice(before).filter((e) => e.event === 'connection').map((e) => e.worker)).size, WORKERS, 'both workers refused some')
+    // The API, /health and /metrics read the process's table and counters.
+    const limits = (await (await fetch(`${f.api}/api/v1/limits/127.0.0.1`)).json()) as {client: {connections: number; tracked: boolean}}
+    assert.deepEqual({connections: limits.client.connections, tracked: limits.client.tracked}, {connections: 5, tracked: true})
+    const h = await health(f)
+    assert.equal(h.admission.refused_concurrency, 35)
+    assert.equal(h.admission.keys, 1)
+    const metrics = await metricsText(f)
+    assert.match(metrics, /edgeproxy_connection_errors_total\{reason="conn_limit"\} 35\b/)
+    assert.match(metrics, /edgeproxy_admission_clients 1\b/)
+    // Closing one frees one place, whichever worker takes the next connection.
+    open.pop()!.destroy()
+    await waitUntil(() => f.a.open === 4)
+    await until(async () => ((await (await fetch(`${f.api}/api/v1/limits/127.0.0.1`)).json()) as {client: {connections: number}}).client.connections === 4)
+    const again = await Promise.all(Array.from({length: 6}, () => tryGreet(f.proxy.tcpPort, '127.0.0.1')))
+    assert.equal(again.filter((s) => s !== null).length, 1)
+    for (const s of [...open, ...again]) s?.destroy()
+    await waitUntil(() => f.a.open === 0)
+    f.db.delete('a')
+    await tableEverywhere(f, 0)
+  })
+})
+
+describe(`${WORKERS} workers: one token bucket per client over every worker`, {skip: SKIP}, () => {
+  // One token a minute refills: the burst alone decides, whatever the machine's speed.
+  const f = fixture({
+    EDGEPROXY_RATE_LIMIT_ENABLED: 'true',
+    EDGEPROXY_RATE_LIMIT_MAX_REQUESTS: '1',
+    EDGEPROXY_RATE_LIMIT_WINDOW_SECS: '60',
+    EDGEPROXY_RATE_LIMIT_BURST: '10',
+    EDGEPROXY_RATE_LIMIT_EXEMPT: '::1/128',
+    EDGEPROXY_DEBUG: '1',
+  })
+
+  test('a burst of 50 simultaneous connects from 127.0.0.2 with burst 10: exactly 10 admitted over both workers', async () => {
+    f.db.insert({id: 'a', region: 'sa', port: f.a.port})
+    await tableEverywhere(f, 1)
+    const before = f.proxy.events.length
+    const attempts = await Promise.all(Array.from({length: 50}, () => tryGreet(f.proxy.tcpPort, '127.0.0.2')))
+    const admitted = attempts.filter((s) => s !== null)
+    assert.equal(admitted.length, 10)
+    assert.equal(f.a.accepted, 10, 'refused connections never reached the backend')
+    for (const s of admitted) s!.destroy()
+    await waitUntil(() => f.proxy.events.slice(before).filter((e) => e.event === 'connection').length >= 50)
+    const lines = f.proxy.events.slice(before).filter((e) => e.event === 'connection')
+    assert.equal(new Set(lines.map((e) => e.worker)).size, WORKERS, 'both workers took some of the burst')
+    assert.equal(lines.filter((e) => e.reason === 'rate_limited').length, 40)
+    const h = await health(f)
+    assert.equal(h.admission.refused_rate, 40)
+    assert.match(await metricsText(f), /edgeproxy_connection_errors_total\{reason="rate_limited"\} 40\b/)
+    const limits = (await (await fetch(`${f.api}/api/v1/limits/127.0.0.2`)).json()) as {client: {tokens: number}}
+    assert.ok(limits.client.tokens < 1, `tokens ${limits.client.tokens}`)
+    // Another client has its own bucket.
+    const other = await Promise.all(Array.from({length: 10}, () => tryGreet(f.proxy.tcpPort, '127.0.0.3')))
+    assert.equal(other.filter((s) => s !== null).length, 10)
+    for (const s of other) s?.destroy()
+  })
+})
+
 describe(`${WORKERS} workers: drain and crash`, {skip: SKIP}, () => {
   test('SIGTERM drains every worker: one shutdown_started with all open connections, drained and cut summed', async (t) => {
     const backend = await startBackend('a')
@@ -194,7 +287,7 @@ describe(`${WORKERS} workers: drain and crash`, {skip: SKIP}, () => {
     t.after(tmp.cleanup)
     const dbPath = path.join(tmp.dir, 'routing.db')
     const proxy = await startProxy({
-      env: {EDGEPROXY_DB_PATH: dbPath, EDGEPROXY_WORKERS: String(WORKERS), EDGEPROXY_SHUTDOWN_TIMEOUT_SECS: '1', DEBUG: '1'},
+      env: {EDGEPROXY_DB_PATH: dbPath, EDGEPROXY_WORKERS: String(WORKERS), EDGEPROXY_SHUTDOWN_TIMEOUT_SECS: '1', EDGEPROXY_DEBUG: '1'},
     })
     t.after(() => proxy.stop('SIGKILL'))
     const db = new RoutingDb(dbPath)
@@ -228,7 +321,7 @@ describe(`${WORKERS} workers: drain and crash`, {skip: SKIP}, () => {
     const tmp = tempDir()
     t.after(tmp.cleanup)
     const dbPath = path.join(tmp.dir, 'routing.db')
-    const proxy = await startProxy({env: {EDGEPROXY_DB_PATH: dbPath, EDGEPROXY_WORKERS: String(WORKERS), EDGEPROXY_TEST_FAULTS: '1', DEBUG: '1'}})
+    const proxy = await startProxy({env: {EDGEPROXY_DB_PATH: dbPath, EDGEPROXY_WORKERS: String(WORKERS), EDGEPROXY_TEST_FAULTS: '1', EDGEPROXY_DEBUG: '1'}})
     t.after(() => proxy.stop('SIGKILL'))
     const db = new RoutingDb(dbPath)
     t.after(() => db.close())

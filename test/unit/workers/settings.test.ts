@@ -33,16 +33,17 @@ describe('EDGEPROXY_WORKERS', () => {
     for (const v of ['22.12.0', '23.1.0', '24.22.3', '25.0.0']) assert.equal(supportsReusePort(v), true, v)
   })
 
-  test('on Node 20, or with per-thread limits on, start runs one worker and says why', () => {
+  test('on Node 20 start runs one worker and says why; per-client limits and the whole-proxy cap keep every worker', () => {
     const lines: string[] = []
     const logger = createLogger({format: 'json', write: (l) => lines.push(l)})
     const config = resolveStartConfig({}, {EDGEPROXY_WORKERS: '8'})
     assert.equal(effectiveWorkers(config, logger, '20.20.2'), 1)
     assert.match(lines[0], /"event":"workers_unsupported".*Node 20\.20\.2/)
     assert.equal(effectiveWorkers(config, logger, '24.1.0'), 8)
-    const limited = resolveStartConfig({}, {EDGEPROXY_WORKERS: '8', EDGEPROXY_RATE_LIMIT_ENABLED: 'true'})
-    assert.equal(effectiveWorkers(limited, logger, '24.1.0'), 1)
-    assert.match(lines.at(-1)!, /"event":"workers_limits_single"/)
+    // Per-client admission counts in one table in shared memory: it keeps every worker.
+    const limited = resolveStartConfig({}, {EDGEPROXY_WORKERS: '8', EDGEPROXY_RATE_LIMIT_ENABLED: 'true', EDGEPROXY_MAX_CONNS_PER_IP: '5'})
+    assert.equal(effectiveWorkers(limited, logger, '24.1.0'), 8)
+    assert.equal(lines.length, 1, 'nothing more to say')
     // The whole-proxy cap is shared: it keeps every worker.
     assert.equal(effectiveWorkers(resolveStartConfig({}, {EDGEPROXY_WORKERS: '8', EDGEPROXY_MAX_CONNECTIONS: '100'}), logger, '24.1.0'), 8)
   })
