@@ -20,7 +20,7 @@ import {connectAndGreet, startBackend, type TestBackend} from '../support/backen
 import {createCluster, type EmulatorCluster} from '../support/corrosion-emulator/index.js'
 import {backendsSchemaDir} from '../support/corrosion-emulator/targets.js'
 import {apiCall, startPop, type Pop} from '../support/multi-pop.js'
-import {ROOT, startProxy, tempDir, type ProxyProcess} from '../support/proxy-process.js'
+import {ROOT, runCli, startProxy, tempDir, type ProxyProcess} from '../support/proxy-process.js'
 import {RoutingDb} from '../support/routing-db.js'
 
 const CHROMIUM = '/usr/bin/chromium'
@@ -231,6 +231,41 @@ describe('the status page (/ui) in headless Chromium', {skip: skipReason}, () =>
     await page.getByText('ip "not-an-ip" must be an IPv4 or IPv6 address').waitFor()
   })
 
+  test('the route box takes an app: one address, two apps, two answers, each as route explain --app --json', async () => {
+    // A second app in this POP's region, on the same server as eu-1.
+    const reply = await api('POST', '/api/v1/register', {id: 'api-1', app: 'api', region: 'eu', ip: '127.0.0.1', port: backends[0]!.port, soft_limit: 4, hard_limit: 8})
+    assert.equal(reply.status, 201, JSON.stringify(reply.body))
+    await page.locator('#groups tr[data-backend-id="api-1"]').waitFor({timeout: WITHIN_REFRESH_MS})
+    // The box is labelled, so it is found by its name, and Tab goes address → app → Explain.
+    assert.equal(await page.getByLabel('App', {exact: true}).getAttribute('id'), 'route-app')
+    await page.locator('#route-ip').fill('127.0.0.1')
+    await page.locator('#route-ip').focus()
+    await page.keyboard.press('Tab')
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'route-app')
+    const chosen: Record<string, string> = {}
+    for (const app of ['web', 'api']) {
+      const cli = await runCli(['route', 'explain', '127.0.0.1', '--app', app, '--api-url', apiUrl, '--json'], {env: {EDGEPROXY_API_TOKEN: TOKEN}})
+      assert.equal(cli.code, 0, cli.stderr)
+      const expected = JSON.parse(cli.stdout) as {app: string; chosen: string; reason: string; candidates: {id: string}[]}
+      assert.equal(expected.app, app)
+      await page.locator('#route-app').fill(app)
+      await page.locator('#route-app').press('Enter')
+      await page.locator(`#route-chosen[data-chosen="${expected.chosen}"]`).waitFor()
+      assert.match((await page.locator('#route-answer dl').textContent()) ?? '', new RegExp(`App\\s*${app}`))
+      assert.equal((await page.locator('#route-chosen').textContent())?.endsWith(`(${expected.reason})`), true)
+      const shown = await page.locator('#route-answer tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-backend-id')))
+      assert.deepEqual(shown, expected.candidates.map((c) => c.id), `the candidates for app ${app}, in the CLI's order`)
+      chosen[app] = expected.chosen
+    }
+    // 127.0.0.1 is bound to eu-1 (its live connection); among app api's backends the binding does not apply.
+    assert.deepEqual(chosen, {web: 'eu-1', api: 'api-1'})
+    // Without an app: every app's backends, as before.
+    await page.locator('#route-app').fill('')
+    await page.locator('#route-go').click()
+    await page.locator('#route-answer tr[data-backend-id="api-1"]').waitFor()
+    assert.match((await page.locator('#route-answer dl').textContent()) ?? '', /App\s*every app/)
+  })
+
   test('a backend whose process is gone shows as down by its check, with the check and circuit columns', async () => {
     const row = page.locator('#groups tr[data-backend-id="us-1"]')
     assert.match((await row.locator('td[data-label="Check"]').textContent()) ?? '', /^UP/)
@@ -252,7 +287,7 @@ describe('the status page (/ui) in headless Chromium', {skip: skipReason}, () =>
       await page.keyboard.press('Tab')
       reached.push(await page.evaluate(() => document.activeElement?.id || document.activeElement?.tagName.toLowerCase() || ''))
     }
-    for (const id of ['refresh', 'pause', 'filter', 'route-ip', 'route-go']) assert.ok(reached.includes(id), `${id} not reached by Tab: ${reached.join(' ')}`)
+    for (const id of ['refresh', 'pause', 'filter', 'route-ip', 'route-app', 'route-go']) assert.ok(reached.includes(id), `${id} not reached by Tab: ${reached.join(' ')}`)
     assert.ok(reached.indexOf('refresh') < reached.indexOf('filter') && reached.indexOf('filter') < reached.indexOf('route-ip'))
     assert.ok(reached.includes('summary'), 'the backend groups open and close from the keyboard')
     // Pause from the keyboard.

@@ -522,12 +522,13 @@ function renderCluster(health, list) {
 async function explain(event) {
   event.preventDefault()
   const ip = /** @type {HTMLInputElement} */ (byId('route-ip')).value.trim()
+  const app = /** @type {HTMLInputElement} */ (byId('route-app')).value.trim()
   const out = byId('route-answer')
   if (ip === '') return
-  out.replaceChildren(h('p', {class: 'muted', text: `asking about ${ip}…`}))
+  out.replaceChildren(h('p', {class: 'muted', text: `asking about ${ip}${app ? ` for app ${app}` : ''}…`}))
   let reply
   try {
-    reply = await api(`/api/v1/route?ip=${encodeURIComponent(ip)}`)
+    reply = await api(`/api/v1/route?ip=${encodeURIComponent(ip)}${app ? `&app=${encodeURIComponent(app)}` : ''}`)
   } catch (error) {
     if (error instanceof TokenRefused) return askForToken()
     out.replaceChildren(h('p', {class: 'error', text: `Cannot reach the API: ${error instanceof Error ? error.message : String(error)}`}))
@@ -542,6 +543,7 @@ async function explain(event) {
   /** @type {[string, string][]} */
   const rows = [
     ['Client', `${r.ip} · country ${r.country ?? 'unknown'} · region ${r.client_region ?? 'unknown'}`],
+    ['App', r.app == null ? 'every app' : String(r.app)],
     ['This POP', `region ${r.pop_region}`],
     ['Affinity binding', r.binding == null ? 'none' : String(r.binding)],
   ]
