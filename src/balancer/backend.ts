@@ -29,6 +29,8 @@ export interface Backend {
   readonly checkPort: number
   /** Path of an http check; '' = EDGEPROXY_HEALTH_CHECK_PATH. */
   readonly checkPath: string
+  /** The POP (its region) whose API took the last register; absent when written by SQL or straight into a store. */
+  readonly registeredBy?: string
 }
 
 export const CHECK_TYPES = ['tcp', 'tls', 'http', 'none'] as const

@@ -99,6 +99,7 @@ export function backendDetail(b: BackendJson): string {
     ['lease expires', b.lease_expires_at ?? 'never (no lease)'],
     ['last heartbeat', age(b.heartbeat_age_secs)],
     ['registered', b.registered_at ?? '- (inserted by SQL)'],
+    ['registered by', b.registered_by ?? "- (not through a POP's API)"],
     ['updated', b.updated_at ?? '-'],
   ])
 }

@@ -181,7 +181,8 @@ export class ApiServer {
           POST: async (req) => {
             const input = validateRegister(await readJson(req, true))
             const {countryDerived, ...fields} = input
-            const result = await service.register(fields)
+            // Stamped with this POP's region: in Corrosion mode every POP sees which one took it.
+            const result = await service.register({...fields, registeredBy: router.localRegion})
             return {
               status: result.created ? 201 : 200,
               body: {

@@ -26,6 +26,8 @@ export interface BackendJson {
   /** Seconds since the last stored heartbeat (renewals are coalesced); null = never. */
   heartbeat_age_secs: number | null
   registered_at: string | null
+  /** The POP (its region) whose API took the last register; null when written by SQL or straight into a store. */
+  registered_by: string | null
   updated_at: string | null
   /** Active check state on the POP that answered; null when checks are off for it or read from the store. */
   check: CheckJson | null
@@ -59,6 +61,7 @@ export function backendJson(b: Backend, nowMs: number, connections: number | nul
     lease_expires_at: iso(b.leaseExpiresAtMs),
     heartbeat_age_secs: b.heartbeatAtMs > 0 ? Math.max(0, Math.round((nowMs - b.heartbeatAtMs) / 100) / 10) : null,
     registered_at: iso(b.registeredAtMs),
+    registered_by: b.registeredBy ?? null,
     updated_at: iso(b.updatedAtMs),
     check: health?.check ?? null,
     circuit: health?.circuit ?? null,

@@ -4,7 +4,7 @@ import type {RegisterInput, StateChange} from './backend-store.js'
 
 export interface BoundStatement {
   sql: string
-  params: (string | number)[]
+  params: (string | number | null)[]
 }
 
 // Deregistering deletes the row (Corrosion replicates deletes). Rows that still carry deleted = 1
@@ -17,13 +17,15 @@ export const SELECT_BACKENDS: string = `SELECT * FROM backends WHERE ${LIVE} ORD
 /**
  * Insert or update. A row marked deleted = 1 comes back as a new backend (healthy, not draining,
  * registered now); a live row keeps its operator state (healthy = 0 after `disable`, draining).
+ * `registered_by` names the POP that took this register; a write straight into the store (no POP)
+ * keeps the one stored. Heartbeats and operator actions never touch it.
  */
 export function registerStatement(input: RegisterInput, nowMs: number, leaseMs: number): BoundStatement {
   return {
     sql: `INSERT INTO backends (id, app, region, country, wg_ip, port, weight, soft_limit, hard_limit,
         healthy, draining, deleted, lease_expires_at_ms, heartbeat_at_ms, registered_at_ms, updated_at_ms, wg_ip6,
-        check_type, check_port, check_path)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, 0, ?, ?, ?, ?, ?, ?, ?, ?)
+        check_type, check_port, check_path, registered_by)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (id) DO UPDATE SET
         app = excluded.app, region = excluded.region, country = excluded.country, wg_ip = excluded.wg_ip, wg_ip6 = excluded.wg_ip6,
         port = excluded.port, weight = excluded.weight, soft_limit = excluded.soft_limit, hard_limit = excluded.hard_limit,
@@ -34,6 +36,7 @@ export function registerStatement(input: RegisterInput, nowMs: number, leaseMs: 
         disabled_at_ms = CASE WHEN backends.deleted IS 1 THEN 0 ELSE backends.disabled_at_ms END,
         enabled_at_ms = CASE WHEN backends.deleted IS 1 THEN 0 ELSE backends.enabled_at_ms END,
         registered_at_ms = CASE WHEN backends.deleted IS 1 OR backends.registered_at_ms = 0 THEN excluded.registered_at_ms ELSE backends.registered_at_ms END,
+        registered_by = CASE WHEN backends.deleted IS 1 THEN excluded.registered_by ELSE COALESCE(excluded.registered_by, backends.registered_by) END,
         deleted = 0,
         lease_expires_at_ms = excluded.lease_expires_at_ms, heartbeat_at_ms = excluded.heartbeat_at_ms,
         updated_at_ms = excluded.updated_at_ms`,
@@ -55,6 +58,7 @@ export function registerStatement(input: RegisterInput, nowMs: number, leaseMs: 
       input.checkType ?? '',
       input.checkPort ?? 0,
       input.checkPath ?? '',
+      input.registeredBy ?? null,
     ],
   }
 }

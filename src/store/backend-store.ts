@@ -20,6 +20,11 @@ export interface RegisterInput {
   checkType?: string
   checkPort?: number
   checkPath?: string
+  /**
+   * The POP whose Auto-Discovery API serves this register (its EDGEPROXY_REGION), stored in
+   * `registered_by`; absent (a backend command's --db/--corrosion-url) keeps the stored value.
+   */
+  registeredBy?: string
 }
 
 export type StateChange = {kind: 'drain'} | {kind: 'enable'} | {kind: 'disable'} | {kind: 'weight'; weight: number}

@@ -1,7 +1,8 @@
 // The one `backends` table both stores use, declared the way Corrosion accepts it (NOT NULL primary
 // key, a DEFAULT on every NOT NULL column, no UNIQUE, no foreign keys), plus the mapping from a
 // stored row to the balancer's Backend. Columns are only ever appended: Corrosion refuses any edit
-// to an existing column's text, so never change a definition below, add a new column instead.
+// to an existing column's text, so never change a definition below, add a new column instead. A new
+// column is NOT NULL with a DEFAULT, or nullable (rows written before it, or by SQL, hold NULL).
 import {CHECK_TYPES, type Backend, type CheckType} from '../balancer/backend.js'
 
 export interface Column {
@@ -38,6 +39,11 @@ export const BACKEND_COLUMNS: readonly Column[] = [
   {name: 'drained_at_ms', definition: 'INTEGER NOT NULL DEFAULT 0', doc: 'unix ms of the last drain through edgeproxy; 0 = never'},
   {name: 'disabled_at_ms', definition: 'INTEGER NOT NULL DEFAULT 0', doc: 'unix ms of the last disable through edgeproxy; 0 = never'},
   {name: 'enabled_at_ms', definition: 'INTEGER NOT NULL DEFAULT 0', doc: 'unix ms of the last enable through edgeproxy; 0 = never'},
+  {
+    name: 'registered_by',
+    definition: 'TEXT',
+    doc: "the POP whose Auto-Discovery API took the last register, by its EDGEPROXY_REGION; NULL = written by SQL or by a backend command's --db/--corrosion-url",
+  },
 ]
 
 export const BACKEND_COLUMN_NAMES: readonly string[] = BACKEND_COLUMNS.map((c) => c.name)
@@ -136,6 +142,8 @@ export function rowToBackend(row: BackendRow): RowResult {
       checkType: checkType(row.check_type),
       checkPort: checkPort >= 1 && checkPort <= 65_535 ? checkPort : 0,
       checkPath: text(row.check_path),
+      // Only when known: rows written by SQL (or before the column existed) hold NULL.
+      ...(text(row.registered_by) === '' ? {} : {registeredBy: text(row.registered_by)}),
     },
   }
 }

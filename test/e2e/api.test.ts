@@ -158,6 +158,8 @@ describe('Auto-Discovery API without a token (loopback)', () => {
         connections: 0,
         lease_expires_at: undefined,
         registered_at: undefined,
+        // This POP's region (EDGEPROXY_REGION's default), as the POP that took the register.
+        registered_by: 'sa',
         updated_at: undefined,
         heartbeat_age_secs: undefined,
         check: null,

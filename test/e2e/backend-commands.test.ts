@@ -107,6 +107,9 @@ describe('backend commands against a running proxy', () => {
   test('get, set-weight, disable, and route explain show the live picture', async () => {
     const got = await json('backend', 'get', 'a')
     assert.equal(got.backend.id, 'a')
+    // Registered through this POP's API: its region (EDGEPROXY_REGION's default, sa) is the POP that took it.
+    assert.equal(got.backend.registered_by, 'sa')
+    assert.match((await cli('backend', 'get', 'a')).stdout, /^registered by +sa$/m)
     assert.equal((await json('backend', 'set-weight', 'a', '7')).backend.weight, 7)
     const explained = await json('route', 'explain', '200.160.2.3')
     assert.equal(explained.country, 'BR')
@@ -245,6 +248,9 @@ describe('backend commands without a proxy', () => {
     const reg = await runCli(['backend', 'register', '--db', db, '--id', 'local-1', '--app', 'web', '--region', 'eu', '--ip', '::1', '--port', '9000', '--json'])
     assert.equal(reg.code, 0, reg.stderr)
     assert.equal(JSON.parse(reg.stdout).backend.connections, null)
+    // No POP's API took it: no registering POP, in JSON and in words.
+    assert.equal(JSON.parse(reg.stdout).backend.registered_by, null)
+    assert.match((await runCli(['backend', 'get', 'local-1', '--db', db])).stdout, /^registered by +- \(not through a POP's API\)$/m)
     const list = JSON.parse((await runCli(['backend', 'list', '--db', db, '--json'])).stdout)
     assert.deepEqual(list.backends.map((x: {id: string; ip: string}) => [x.id, x.ip]), [['local-1', '::1']])
     const hb = JSON.parse((await runCli(['backend', 'heartbeat', 'local-1', '--db', db, '--json'])).stdout)

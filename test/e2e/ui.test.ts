@@ -357,6 +357,11 @@ describe('the status page of a POP on Corrosion: the cluster as the replicated t
       const reply = await apiCall(pop, 'POST', '/api/v1/register', {id: servers[i]!.id, app: 'web', region: pop.region, ip: '127.0.0.1', port: servers[i]!.port})
       assert.equal(reply.status, 201, JSON.stringify(reply.body))
     }
+    // A backend of region us that registers at the eu POP (none in its own region), and one written
+    // straight into the table with SQL (the README quick start's INSERT), which no POP registered.
+    const us = await apiCall(pops[1]!, 'POST', '/api/v1/register', {id: 'us-1', app: 'web', region: 'us', ip: '127.0.0.1', port: servers[1]!.port})
+    assert.equal(us.status, 201, JSON.stringify(us.body))
+    cluster.agents[0]!.transact([["INSERT INTO backends (id, app, region, wg_ip, port, healthy, weight, soft_limit, hard_limit) VALUES ('us-sql', 'web', 'us', '127.0.0.1', ?, 1, 2, 100, 150)", [servers[1]!.port]]])
     ;({context, page} = await launchChromium(path.join(tmp.dir, 'chromium-profile')))
   })
   after(async () => {
@@ -372,12 +377,21 @@ describe('the status page of a POP on Corrosion: the cluster as the replicated t
     await page.goto(`${pops[0]!.api}/ui`)
     await page.locator('#cluster article[data-region="eu"] li', {hasText: 'eu-1'}).waitFor({timeout: 10_000})
     assert.equal(await page.locator('#token-section').isHidden(), true)
+    await page.locator('#cluster article[data-region="us"] li[data-backend-id="us-sql"]').waitFor({timeout: 10_000})
     const regions = await page.locator('#cluster article').evaluateAll((cards) => cards.map((c) => c.getAttribute('data-region')))
-    assert.deepEqual(regions, ['sa', 'eu'], "this POP's region first")
+    assert.deepEqual(regions, ['sa', 'eu', 'us'], "this POP's region first")
     assert.match((await page.locator('#cluster article[data-region="sa"] h3').textContent()) ?? '', /Region sa\s*this POP/)
     assert.match((await page.locator('#cluster article[data-region="sa"]').textContent()) ?? '', /1 backend: 1 healthy.*sa-1/s)
-    // The table does not say which POP took a registration, so nothing claims to.
-    assert.doesNotMatch((await page.locator('#cluster').textContent()) ?? '', /registered by/)
+    // Which POP registered each backend, from the replicated registered_by column: us-1 registered
+    // at the other POP (eu) says so on this POP's page; a row written by SQL has no POP.
+    const registeredBy = async (id: string) => (await page.locator(`#cluster li[data-backend-id="${id}"]`).textContent())?.replace(/^.*· /s, '')
+    assert.deepEqual(
+      {sa: await registeredBy('sa-1'), eu: await registeredBy('eu-1'), us: await registeredBy('us-1'), sql: await registeredBy('us-sql')},
+      {sa: 'registered by sa', eu: 'registered by eu', us: 'registered by eu', sql: 'registered by -'},
+    )
+    assert.match((await page.locator('#groups tr[data-backend-id="us-1"] td[data-label="Lease"]').textContent()) ?? '', /· registered by eu$/)
+    const apiView = (await apiCall(pops[0]!, 'GET', '/api/v1/backends')).body as {backends: {id: string; registered_by: string | null}[]}
+    assert.deepEqual(Object.fromEntries(apiView.backends.map((b) => [b.id, b.registered_by])), {'eu-1': 'eu', 'sa-1': 'sa', 'us-1': 'eu', 'us-sql': null})
     assert.match((await page.locator('#agent-facts').textContent()) ?? '', /Subscription\s*● connected/)
     // The agent's own view of its cluster, from /health's corrosion section (the emulator's real
     // /v1/members and gaps): the other agent of the two is alive, nothing is missing.
@@ -386,7 +400,7 @@ describe('the status page of a POP on Corrosion: the cluster as the replicated t
     await page.waitForFunction(() => /Members\s*1 other agent alive.*Gaps\s*none/s.test(document.querySelector('#agent-facts')?.textContent ?? ''), undefined, {timeout: 10_000})
     assert.match((await page.locator('#pop-facts').textContent()) ?? '', /Store\s*corrosion:http/)
     // The backends table groups the replicated rows by region too.
-    assert.deepEqual(await page.locator('#groups tr[data-backend-id]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-backend-id'))), ['sa-1', 'eu-1'])
+    assert.deepEqual(await page.locator('#groups tr[data-backend-id]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-backend-id'))), ['sa-1', 'eu-1', 'us-1', 'us-sql'])
     // A drain written at the other POP reaches this POP's page through the agents.
     assert.equal((await apiCall(pops[1]!, 'POST', '/api/v1/backends/eu-1/drain')).status, 200)
     await page.locator('#cluster article[data-region="eu"] [data-state="draining"]').waitFor({timeout: 10_000})

@@ -10,7 +10,7 @@ const DEFAULT_REFRESH_SECS = 5
 
 /** @typedef {{id: string, app: string, region: string, country: string, ip: string, port: number, state: string,
  *   weight: number, soft_limit: number, hard_limit: number, connections: number | null,
- *   lease_expires_at: string | null, heartbeat_age_secs: number | null,
+ *   lease_expires_at: string | null, heartbeat_age_secs: number | null, registered_by?: string | null,
  *   check?: {state: string, label: string, last_error?: string | null} | null,
  *   circuit?: {state: string, label: string} | null, routing_state?: string | null, [k: string]: unknown}} Backend */
 /** @typedef {{sample_secs: number, window_secs: number, last_sample_at: string | null,
@@ -362,12 +362,19 @@ function meter(b) {
   return h('div', {class: 'conns'}, bar, h('span', {class: 'conns-text'}, h('strong', {text: count(n)}), where ? h('span', {class: 'note', text: where.trim()}) : null))
 }
 
+/**
+ * The POP whose API took the backend's last register (its region); '-' when the row was written by
+ * SQL or straight into the store (null), or by a proxy too old to say (absent).
+ * @param {Backend} b
+ */
+const registeredBy = (b) => `registered by ${b.registered_by ?? '-'}`
+
 /** @param {Backend} b */
 function lease(b) {
   const beat = b.heartbeat_age_secs == null ? 'never' : `${duration(b.heartbeat_age_secs)} ago`
-  if (b.lease_expires_at == null) return `no lease · heartbeat ${beat}`
+  if (b.lease_expires_at == null) return `no lease · heartbeat ${beat} · ${registeredBy(b)}`
   const left = (Date.parse(b.lease_expires_at) - Date.now()) / 1000
-  return `${left > 0 ? `expires in ${duration(left)}` : `expired ${duration(-left)} ago`} · heartbeat ${beat}`
+  return `${left > 0 ? `expires in ${duration(left)}` : `expired ${duration(-left)} ago`} · heartbeat ${beat} · ${registeredBy(b)}`
 }
 
 /**
@@ -509,7 +516,7 @@ function renderCluster(health, list) {
       h(
         'ul',
         {class: 'region-list'},
-        ...members.map((b) => h('li', {}, h('span', {class: 'mono', text: b.id}), ' ', stateBadge(stateOf(b)))),
+        ...members.map((b) => h('li', {'data-backend-id': b.id}, h('span', {class: 'mono', text: b.id}), ' ', stateBadge(stateOf(b)), h('span', {class: 'muted small', text: ` · ${registeredBy(b)}`}))),
       ),
     )
   })

@@ -8,6 +8,7 @@ import {describe, it} from 'node:test'
 
 import {CorrosionClient} from '../../../src/corrosion/client.js'
 import {CorrosionSchemaError} from '../../../src/corrosion/errors.js'
+import {CorrosionBackendStore} from '../../../src/corrosion/corrosion-backend-store.js'
 import {BACKENDS_SCHEMA_FILE, initSchema} from '../../../src/corrosion/init-schema.js'
 import {BACKEND_COLUMNS, backendsTableDdl} from '../../../src/store/schema.js'
 import {startEmulator, type EmulatorAgent, type EmulatorOptions} from '../../support/corrosion-emulator/index.js'
@@ -107,6 +108,26 @@ s.on('data', (d) => { b = Buffer.concat([b, d]); while (b.length >= 4) { const n
     assert.deepEqual(r.addedColumns, ALL.slice(6))
     assert.deepEqual(r.columns, ALL)
     assert.deepEqual(agent.rows("SELECT id, port, draining FROM backends"), [{id: 'keep', port: 80, draining: 0}], 'rows kept, new columns defaulted')
+  })
+
+  it('gives a table of the previous release the nullable registered_by: rows kept with NULL, then written by a register', async (t) => {
+    const {schemaDir, socket, agent, client} = await setup(t, {})
+    const previous = `CREATE TABLE backends (\n${BACKEND_COLUMNS.filter((c) => c.name !== 'registered_by').map((c) => `    ${c.name} ${c.definition}`).join(',\n')}\n);\n`
+    fs.writeFileSync(path.join(schemaDir, BACKENDS_SCHEMA_FILE), previous)
+    assert.equal(agent.reload().ok, true)
+    agent.transact(["INSERT INTO backends (id, wg_ip, port, region) VALUES ('keep', '10.0.0.1', 80, 'eu')"])
+    // Before the upgrade the agent refuses the unknown column, as the README says: nothing written.
+    const store = new CorrosionBackendStore(client)
+    const input = {id: 'keep', app: 'web', region: 'eu', country: 'DE', ip: '10.0.0.1', port: 80, weight: 2, softLimit: 100, hardLimit: 150, registeredBy: 'eu'}
+    await assert.rejects(store.register(input, 1, 1000), /registered_by/)
+    const r = await initSchema({client, schemaDir, adminSocket: socket, corrosionBinary: null})
+    assert.deepEqual(r.addedColumns, ['registered_by'])
+    assert.deepEqual(agent.rows('SELECT name, "notnull", dflt_value FROM pragma_table_info(?) WHERE name = ?', 'backends', 'registered_by'), [{name: 'registered_by', notnull: 0, dflt_value: null}])
+    assert.deepEqual(agent.rows('SELECT id, port, registered_by FROM backends'), [{id: 'keep', port: 80, registered_by: null}], 'rows kept, NULL in the new column')
+    await store.register(input, 2, 1000)
+    assert.deepEqual(agent.rows('SELECT id, registered_by FROM backends'), [{id: 'keep', registered_by: 'eu'}])
+    // The change is versioned for replication like any other column's (the emulator's triggers were reinstalled).
+    assert.deepEqual(agent.rows("SELECT col FROM __corro_emu_clock WHERE tbl = 'backends' AND col = 'registered_by'"), [{col: 'registered_by'}])
   })
 
   it('refuses, before sending anything, a change Corrosion would refuse', async (t) => {

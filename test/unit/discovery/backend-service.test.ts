@@ -59,6 +59,33 @@ const rowOf = (s: Setup, id: string) => s.sql.prepare('SELECT * FROM backends WH
 const allRows = (s: Setup) => s.sql.prepare('SELECT * FROM backends ORDER BY id').all() as StoredRow[]
 
 describe('register', () => {
+  test('registered_by: the POP that took the last register; heartbeats, actions and a store-direct register keep it; SQL rows have none', async (t) => {
+    const s = setup(t, {leaseMs: 3000})
+    const registeredBy = async (id: string) => [rowOf(s, id)?.registered_by, (await s.service.get(id))?.registeredBy]
+    await s.service.register(input('a', {registeredBy: 'sa'}))
+    assert.deepEqual(await registeredBy('a'), ['sa', 'sa'])
+    // Heartbeats (this one writes: less than 2/3 of the lease is left), drain, weight: kept.
+    s.clock.now = T0 + 2500
+    assert.equal((await s.service.heartbeat('a'))?.stored, true)
+    await s.service.change('a', {kind: 'drain'})
+    await s.service.change('a', {kind: 'weight', weight: 9})
+    assert.deepEqual(await registeredBy('a'), ['sa', 'sa'])
+    // A register straight into the store (backend register --db / --corrosion-url: no POP) keeps it.
+    await s.service.register(input('a'))
+    assert.deepEqual(await registeredBy('a'), ['sa', 'sa'])
+    // The same backend registering at another POP's API: that POP now.
+    await s.service.register(input('a', {registeredBy: 'eu'}))
+    assert.deepEqual(await registeredBy('a'), ['eu', 'eu'])
+    assert.equal(backendJson((await s.service.get('a'))!, s.clock.now, null).registered_by, 'eu')
+    // A row of the seeds' INSERT: NULL in the table, null in JSON, absent on the Backend.
+    s.sql.prepare(SEED_INSERT).run('seed', 'web', 'sa', '10.0.0.9', 9000)
+    const seed = (await s.service.get('seed'))!
+    assert.deepEqual([rowOf(s, 'seed')?.registered_by, seed.registeredBy, backendJson(seed, s.clock.now, null).registered_by], [null, undefined, null])
+    // A store-direct register of a new backend has none either.
+    await s.service.register(input('b'))
+    assert.deepEqual(await registeredBy('b'), [null, undefined])
+  })
+
   test('creates, then updates in place and says so; registered_at is kept, the lease restarts', async (t) => {
     const s = setup(t)
     const first = await s.service.register(input('a'))

@@ -93,6 +93,28 @@ describe('SQLite routing store', () => {
     assert.deepEqual(names, BACKEND_COLUMNS.map((c) => c.name))
     const {backends} = rowsToBackends(store.readAll())
     assert.deepEqual([backends[0].id, backends[0].weight, backends[0].hardLimit, backends[0].country], ['old', 0, 0, ''])
+    // The nullable registered_by: NULL for the old row (no POP registered it), absent on its Backend.
+    assert.equal(store.connection().prepare("SELECT registered_by FROM backends WHERE id = 'old'").pluck().get(), null)
+    assert.equal('registeredBy' in backends[0], false)
+  })
+
+  test('a file of the previous release (every column but registered_by) gains it at open, rows and values kept', async (t) => {
+    const tmp = tempDir()
+    t.after(tmp.cleanup)
+    const file = path.join(tmp.dir, 'routing.db')
+    const previous = new Database(file)
+    previous.exec(`CREATE TABLE backends (\n${BACKEND_COLUMNS.filter((c) => c.name !== 'registered_by').map((c) => `    ${c.name} ${c.definition}`).join(',\n')}\n);`)
+    previous.exec("INSERT INTO backends (id, app, region, wg_ip, port, weight, registered_at_ms) VALUES ('kept', 'web', 'eu', '10.0.0.3', 81, 7, 42)")
+    previous.close()
+    const store = SqliteRoutingStore.open(file, {create: true})
+    t.after(() => store.close())
+    const columns = store.connection().prepare('SELECT name, type, "notnull", dflt_value FROM pragma_table_info(?)').all('backends') as {name: string}[]
+    assert.deepEqual(columns.at(-1), {name: 'registered_by', type: 'TEXT', notnull: 0, dflt_value: null})
+    const [kept] = rowsToBackends(store.readAll()).backends
+    assert.deepEqual([kept.id, kept.weight, kept.registeredAtMs, kept.registeredBy], ['kept', 7, 42, undefined])
+    // A register through a POP fills it in on the old row.
+    await new SqliteBackendStore(store).register({id: 'kept', app: 'web', region: 'eu', country: 'DE', ip: '10.0.0.3', port: 81, weight: 7, softLimit: 100, hardLimit: 150, registeredBy: 'eu'}, 1, 1000)
+    assert.equal(rowsToBackends(store.readAll()).backends[0].registeredBy, 'eu')
   })
 
   test('rows that cannot be routed to are reported, not fatal', () => {
@@ -125,7 +147,8 @@ describe('SQLite routing store', () => {
     assert.match(ddl, /^CREATE TABLE backends \(/)
     assert.match(ddl, /id TEXT NOT NULL PRIMARY KEY/)
     assert.doesNotMatch(ddl, /UNIQUE|REFERENCES|AUTOINCREMENT/i)
-    for (const c of BACKEND_COLUMNS.slice(1)) assert.match(c.definition, /NOT NULL DEFAULT /, c.name)
+    for (const c of BACKEND_COLUMNS.slice(1)) assert.match(c.definition, /NOT NULL DEFAULT |^(TEXT|INTEGER)$/, c.name)
+    assert.deepEqual(BACKEND_COLUMNS.filter((c) => !/NOT NULL/.test(c.definition)).map((c) => c.name), ['registered_by'], 'the nullable columns')
   })
 })
 
