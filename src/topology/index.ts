@@ -27,5 +27,5 @@ export {
   parsePublicAddress,
   type Ipv4Network,
   type PublicAddressKind,
-} from './ipv4.js'
+} from '../net/address.js'
 export {isIsoCountryCode} from '../geo/country-codes.js'

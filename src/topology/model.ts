@@ -3,7 +3,7 @@
 import type {Region} from '../balancer/regions.js'
 import type {SixpnNetworkRequest} from '../sixpn/address-plan.js'
 import type {AnycastTopology, PopBgp} from './anycast.js'
-import type {Ipv4Network, PublicAddressKind} from './ipv4.js'
+import type {Ipv4Network, PublicAddressKind} from '../net/address.js'
 
 export type GossipSecurity = 'plaintext' | 'tls'
 

@@ -16,7 +16,7 @@ import {
   parseIpv4Network,
   parsePublicAddress,
   type Ipv4Network,
-} from './ipv4.js'
+} from '../net/address.js'
 import {parseSixpnNetwork, type SixpnNetworkRequest} from '../sixpn/address-plan.js'
 import {formatPrefix, parseIpv6, prefixContains, type IpPrefix} from '../sixpn/ipv6.js'
 import {TOPOLOGY_DEFAULTS, type GossipSecurity, type Topology, type TopologyPop} from './model.js'
