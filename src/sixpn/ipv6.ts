@@ -1,7 +1,8 @@
 // IPv6 text ⇄ 128-bit integers, and CIDR prefixes of either family with containment and overlap:
 // the arithmetic under the 6PN address plan. Pure; it knows nothing of POPs or topology files.
+// The literals themselves are parsed by src/net/address.ts (one dotted-quad and one IPv6 parser).
 // Functions that parse return undefined (or throw a plain Error with the reason); callers add keys.
-import net from 'node:net'
+import {ipv4ToNumber, ipv6Groups} from '../net/address.js'
 
 export type IpFamily = 4 | 6
 
@@ -16,30 +17,11 @@ const BITS: Record<IpFamily, number> = {4: 32, 6: 128}
 
 /** `fd12::1` → 128-bit integer; undefined for anything that is not an IPv6 literal (zone ids too). */
 export function parseIpv6(text: string): bigint | undefined {
-  if (!net.isIPv6(text) || text.includes('%')) return undefined
-  let groups: string[]
-  const tail = text.lastIndexOf(':')
-  let body = text
-  let embedded: string[] = []
-  if (text.includes('.')) {
-    // An embedded IPv4 (::ffff:192.0.2.1) stands for the last two groups.
-    const v4 = text.slice(tail + 1).split('.').map(Number)
-    embedded = [((v4[0]! << 8) | v4[1]!).toString(16), ((v4[2]! << 8) | v4[3]!).toString(16)]
-    body = text.slice(0, tail + 1) + '0'
-  }
-  const halves = body.split('::')
-  if (halves.length === 2) {
-    const head = halves[0] === '' ? [] : halves[0]!.split(':')
-    const rest = halves[1] === '' ? [] : halves[1]!.split(':')
-    if (embedded.length > 0) rest.pop()
-    const fill = 8 - head.length - rest.length - embedded.length
-    groups = [...head, ...Array<string>(fill).fill('0'), ...rest, ...embedded]
-  } else {
-    groups = body.split(':')
-    if (embedded.length > 0) groups.splice(-1, 1, ...embedded)
-  }
+  if (text.includes('%')) return undefined
+  const groups = ipv6Groups(text)
+  if (groups === null) return undefined
   let value = 0n
-  for (const group of groups) value = (value << 16n) | BigInt(parseInt(group, 16))
+  for (const group of groups) value = (value << 16n) | BigInt(group)
   return value
 }
 
@@ -67,8 +49,8 @@ export function formatIpv6(value: bigint): string {
 }
 
 function parseIpv4(text: string): bigint | undefined {
-  if (!net.isIPv4(text)) return undefined
-  return text.split('.').reduce((n, part) => (n << 8n) | BigInt(part), 0n)
+  const value = ipv4ToNumber(text)
+  return value === undefined ? undefined : BigInt(value)
 }
 
 function formatIpv4(value: bigint): string {

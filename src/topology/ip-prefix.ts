@@ -3,7 +3,7 @@
 // the caller adds the file and key path.
 import net from 'node:net'
 
-import {ipv4ToInt, ipv6Groups} from '../net/address.js'
+import {ipv4ToInt, ipv6Groups, numberToIpv4} from '../net/address.js'
 
 export type IpFamily = 4 | 6
 
@@ -32,7 +32,7 @@ function canonicalIpv6(address: string): string {
 }
 
 function wordsToText(family: IpFamily, parts: readonly number[]): string {
-  if (family === 4) return [24, 16, 8, 0].map((shift) => Math.floor(parts[0]! / 2 ** shift) % 256).join('.')
+  if (family === 4) return numberToIpv4(parts[0]!)
   return canonicalIpv6(parts.map((g) => g.toString(16)).join(':'))
 }
 
