@@ -1,5 +1,5 @@
 // Public exports of src/generators (re-exported by src/index.ts).
-export {renderCorrosionAgentToml, tomlString} from './corrosion-toml.js'
+export {renderCorrosionAgentToml, tomlValue} from './corrosion-toml.js'
 export {renderWireguardConf} from './wireguard.js'
 export {renderCorrosionService, renderEdgeproxyService} from './systemd.js'
 export {renderEdgeproxyEnv} from './env-file.js'

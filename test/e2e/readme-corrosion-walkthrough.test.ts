@@ -13,6 +13,8 @@ import fs from 'node:fs'
 import path from 'node:path'
 import {after, before, describe, test} from 'node:test'
 
+import {parse} from 'smol-toml'
+
 import {BIN, cleanEnv, ROOT, tempDir} from '../support/proxy-process.js'
 
 const MARKER = '<!-- corrosion-walkthrough'
@@ -130,7 +132,7 @@ process.exit(r.status === 4 && needsAgentOrProxy ? 0 : r.status ?? 1)
     assert.match(unit, /^User=corrosion$/m)
     assert.match(unit, /--config \/etc\/corrosion\/config\.toml agent$/m)
     assert.match(fs.readFileSync(path.join(root, 'etc/systemd/system/edgeproxy.service'), 'utf8'), /^EnvironmentFile=\/etc\/edgeproxy\/edgeproxy\.env$/m)
-    assert.match(fs.readFileSync(path.join(root, 'etc/corrosion/config.toml'), 'utf8'), /^schema_paths = \["\/etc\/corrosion\/schema"\]$/m)
+    assert.deepEqual((parse(fs.readFileSync(path.join(root, 'etc/corrosion/config.toml'), 'utf8')) as {db: {schema_paths: string[]}}).db.schema_paths, ['/etc/corrosion/schema'])
     assert.deepEqual(fs.readFileSync(checks, 'utf8').trim().split('\n'), [
       'readable /etc/corrosion/config.toml',
       'readable /etc/corrosion/schema/backends.sql',
