@@ -184,7 +184,7 @@ export class Engine implements EngineParts {
     const {feed, writer} = stores
     let pool: WorkerPool | undefined
     let control: ControlRouterState | undefined
-    const memory = workers > 1 ? new SharedMemory(layoutFor(workers, config.bindingMaxEntries)) : undefined
+    const memory = workers > 1 ? new SharedMemory(layoutFor(workers, config.bindingMaxEntries, config.workersBackendSlots)) : undefined
     const router = new Router({
       ...routerOptionsOf(config),
       ...(memory
@@ -199,7 +199,12 @@ export class Engine implements EngineParts {
                 health,
                 tiers: ROUTING_TIERS.length,
                 onTable: (table) => pool?.broadcast(table),
-                onNoSlot: (id) => logger.error('backend_no_slot', `backend ${id} left out of the workers' table: every shared slot is taken`, {backend: id}),
+                onNoSlots: (ids) =>
+                  logger.error(
+                    'backend_no_slot',
+                    `${ids.length} backend(s) get no traffic: the workers' shared memory has room for ${config.workersBackendSlots} backends and every slot is taken (${ids.slice(0, 5).join(', ')}${ids.length > 5 ? ', …' : ''}); raise EDGEPROXY_WORKERS_BACKEND_SLOTS and restart`,
+                    {backends: ids.length, ids: ids.slice(0, 100).join(','), slots: config.workersBackendSlots},
+                  ),
               })),
           }
         : {}),
@@ -337,7 +342,7 @@ export class Engine implements EngineParts {
         writes: this.service.writes,
       },
       connections: {active: this.pool ? this.listenerStats.tcp.active + this.listenerStats.tls.active : this.connections.size, ...this.stats.toJSON()},
-      ...(this.pool ? {workers: {count: this.pool.count, replaced: this.pool.replaced, behind: this.pool.behind}} : {}),
+      ...(this.pool ? {workers: {count: this.pool.count, replaced: this.pool.replaced, behind: this.pool.behind, backend_slots: this.config.workersBackendSlots, unslotted: this.pool.control.unslotted}} : {}),
       ...sections,
     } as const
     return {httpStatus: isDraining || !hasTable ? 503 : 200, body}

@@ -339,6 +339,8 @@ export interface StartConfig {
   health: HealthConfig
   /** Event loops that accept and relay (EDGEPROXY_WORKERS resolved; src/workers/settings.ts). */
   workers: number
+  /** Backend slots in the workers' shared memory (EDGEPROXY_WORKERS_BACKEND_SLOTS). */
+  workersBackendSlots: number
   tls?: {listen: HostPort; certPath: string; keyPath: string; reloadMs: number}
   proxyProtocol?: {trusted: CidrList}
   bindingTtlMs: number
@@ -421,6 +423,7 @@ export function resolveStartConfig(flags: Raw, env: Env): StartConfig {
     limits: resolveConnectionLimits(v),
     health: resolveHealthConfig(v),
     workers: resolveWorkerCount(v.workers!),
+    workersBackendSlots: v.workersBackendSlots!,
     tls,
     proxyProtocol: v.proxyProtocol ? {trusted: v.proxyProtocolTrusted!} : undefined,
     bindingTtlMs: ms(v.bindingTtlSecs!),

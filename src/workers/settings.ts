@@ -25,6 +25,15 @@ export const WORKERS_SETTINGS = {
       return String(Number(t))
     },
   }),
+  workersBackendSlots: setting.integer({
+    flag: 'workers-backend-slots',
+    env: 'EDGEPROXY_WORKERS_BACKEND_SLOTS',
+    default: '16384',
+    min: 16,
+    max: 65_535,
+    summary: `Backends the workers' shared memory has room for (the routing table, plus backends that left it in the last 5 s or still hold connections); a backend beyond it gets no traffic, is logged and makes /health degraded. (40 + 4 × workers) bytes each, taken at start`,
+    group: 'CONNECTIONS',
+  }),
 } satisfies Record<string, Setting<unknown>>
 
 /** `auto` → the CPUs this process may use (capped); a number stays. */

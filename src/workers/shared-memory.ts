@@ -204,7 +204,7 @@ export class SharedMemory {
 }
 
 /** A layout for a routing table of up to `slots` backends, `workers` workers and `bindings` bindings. */
-export function layoutFor(workers: number, bindings: number, slots = 4096): SharedLayout {
+export function layoutFor(workers: number, bindings: number, slots = 16_384): SharedLayout {
   let cap = 1024
   // Room for a probe window of free entries at the cap: about 1.5 entries per binding.
   while (cap < bindings * 1.5 && cap < 1 << 24) cap *= 2

@@ -305,8 +305,8 @@ export class WorkerRouterState extends SharedStateBase implements RouterState {
 export interface ControlStateOptions extends SharedStateOptions {
   /** Called with every new table and its slot words (the pool sends it to every worker). */
   onTable: (table: TableMessage) => void
-  /** A backend left out because every slot is taken (logged by the caller). */
-  onNoSlot?: (id: string) => void
+  /** Backends of a new table left out because every slot is taken (the caller logs them; called per table while any is). */
+  onNoSlots?: (ids: string[]) => void
   now?: () => number
   /** How long a slot whose backend left stays unused (workers may still route on the old table). */
   quarantineMs?: number
@@ -319,7 +319,9 @@ export interface ControlStateOptions extends SharedStateOptions {
  */
 export class ControlRouterState extends SharedStateBase implements RouterState {
   private readonly onTable: (table: TableMessage) => void
-  private readonly onNoSlot?: (id: string) => void
+  private readonly onNoSlots?: (ids: string[]) => void
+  /** Backends of the current table without a slot: no worker routes them (EDGEPROXY_WORKERS_BACKEND_SLOTS). */
+  unslotted = 0
   private readonly now: () => number
   private readonly quarantineMs: number
   private readonly slotById = new Map<string, number>()
@@ -331,7 +333,7 @@ export class ControlRouterState extends SharedStateBase implements RouterState {
   constructor(options: ControlStateOptions) {
     super(options)
     this.onTable = options.onTable
-    this.onNoSlot = options.onNoSlot
+    this.onNoSlots = options.onNoSlots
     this.now = options.now ?? sharedNow
     this.quarantineMs = options.quarantineMs ?? 5000
     for (let s = options.memory.layout.slots - 1; s >= 0; s--) this.free.push(s)
@@ -348,12 +350,13 @@ export class ControlRouterState extends SharedStateBase implements RouterState {
     this.reclaim(now)
     const bySlot: (Backend | undefined)[] = []
     const words: number[] = []
+    const noSlot: string[] = []
     for (const b of backends) {
       let s = this.slotById.get(b.id)
       if (s === undefined) {
         s = this.free.pop()
         if (s === undefined) {
-          this.onNoSlot?.(b.id)
+          noSlot.push(b.id)
           setWord(b, 0)
           words.push(0)
           continue
@@ -380,8 +383,10 @@ export class ControlRouterState extends SharedStateBase implements RouterState {
     this.bySlot = bySlot
     this.byId = byId
     this.current = backends
+    this.unslotted = noSlot.length
+    if (noSlot.length > 0) this.onNoSlots?.(noSlot)
     this.health.setBackends(backends)
-    this.publish()
+    this.publishAll()
     this.onTable({type: 'table', version: 0, backends: [...backends], words})
   }
 
@@ -394,9 +399,27 @@ export class ControlRouterState extends SharedStateBase implements RouterState {
     }
   }
 
-  /** Writes every backend's health code for the workers (after events, and on a short timer for time-driven changes). */
+  /**
+   * Writes every backend's health code for the workers (after events, and on a short timer for
+   * time-driven changes); backends left without a slot get one as soon as a slot is free again
+   * (the table is handed out anew), not only at the next table change.
+   */
   publish(): void {
+    if (this.unslotted > 0 && this.hasReclaimable(this.now())) {
+      this.install(this.current, this.byId)
+      return
+    }
+    this.publishAll()
+  }
+
+  private publishAll(): void {
     for (const b of this.current) this.publishOne(b)
+  }
+
+  private hasReclaimable(now: number): boolean {
+    if (this.free.length > 0) return true
+    for (const [s, since] of this.leaving) if (now - since >= this.quarantineMs && Atomics.load(this.memory.active, s) === 0) return true
+    return false
   }
 
   private publishOne(b: Backend): void {
@@ -441,6 +464,8 @@ export class ControlRouterState extends SharedStateBase implements RouterState {
   }
 
   healthSkip(b: Backend, nowMs: number): HealthSkip | null {
+    // No slot: no worker routes it (their healthSkip says down), so neither do DNS, /health and the API.
+    if (wordOf(b) === 0) return 'down'
     return this.health.skipReason(b.id, nowMs)
   }
 

@@ -83,6 +83,16 @@ export class WorkerPool {
     this.script = options.script ?? new URL('./worker-main.js', import.meta.url)
   }
 
+  /** Backend slots of the shared memory (EDGEPROXY_WORKERS_BACKEND_SLOTS). */
+  get backendSlots(): number {
+    return this.options.memory.layout.slots
+  }
+
+  /** Bytes of shared memory the workers use (routing state and bindings; the admission table apart). */
+  get sharedBytes(): number {
+    return this.options.memory.buffer.byteLength
+  }
+
   /** The control plane's router state (slots, health codes, the sums). */
   get control(): ControlRouterState {
     return this.options.state()

@@ -14,6 +14,7 @@ const PUBLISH_MS = 100
 const COLLECT_MS = 1000
 
 export function workersService(pool: WorkerPool, logger: Logger, onTcp: (address: HostPort) => void, onTls: (address: HostPort) => void): Service {
+  const slots = pool.backendSlots
   let timer: NodeJS.Timeout | undefined
   let collector: NodeJS.Timeout | undefined
   // Fault drill for tests and game days: with EDGEPROXY_TEST_FAULTS=1, SIGUSR2 makes the last worker throw.
@@ -35,11 +36,16 @@ export function workersService(pool: WorkerPool, logger: Logger, onTcp: (address
       collector = setInterval(() => void pool.collect(), COLLECT_MS)
       collector.unref()
       if (isDrill) process.on('SIGUSR2', onDrill)
-      logger.info('workers_started', `${pool.count} workers accept and relay connections`, {workers: pool.count})
+      logger.info('workers_started', `${pool.count} workers accept and relay connections`, {workers: pool.count, backend_slots: slots, shared_bytes: pool.sharedBytes})
     },
     reload() {
       pool.reload()
       return {workers: pool.count}
+    },
+    health() {
+      const n = pool.control.unslotted
+      if (n === 0) return {}
+      return {degraded: [`${n} backend(s) get no traffic: every one of the ${slots} backend slots of the workers' shared memory is taken (raise EDGEPROXY_WORKERS_BACKEND_SLOTS and restart)`]}
     },
     close() {
       if (timer) clearInterval(timer)

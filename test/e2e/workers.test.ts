@@ -279,6 +279,31 @@ describe(`${WORKERS} workers: one token bucket per client over every worker`, {s
   })
 })
 
+describe(`${WORKERS} workers: more backends than shared slots`, {skip: SKIP}, () => {
+  const f = fixture({EDGEPROXY_WORKERS_BACKEND_SLOTS: '16', EDGEPROXY_GEOIP_MAX_AGE_DAYS: '36500'})
+
+  test('EDGEPROXY_WORKERS_BACKEND_SLOTS=16 and 18 backends: the 2 left out are logged, routed by nobody, and /health says so naming the setting', async () => {
+    for (let i = 0; i < 18; i++) f.db.insert({id: `n${String(i).padStart(2, '0')}`, region: 'sa', port: f.a.port})
+    await tableEverywhere(f, 18)
+    const logged = await f.proxy.waitFor('backend_no_slot')
+    assert.equal(logged.backends, 2)
+    assert.equal(logged.slots, 16)
+    assert.match(String(logged.msg), /EDGEPROXY_WORKERS_BACKEND_SLOTS/)
+    const h = await health(f)
+    assert.equal(h.status, 'degraded')
+    assert.ok(h.degraded_reasons.some((r: string) => r.includes('EDGEPROXY_WORKERS_BACKEND_SLOTS')), JSON.stringify(h.degraded_reasons))
+    assert.deepEqual({slots: h.workers.backend_slots, unslotted: h.workers.unslotted}, {slots: 16, unslotted: 2})
+    assert.equal(h.routable, 16, 'the control plane does not count them routable either')
+    // Removing two backends frees their slots after the 5 s quarantine: everyone is routed again, without another table change.
+    f.db.delete('n00')
+    f.db.delete('n01')
+    await tableEverywhere(f, 16)
+    await until(async () => (await health(f)).workers.unslotted === 0, 15_000)
+    assert.equal((await health(f)).routable, 16)
+    assert.equal((await health(f)).status, 'ok')
+  })
+})
+
 describe(`${WORKERS} workers: drain and crash`, {skip: SKIP}, () => {
   test('SIGTERM drains every worker: one shutdown_started with all open connections, drained and cut summed', async (t) => {
     const backend = await startBackend('a')

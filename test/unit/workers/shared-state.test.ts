@@ -105,8 +105,9 @@ describe('SharedAffinity', () => {
 })
 
 /** A control plane and two worker routers over one memory, wired as the pool wires them (messages delivered at once). */
-function plant(options: {circuit?: boolean} = {}) {
-  const memory = new SharedMemory(layoutFor(2, 1000))
+function plant(options: {circuit?: boolean; slots?: number} = {}) {
+  const memory = new SharedMemory(layoutFor(2, 1000, options.slots))
+  const noSlots: string[][] = []
   let now = 10_000
   const clock = () => now
   const circuit = options.circuit
@@ -127,6 +128,7 @@ function plant(options: {circuit?: boolean} = {}) {
         health,
         tiers: ROUTING_TIERS.length,
         now: clock,
+        onNoSlots: (ids) => noSlots.push(ids),
         onTable: (t) => {
           tables.push(t)
           for (const w of workers) {
@@ -156,7 +158,7 @@ function plant(options: {circuit?: boolean} = {}) {
     })
     workers.push({router, state})
   }
-  return {memory, main, control, workers, tables, advance: (ms: number) => (now += ms)}
+  return {memory, main, control, workers, tables, noSlots, advance: (ms: number) => (now += ms)}
 }
 
 describe('routers of two workers over one memory', () => {
@@ -234,5 +236,33 @@ describe('routers of two workers over one memory', () => {
     assert.notEqual(wordA & 0xffff, wordB & 0xffff, 'b does not reuse a’s slot while a is held')
     p.workers[0].router.release(held.backend)
     assert.equal(p.memory.active[(wordA & 0xffff) - 1], 0)
+  })
+
+  test('a table larger than the backend slots: the backends left out are reported and routed by nobody, until slots free up', () => {
+    const p = plant({slots: 4})
+    const ids = ['a', 'b', 'c', 'd', 'e', 'f']
+    p.main.setBackends(ids.map((id) => backend(id)))
+    assert.deepEqual(p.noSlots, [['e', 'f']], 'reported once for the table')
+    assert.equal(p.control.unslotted, 2)
+    assert.equal(p.main.routingState(p.main.get('e')!), 'down', 'the control plane (DNS, /health, the API) agrees with the workers')
+    const picked = new Set<string>()
+    for (let i = 0; i < 40; i++) {
+      const pick = p.workers[i % 2].router.acquire(`10.1.0.${i}`, null)!
+      picked.add(pick.backend.id)
+      p.workers[i % 2].router.release(pick.backend)
+    }
+    assert.deepEqual([...picked].sort(), ['a', 'b', 'c', 'd'])
+    // a and b leave; their slots are quarantined for 5 s (a worker may still route on the old table), then e and f get them.
+    p.main.setBackends(['c', 'd', 'e', 'f'].map((id) => backend(id)))
+    assert.equal(p.control.unslotted, 2)
+    p.control.publish()
+    assert.equal(p.control.unslotted, 2, 'not before the quarantine ends')
+    p.advance(5001)
+    // The control plane's 100 ms publish hands the freed slots out; no table change is needed.
+    p.control.publish()
+    assert.equal(p.control.unslotted, 0)
+    assert.equal(p.noSlots.length, 2)
+    assert.equal(p.workers[0].router.acquire('10.1.1.1', null, new Set(['c', 'd', 'f']))?.backend.id, 'e', 'a worker routes e now')
+    assert.equal(p.main.routingState(p.main.get('e')!), 'up')
   })
 })
