@@ -11,7 +11,7 @@ import {TOPOLOGY_NAME_PATTERN} from '../topology/parse-topology.js'
 import {GeneratorInputsError, type InputProblem} from './errors.js'
 import {QUIC_MIN_UDP_PAYLOAD} from './gossip-mtu.js'
 import {renderHostFiles} from './host-files.js'
-import {formatSocketAddress, hostSecrets, type HostModel, type HostPaths, type SocketAddress} from './host-model.js'
+import {formatSocketAddress, hostSecrets, TLS_OFF_UNTIL, type HostModel, type HostPaths, type SocketAddress} from './host-model.js'
 import {DEFAULT_SHUTDOWN_TIMEOUT_SECS} from './pop-plan.js'
 import type {ClusterSecrets} from './secrets.js'
 import type {PlannedFile} from './write-output.js'
@@ -334,7 +334,7 @@ export function bootstrapHostModel(s: BootstrapSettings, secrets: ClusterSecrets
     firewall: {
       publicTcp: [
         {port: s.listen.port, comment: 'edgeproxy TCP proxy'},
-        {port: s.tlsListen.port, comment: 'edgeproxy TLS'},
+        {port: s.tlsListen.port, comment: 'edgeproxy TLS', until: TLS_OFF_UNTIL},
       ],
       // firewall.sh denies incoming by default: a WireGuard tunnel the agents talk over needs its port.
       publicUdp: /^wg/.test(s.privateInterface) ? [{port: s.wireguardPort, comment: `WireGuard (${s.privateInterface})`}] : [],

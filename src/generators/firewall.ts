@@ -21,8 +21,16 @@ export function renderFirewallScript(fw: FirewallModel, headerLines: readonly st
   out.push('ufw default allow outgoing\n')
   out.push(`ufw limit "$SSH_PORT/tcp" comment ${quote('ssh')}\n`)
   out.push('\n# Open to the internet\n')
-  for (const rule of byPort(fw.publicTcp)) out.push(`ufw allow ${rule.port}/tcp comment ${quote(rule.comment)}\n`)
-  for (const rule of byPort(fw.publicUdp)) out.push(`ufw allow ${rule.port}/udp comment ${quote(rule.comment)}\n`)
+  for (const [rules, proto] of [
+    [fw.publicTcp, 'tcp'],
+    [fw.publicUdp, 'udp'],
+  ] as const) {
+    for (const rule of byPort(rules)) {
+      const line = `ufw allow ${rule.port}/${proto} comment ${quote(rule.comment)}\n`
+      // Only what listens is opened: a listener that is off gets its rule ready, commented out.
+      out.push(rule.until ? `# Nothing listens on ${rule.port}/${proto} until ${rule.until}; then run:\n# ${line}` : line)
+    }
+  }
   out.push(`\n# Only over ${fw.privateInterface}${fw.privateSource ? `, from ${fw.privateSource}` : ''}\n`)
   const from = fw.privateSource ? ` from ${fw.privateSource}` : ''
   const to = fw.privateDestination ? ` to ${fw.privateDestination}` : ' to any'

@@ -86,9 +86,14 @@ export interface DnsModel {
   resolver: SocketAddress
 }
 
+/** The TLS listener is off in the generated edgeproxy.env until the operator gives it a certificate. */
+export const TLS_OFF_UNTIL = 'EDGEPROXY_TLS_ENABLED=true in edgeproxy.env'
+
 export interface PortRule {
   port: number
   comment: string
+  /** Nothing listens on the port until this setting turns its listener on: the rule is written commented out. */
+  until?: string
 }
 
 export interface FirewallModel {

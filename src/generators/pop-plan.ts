@@ -12,7 +12,7 @@ import {anycastHostModel, apiBaseUrl} from './anycast-model.js'
 import {gossipMaxMtuForTunnel} from './gossip-mtu.js'
 import {renderHostFiles} from './host-files.js'
 import {GeneratorInputError} from './errors.js'
-import {DEFAULT_CORROSION_PATHS, DEFAULT_HOST_PATHS, formatSocketAddress, hostSecrets, type HostModel, type HostPaths, type SixpnModel, type WireguardModel} from './host-model.js'
+import {DEFAULT_CORROSION_PATHS, DEFAULT_HOST_PATHS, formatSocketAddress, hostSecrets, TLS_OFF_UNTIL, type HostModel, type HostPaths, type SixpnModel, type WireguardModel} from './host-model.js'
 import type {ClusterSecrets} from './secrets.js'
 import {wireguardPublicKey} from './wireguard-keys.js'
 import type {PlannedFile} from './write-output.js'
@@ -147,7 +147,7 @@ export function popHostModel(topology: Topology, pop: TopologyPop, secrets: Clus
     firewall: {
       publicTcp: [
         {port: topology.ports.proxy, comment: 'edgeproxy TCP proxy'},
-        {port: topology.ports.tls, comment: 'edgeproxy TLS'},
+        {port: topology.ports.tls, comment: 'edgeproxy TLS', until: TLS_OFF_UNTIL},
       ],
       publicUdp: [{port: topology.wireguard.port, comment: 'WireGuard'}],
       privateInterface: topology.wireguard.interface,

@@ -147,6 +147,12 @@ describe('pop generate-config: deployable as generated', () => {
       })
       assert.deepEqual(opened.sort(), onTunnel, `${pop}: wg0 opens exactly what listens on ${wgAddress}`)
       assert.ok(opened.includes('9091/tcp') && opened.includes('4001/udp'), `${pop}: metrics and gossip on wg0`)
+      // Public: the proxy's port and WireGuard's; TLS is off in edgeproxy.env, so its rule waits, commented out.
+      const publicRules = [...fw.matchAll(/^ufw allow (\d+\/\w+) /gm)].map((m) => m[1]).sort()
+      const tlsPort = env.get('EDGEPROXY_TLS_LISTEN_ADDR')!.split(':').pop()
+      assert.equal(env.get('EDGEPROXY_TLS_ENABLED'), 'false')
+      assert.deepEqual(publicRules, [`${env.get('EDGEPROXY_LISTEN_ADDR')!.split(':').pop()}/tcp`, '51820/udp'].sort(), `${pop}: public rules`)
+      assert.match(fw, new RegExp(`^# ufw allow ${tlsPort}/tcp comment 'edgeproxy TLS'$`, 'm'))
       assert.equal(env.get('EDGEPROXY_API_URL'), `http://${apiListen}`)
     }
 
@@ -156,6 +162,7 @@ describe('pop generate-config: deployable as generated', () => {
     const fw = fs.readFileSync(path.join(out, 'firewall.sh'), 'utf8')
     assert.match(fw, /^ufw allow 51999\/udp comment 'WireGuard \(wg0\)'$/m)
     assert.doesNotMatch(fw, /port 8081|port 8090/, 'both APIs are on loopback by default')
+    assert.deepEqual([...fw.matchAll(/^ufw allow (\d+\/\w+) /gm)].map((m) => m[1]).sort(), ['51999/udp', '8080/tcp'], 'the proxy and WireGuard; TLS is off')
     assert.equal(envFile(path.join(out, 'edgeproxy.env')).get('EDGEPROXY_API_URL'), 'http://127.0.0.1:8081')
   })
 })

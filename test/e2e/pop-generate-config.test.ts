@@ -209,7 +209,8 @@ describe('pop generate-config on the three-POP fixture', () => {
 
       const fw = read('firewall.sh')
       assert.match(fw, /^ufw allow 8080\/tcp /m)
-      assert.match(fw, /^ufw allow 8443\/tcp /m)
+      assert.match(fw, /^# ufw allow 8443\/tcp /m, 'TLS is off in edgeproxy.env: its rule waits, commented out')
+      assert.doesNotMatch(fw, /^ufw allow 8443/m)
       assert.match(fw, /^ufw allow 51820\/udp /m)
       assert.match(fw, /^ufw allow in on wg0 from 10\.50\.0\.0\/16 to 10\.50\.\d\.1 port 4001 proto udp /m, 'gossip is UDP, WireGuard only')
       assert.match(fw, /^ufw allow in on wg0 .* port 8081 proto tcp /m)
