@@ -17,6 +17,7 @@ export interface MainOptions {
 export async function main(argv: string[], options: MainOptions): Promise<void> {
   const tuning = await import('./node-tuning.js')
   if (tuning.shouldReexec(argv, process.env, process.execArgv)) return tuning.reexecWithTuning()
+  if (argv[0] === 'start') tuning.watchWrapper(process.env)
   if (typeof options.load === 'string' && process.env.EDGEPROXY_CLI_LEAN !== '0') {
     const {runLean} = await import('./lean/run-lean.js')
     if (await runLean(argv, path.dirname(path.dirname(fileURLToPath(options.load))))) return

@@ -23,8 +23,13 @@ export const NODE_TUNING = {
   flags: ['--initial-old-space-size=64', '--max-semi-space-size=2', '--no-memory-reducer'],
 }
 
-/** Set in the re-executed process (so it never loops) and read by nothing else. */
+/**
+ * Set in the re-executed process (so it never loops): the PID of the process that ran it again (the
+ * same PID after execve; the wrapper's on Node 20, which watchWrapper then follows).
+ */
 const MARKER = 'EDGEPROXY_NODE_TUNED'
+/** How often a Node 20 child checks that its wrapper still lives (an unref'd timer; never per connection). */
+const WRAPPER_CHECK_MS = 1000
 
 /** Signals a supervisor sends that the proxy acts on (stop, reload); forwarded by the Node 20 wrapper. */
 const FORWARDED = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR2'] as const
@@ -55,7 +60,7 @@ export function shouldReexec(argv: readonly string[], env: NodeJS.ProcessEnv, ex
  * and this process exits as the child did.
  */
 export function reexecWithTuning(): Promise<never> {
-  const env: NodeJS.ProcessEnv = {...NODE_TUNING.env, ...process.env, [MARKER]: '1'}
+  const env: NodeJS.ProcessEnv = {...NODE_TUNING.env, ...process.env, [MARKER]: String(process.pid)}
   const given = new Set(process.execArgv.map((a) => a.split('=')[0]))
   const flags = NODE_TUNING.flags.filter((f) => !given.has(f.split('=')[0]!))
   const args = [...flags, ...process.execArgv, ...process.argv.slice(1)]
@@ -74,4 +79,22 @@ export function reexecWithTuning(): Promise<never> {
       process.kill(process.pid, signal)
     })
   })
+}
+
+/**
+ * In the child a Node 20 wrapper started: a wrapper killed with SIGKILL cannot pass the signal on, and
+ * the proxy would live on as an orphan holding its ports (a supervisor that killed only the PID it
+ * launched, a CI script's `kill -9`). Once the wrapper is gone, the proxy stops as on SIGTERM (it
+ * drains). Nothing to do when the settings came by execve (same PID) or were there at launch.
+ */
+export function watchWrapper(env: NodeJS.ProcessEnv): void {
+  const wrapper = Number(env[MARKER])
+  if (!Number.isInteger(wrapper) || wrapper <= 1 || wrapper === process.pid || process.ppid !== wrapper) return
+  const timer = setInterval(() => {
+    if (process.ppid === wrapper) return
+    clearInterval(timer)
+    process.stderr.write(`edgeproxy: the process that started this one (PID ${wrapper}) is gone; stopping as on SIGTERM\n`)
+    process.kill(process.pid, 'SIGTERM')
+  }, WRAPPER_CHECK_MS)
+  timer.unref()
 }

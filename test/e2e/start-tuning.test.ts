@@ -14,6 +14,23 @@ import {BIN, cleanEnv, ProxyProcess, tempDir} from '../support/proxy-process.js'
 const hasProc = fs.existsSync('/proc/self/cmdline')
 const hasBusybox = spawnSync('sh', ['-c', 'command -v busybox']).status === 0
 
+/** Resolves once no process has `pid` (polled: it is not this test's child). */
+async function waitForExit(pid: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    try {
+      process.kill(pid, 0)
+    } catch {
+      return
+    }
+    if (Date.now() > deadline) {
+      process.kill(pid, 'SIGKILL')
+      throw new Error(`the proxy (PID ${pid}) still runs ${timeoutMs} ms after its wrapper was killed`)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
 interface Seen {
   argv: string[]
   env: Map<string, string>
@@ -80,6 +97,38 @@ describe('start: runtime settings in every launch mode', {skip: hasProc ? false 
   test('BusyBox env', {skip: hasBusybox ? false : 'busybox is not installed'}, async () => {
     assertTuned(await launch('busybox', ['env', process.execPath, BIN, 'start']), 'busybox env node bin/run.js start')
   })
+
+  const hasExecve = typeof (process as {execve?: unknown}).execve === 'function'
+  test(
+    'a wrapper killed with SIGKILL leaves no orphan: the proxy it started stops as on SIGTERM',
+    {skip: hasExecve ? `Node ${process.version} replaces the process (execve): there is no wrapper to kill` : false},
+    async () => {
+      const env = cleanEnv({EDGEPROXY_LISTEN_ADDR: '127.0.0.1:0', EDGEPROXY_API_ENABLED: 'false', EDGEPROXY_LOG_FORMAT: 'json', EDGEPROXY_DB_PATH: path.join(tmp.dir, `routing-${n++}.db`)})
+      delete env.MALLOC_TRIM_THRESHOLD_
+      const proxy = new ProxyProcess(spawn(process.execPath, [BIN, 'start'], {env, stdio: ['ignore', 'pipe', 'pipe']}))
+      let pid = 0
+      try {
+        const started = await proxy.waitFor('started', () => true, 30_000)
+        pid = Number(started.pid)
+        assert.notEqual(pid, proxy.child.pid, 'a child runs the proxy on this Node')
+        proxy.child.kill('SIGKILL')
+        // The child's stderr stays open to this test (it inherited the pipe): its shutdown shows there.
+        await proxy.waitFor('shutdown_complete', () => true, 30_000)
+        await waitForExit(pid, 30_000)
+        assert.match(proxy.stderr, /the process that started this one \(PID \d+\) is gone/)
+      } finally {
+        // An orphan would hold the test's pipes open (and stop() waits for them to close).
+        if (pid > 0) {
+          try {
+            process.kill(pid, 'SIGKILL')
+          } catch {
+            // already gone, as it should be
+          }
+        }
+        await proxy.stop('SIGKILL')
+      }
+    },
+  )
 
   test("an operator's own value is kept; EDGEPROXY_NODE_TUNING=0 runs as launched", async () => {
     const own = await launch(process.execPath, ['--max-semi-space-size=4', BIN, 'start'], {MALLOC_TRIM_THRESHOLD_: '1000'})
