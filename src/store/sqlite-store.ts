@@ -42,7 +42,7 @@ const PROBLEM_CODE: Record<StoreProblem, string> = {
   read_only: 'EP_STORE_READ_ONLY',
   not_a_database: 'EP_STORE_CORRUPT',
   incomplete: 'EP_STORE_INCOMPLETE',
-  locked: 'EP_STORE_LOCKED',
+  locked: 'EP_STORE_BUSY', // one code for one cause: another process holds the lock (at open, or past a write's retries)
   busy: 'EP_STORE_BUSY',
   failed: 'EP_STORE_READ_FAILED',
 }
@@ -51,7 +51,7 @@ export class StoreError extends EdgeproxyError {
   readonly problem: StoreProblem
 
   constructor(problem: StoreProblem, message: string, options: {suggestion?: string; cause?: unknown} = {}) {
-    super(PROBLEM_CODE[problem], message, problem === 'busy' ? ExitCode.unavailable : ExitCode.invalid, options)
+    super(PROBLEM_CODE[problem], message, problem === 'busy' || problem === 'locked' ? ExitCode.unavailable : ExitCode.invalid, options)
     this.problem = problem
   }
 }

@@ -361,7 +361,7 @@ describe('routing store failures keep the last good table', () => {
     const failed = proxy.next('store_read_failed')
     for (const suffix of ['-wal', '-shm']) fs.rmSync(dbPath + suffix, {force: true})
     fs.renameSync(replacement, dbPath)
-    assert.equal((await failed).code, 'EP_STORE_LOCKED')
+    assert.equal((await failed).code, 'EP_STORE_BUSY')
     const c = await connectAndGreet(proxy.tcpPort)
     c.socket.destroy()
     assert.equal(c.id, 'survivor')

@@ -305,6 +305,6 @@ describe('store errors name the setting, the path, the cause and advice for whoe
     holder.exec(backendsTableDdl())
     holder.exec('BEGIN EXCLUSIVE')
     t.after(() => holder.close())
-    assert.throws(() => SqliteRoutingStore.open(file, {create: false, context: CLI_STORE_CONTEXT}), {code: 'EP_STORE_LOCKED'})
+    assert.throws(() => SqliteRoutingStore.open(file, {create: false, context: CLI_STORE_CONTEXT}), (e: unknown) => e instanceof StoreError && e.code === 'EP_STORE_BUSY' && e.exitCode === 4 && /locked by another process/.test(e.message))
   })
 })
