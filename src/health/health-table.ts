@@ -69,6 +69,8 @@ export class HealthTable {
   /** Checked backends now DOWN: 0 means no pick needs to look one up. */
   downCount = 0
   onEvent?: (event: HealthEvent) => void
+  /** A check of the backend passed (it ended any cooldown): the workers' control plane publishes that. */
+  onCheckPassed?: (id: string) => void
   private readonly records = new Map<string, CheckRecord>()
   private readonly coolingUntil = new Map<string, number>()
   private readonly cooldownMs: number
@@ -134,7 +136,9 @@ export class HealthTable {
     } else {
       this.checksFailed++
     }
-    return this.apply(id, r, result.isPass, result.error, 'check')
+    const transition = this.apply(id, r, result.isPass, result.error, 'check')
+    if (result.isPass) this.onCheckPassed?.(id)
+    return transition
   }
 
   private apply(id: string, r: CheckRecord, isPass: boolean, error: string | null, cause: 'check' | 'passive'): Transition {
@@ -197,6 +201,11 @@ export class HealthTable {
 
   isCooling(id: string): boolean {
     return this.coolingUntil.size > 0 && this.isCoolingAt(id, this.now())
+  }
+
+  /** Ends the backend's cooldown now (a failed connect that a passing check had already overtaken). */
+  endCooldown(id: string): void {
+    this.coolingUntil.delete(id)
   }
 
   /** Monotonic ms of the end of the cooldown (0 = none). */

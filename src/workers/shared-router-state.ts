@@ -42,6 +42,8 @@ export interface OutcomeMessage {
   why: string
   /** The connection was the slot's half-open trial. */
   isTrial: boolean
+  /** When the worker saw it (shared clock, ms): a failure older than the backend's last passing check starts no cooldown. */
+  atMs: number
 }
 
 /** The table a worker routes on: the backends with their slot words, in table order. */
@@ -265,7 +267,7 @@ export class WorkerRouterState extends SharedStateBase implements RouterState {
   }
 
   private tell(kind: OutcomeMessage['kind'], b: Backend, why: string, isTrial: boolean): void {
-    this.post({type: 'outcome', kind, word: wordOf(b), id: b.id, why, isTrial})
+    this.post({type: 'outcome', kind, word: wordOf(b), id: b.id, why, isTrial, atMs: this.now()})
   }
 
   /** Whether the control plane wants this outcome: it ends a trial, or the slot's circuit is counting. */
@@ -328,6 +330,8 @@ export class ControlRouterState extends SharedStateBase implements RouterState {
   private readonly free: number[] = []
   /** Slots whose backend left the table: when (shared-clock ms). */
   private readonly leaving = new Map<number, number>()
+  /** When each backend last passed an active check (shared clock, ms). */
+  private readonly passedAt = new Map<string, number>()
   private current: readonly Backend[] = []
 
   constructor(options: ControlStateOptions) {
@@ -337,6 +341,22 @@ export class ControlRouterState extends SharedStateBase implements RouterState {
     this.now = options.now ?? sharedNow
     this.quarantineMs = options.quarantineMs ?? 5000
     for (let s = options.memory.layout.slots - 1; s >= 0; s--) this.free.push(s)
+    this.health.onCheckPassed = (id) => this.checkPassed(id)
+  }
+
+  /**
+   * A passing check ends the backend's cooldown for every worker at once (the health table ended
+   * its own): the shared end time goes to 0, and failures workers saw before now, still on their
+   * way as messages, will not start it again.
+   */
+  private checkPassed(id: string): void {
+    const b = this.byId.get(id)
+    const word = b === undefined ? 0 : wordOf(b)
+    if (word === 0) return
+    this.passedAt.set(id, this.now())
+    this.memory.coolingUntil[slotOfWord(word)] = 0
+    // An open circuit turned half-open: the workers may try it now, not at the next 100 ms publish.
+    this.publishOne(b!)
   }
 
   install(backends: readonly Backend[], byId: ReadonlyMap<string, Backend>): void {
@@ -378,6 +398,7 @@ export class ControlRouterState extends SharedStateBase implements RouterState {
     for (const [id, s] of this.slotById) {
       if (byId.has(id)) continue
       this.slotById.delete(id)
+      this.passedAt.delete(id)
       this.leaving.set(s, now)
     }
     this.bySlot = bySlot
@@ -449,9 +470,15 @@ export class ControlRouterState extends SharedStateBase implements RouterState {
     if (b !== undefined && b.id === message.id) {
       if (message.kind === 'failed') {
         health.connectFailed(b.id, b.app, b.region, message.why)
-        const until = health.coolingUntilMs(b.id)
         const s = slotOfWord(message.word)
-        if (until > this.memory.coolingUntil[s]) this.memory.coolingUntil[s] = until
+        if (message.atMs <= (this.passedAt.get(b.id) ?? -Infinity)) {
+          // A check passed after this failure (the message came late): as on one thread, the pass ended
+          // the cooldown. The shared end time stays as it is: 0 since the pass, or a newer failure's.
+          if (this.memory.coolingUntil[s] === 0) health.endCooldown(b.id)
+        } else {
+          const until = health.coolingUntilMs(b.id)
+          if (until > this.memory.coolingUntil[s]) this.memory.coolingUntil[s] = until
+        }
       } else if (message.kind === 'succeeded') health.connectSucceeded(b.id)
       else if (message.kind === 'abandoned') health.abandoned(b.id)
       else {

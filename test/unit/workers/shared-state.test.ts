@@ -105,7 +105,7 @@ describe('SharedAffinity', () => {
 })
 
 /** A control plane and two worker routers over one memory, wired as the pool wires them (messages delivered at once). */
-function plant(options: {circuit?: boolean; slots?: number} = {}) {
+function plant(options: {circuit?: boolean; slots?: number; checks?: boolean} = {}) {
   const memory = new SharedMemory(layoutFor(2, 1000, options.slots))
   const noSlots: string[][] = []
   let now = 10_000
@@ -117,7 +117,8 @@ function plant(options: {circuit?: boolean; slots?: number} = {}) {
   let control!: ControlRouterState
   const tables: TableMessage[] = []
   const deliver = (message: OutcomeMessage) => control.outcome(message)
-  const common = {localRegion: 'sa', bindingTtlMs: 60_000, bindingMaxEntries: 1000, failureCooldownMs: 5000, circuit, monotonicNow: clock}
+  const checks = options.checks ? {rise: 1, fall: 3} : undefined
+  const common = {localRegion: 'sa', bindingTtlMs: 60_000, bindingMaxEntries: 1000, failureCooldownMs: 5000, circuit, checks, monotonicNow: clock}
   const main = new Router({
     ...common,
     state: (health) =>
@@ -265,4 +266,42 @@ describe('routers of two workers over one memory', () => {
     assert.equal(p.workers[0].router.acquire('10.1.1.1', null, new Set(['c', 'd', 'f']))?.backend.id, 'e', 'a worker routes e now')
     assert.equal(p.main.routingState(p.main.get('e')!), 'up')
   })
+
+  test('a passing active check ends a cooldown for every worker at once, not only on the control plane', () => {
+    const p = plant({checks: true})
+    p.main.setBackends([backend('a', {weight: 10}), backend('b')])
+    const health = p.main.health
+    health.track('a', {type: 'tcp', host: '127.0.0.1', port: 9000, path: '', sni: ''})
+    const [w0, w1] = p.workers
+    const pick = w0.router.acquire('10.0.0.1', null)!
+    assert.equal(pick.backend.id, 'a')
+    w0.router.release(pick.backend)
+    w0.router.markFailed(pick.backend, 'ECONNREFUSED')
+    assert.equal(w1.router.acquire('10.0.0.2', null)!.backend.id, 'b', 'cooling down on every worker')
+    p.advance(1000)
+    health.recordCheck('a', {isPass: true, latencyMs: 1, error: null, atMs: 0})
+    assert.equal(p.main.routingState(p.main.get('a')!), 'up')
+    assert.equal(w1.router.acquire('10.0.0.3', null)!.backend.id, 'a', 'the workers route it again before the cooldown would have ended')
+  })
+
+  test("a failure that reaches the control plane after a passing check (a message in flight) does not start the cooldown again", () => {
+    const p = plant({checks: true})
+    p.main.setBackends([backend('a', {weight: 10}), backend('b')])
+    p.main.health.track('a', {type: 'tcp', host: '127.0.0.1', port: 9000, path: '', sni: ''})
+    const wordA = p.tables[0].words[0]
+    const s = (wordA & 0xffff) - 1
+    // A worker saw the failure at 10,000 and cooled the slot; its message is still on the way when the check passes at 10,500.
+    p.memory.coolingUntil[s] = 10_000 + 5000
+    p.advance(500)
+    p.main.health.recordCheck('a', {isPass: true, latencyMs: 1, error: null, atMs: 0})
+    assert.equal(p.memory.coolingUntil[s], 0)
+    p.control.outcome({type: 'outcome', kind: 'failed', word: wordA, id: 'a', why: 'ECONNREFUSED', isTrial: false, atMs: 10_000})
+    assert.equal(p.memory.coolingUntil[s], 0)
+    assert.equal(p.main.routingState(p.main.get('a')!), 'up')
+    // A failure after the pass cools it down as usual.
+    p.control.outcome({type: 'outcome', kind: 'failed', word: wordA, id: 'a', why: 'ECONNREFUSED', isTrial: false, atMs: 10_600})
+    assert.equal(p.main.routingState(p.main.get('a')!), 'cooling_down')
+    assert.ok(p.memory.coolingUntil[s] > 10_500)
+  })
 })
+
