@@ -492,7 +492,8 @@ export class ControlRouterState extends SharedStateBase implements RouterState {
 
   healthSkip(b: Backend, nowMs: number): HealthSkip | null {
     // No slot: no worker routes it (their healthSkip says down), so neither do DNS, /health and the API.
-    if (wordOf(b) === 0) return 'down'
+    // By id: the API and DNS may ask with their own copy of the backend, which carries no slot word.
+    if (this.unslotted > 0 && !this.slotById.has(b.id) && this.byId.has(b.id)) return 'down'
     return this.health.skipReason(b.id, nowMs)
   }
 
