@@ -27,7 +27,9 @@
 // them (no pinning when none are left); their wrk runs with one thread per load CPU (at most N),
 // since one wrk thread cannot feed N proxy threads. `--node` runs edgeproxy and the pipe baseline on
 // another Node (workers need Node ≥ 22.12; the system Node 20 runs `edgeproxy ×N` as one worker,
-// and the benchmark says so and leaves that target out).
+// and the benchmark says so and leaves that target out). `edgeproxy+limits ×N` is `edgeproxy+limits`
+// with N workers (admission counted in one client table in shared memory by every worker): its ratio
+// to `edgeproxy ×N` is what the limits cost when the workers share them.
 //
 // Every measured run is preceded by a one-second warm-up of the same load on the same target (a Node
 // process left idle while the other targets run shrinks its heap and cools its caches, and the first
@@ -385,8 +387,15 @@ async function main() {
   const epN = `edgeproxy ×${WORKERS}`
   const hpN = `haproxy ×${WORKERS}`
   const epNHttp = await startEdgeproxy(backend.port, undefined, {}, WORKERS)
-  if (epNHttp.threads === WORKERS) targets.push({name: epN, http: epNHttp, bulk: await startEdgeproxy(iperfPort, undefined, {}, WORKERS)})
-  else console.log(`${epN}: left out, edgeproxy ran ${epNHttp.threads} worker(s) on Node ${NODE === undefined ? process.versions.node : NODE} (workers need Node ≥ 22.12: pass --node)`)
+  const epNLimits = `edgeproxy+limits ×${WORKERS}`
+  if (epNHttp.threads === WORKERS) {
+    targets.push({name: epN, http: epNHttp, bulk: await startEdgeproxy(iperfPort, undefined, {}, WORKERS)})
+    targets.push({
+      name: epNLimits,
+      http: await startEdgeproxy(backend.port, undefined, LIMITS_ENV, WORKERS),
+      bulk: await startEdgeproxy(iperfPort, undefined, {...LIMITS_ENV, EDGEPROXY_HEALTH_CHECK_PORT: String(backend.port)}, WORKERS),
+    })
+  } else console.log(`${epN}: left out, edgeproxy ran ${epNHttp.threads} worker(s) on Node ${NODE === undefined ? process.versions.node : NODE} (workers need Node ≥ 22.12: pass --node)`)
   const hpNHttp = await startHaproxy(backend.port, WORKERS)
   if (hpNHttp !== null) targets.push({name: hpN, http: hpNHttp, bulk: (await startHaproxy(iperfPort, WORKERS))!})
   const ROUNDS = ROUNDS_ARG > 0 ? ROUNDS_ARG : targets.length
@@ -462,7 +471,7 @@ async function main() {
     console.log(`  ${(a + ' / ' + b).padEnd(30)} ${cells.join('  ')}`)
   }
   console.log('\nthroughput ratios (higher is better for the first):')
-  const axis = [[epN, 'edgeproxy'], [hpN, 'haproxy tcp'], [epN, hpN]]
+  const axis = [[epN, 'edgeproxy'], [hpN, 'haproxy tcp'], [epN, hpN], [epNLimits, epN]]
   for (const [a, b] of [['edgeproxy', 'node pipe'], ['edgeproxy', 'direct'], ['edgeproxy', 'haproxy tcp'], ['node pipe', 'haproxy tcp'], ['node bin/run.js', 'edgeproxy'], ['ep scraped', 'edgeproxy'], ['edgeproxy+limits', 'edgeproxy'], ...axis]) ratio(a, b, 'rate')
   if (hasCpu) {
     console.log('proxy CPU per unit of work (lower is better for the first):')
