@@ -27,7 +27,15 @@ export function bytes(n: number): string {
   return `${i === 0 ? n : n.toFixed(n < 10 ? 1 : 0)} ${units[i]}`
 }
 
-const count = (n: number) => n.toLocaleString('en-US')
+/**
+ * 1234567 → "1,234,567" (decimals kept as they are). Not toLocaleString: its first call loads ICU's
+ * number formatting, about 10 ms of a command that takes ~100 ms in all.
+ */
+export function count(n: number): string {
+  const [whole = '', fraction] = String(n).split('.')
+  const grouped = whole.replace(/\B(?=(\d{3})+$)/g, ',')
+  return fraction === undefined ? grouped : `${grouped}.${fraction}`
+}
 const rate = (n: number) => (n >= 100 ? count(Math.round(n)) : String(n))
 
 export function renderStatus(r: StatusResult): string {
