@@ -23,6 +23,8 @@ async function modulesLoaded(args: string[], env: Record<string, string>): Promi
   const asyncHook = 'export async function resolve(s, c, next) { const r = await next(s, c); process.stderr.write("LOADED " + r.url + "\\n"); return r }'
   const hook = `data:text/javascript,${encodeURIComponent(
     `import * as m from 'node:module'
+    // Node's own bundled undici (loaded by fetch, or by an ES import of node:http on Node 22+) is an internal module: listed here.
+    process.on('exit', () => { for (const id of process.moduleLoadList ?? []) if (id.includes('undici')) process.stderr.write("LOADED internal:" + id + "\\n") })
     if (m.registerHooks) m.registerHooks({resolve(s, c, next) { const r = next(s, c); process.stderr.write("LOADED " + r.url + "\\n"); return r }})
     else m.register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(asyncHook)}))`,
   )}`
