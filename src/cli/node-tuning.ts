@@ -16,7 +16,6 @@
 //   idleness, shrinks the heap and then frees read buffers in batches of hundreds of MB, which glibc
 //   hands back to the kernel and faults in again (150,000 page faults per GB and a quarter of bulk
 //   throughput, for minutes after every idle spell).
-import {spawn} from 'node:child_process'
 
 export const NODE_TUNING = {
   env: {MALLOC_TRIM_THRESHOLD_: '33554432'} as Record<string, string>,
@@ -66,7 +65,8 @@ export function reexecWithTuning(): Promise<never> {
   const args = [...flags, ...process.execArgv, ...process.argv.slice(1)]
   const execve = (process as {execve?: (file: string, args: string[], env: NodeJS.ProcessEnv) => never}).execve
   if (typeof execve === 'function') execve.call(process, process.execPath, [process.execPath, ...args], env)
-  const child = spawn(process.execPath, args, {env, stdio: 'inherit', detached: true})
+  // Loaded here, not at the top: every CLI command imports this module first, and only this path spawns.
+  const child = process.getBuiltinModule('node:child_process').spawn(process.execPath, args, {env, stdio: 'inherit', detached: true})
   for (const signal of FORWARDED) process.on(signal, () => child.kill(signal))
   return new Promise<never>(() => {
     child.on('error', (error) => {

@@ -9,8 +9,8 @@ import {parseExposition, type Sample} from '../metrics/exposition.js'
 
 // Not `import http from 'node:http'`: on Node 22+ an ES import of node:http evaluates every export,
 // WebSocket's included, which loads Node's bundled undici (~9 ms of a ~75 ms CLI command on Node 24).
+// https (and with it tls and crypto) only for an https URL.
 const http = process.getBuiltinModule('node:http')
-const https = process.getBuiltinModule('node:https')
 
 export const STATUS_DEFAULT_API_URL = 'http://127.0.0.1:8081'
 /** How many backends the view lists, busiest first. */
@@ -78,7 +78,7 @@ interface Reply {
 function get(url: URL, token: string | undefined, timeoutMs: number): Promise<Reply> {
   const headers: Record<string, string> = {connection: 'close'}
   if (token !== undefined) headers.authorization = `Bearer ${token}`
-  const transport = url.protocol === 'https:' ? https : http
+  const transport = url.protocol === 'https:' ? process.getBuiltinModule('node:https') : http
   return new Promise((resolve, reject) => {
     const req = transport.get(url, {headers, agent: false, timeout: timeoutMs}, (res) => {
       const chunks: Buffer[] = []

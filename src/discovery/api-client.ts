@@ -12,8 +12,8 @@ import {ValidationError} from './validation.js'
 
 // Not `import http from 'node:http'`: on Node 22+ an ES import of node:http evaluates every export,
 // WebSocket's included, which loads Node's bundled undici (~9 ms of a ~75 ms CLI command on Node 24).
+// https (and with it tls and crypto) only for an https URL.
 const http = process.getBuiltinModule('node:http')
-const https = process.getBuiltinModule('node:https')
 
 interface ApiErrorBody {
   error?: {code?: string; message?: string; field?: string}
@@ -43,7 +43,7 @@ export class ApiBackendClient implements BackendClient {
       headers['content-length'] = String(Buffer.byteLength(body))
     }
     const url = new URL(this.target + path)
-    const transport = url.protocol === 'https:' ? https : http
+    const transport = url.protocol === 'https:' ? process.getBuiltinModule('node:https') : http
     return new Promise((resolve, reject) => {
       const req = transport.request(url, {method, headers, agent: false, timeout: this.timeoutMs}, (res) => {
         const chunks: Buffer[] = []
