@@ -77,7 +77,15 @@ for (const tool of ['wrk', 'iperf3']) {
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'edgeproxy-bench-'))
 const children: ChildProcess[] = []
 const cleanup = () => {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL')
+  // Each child leads its own process group: nginx's worker outlives a SIGKILLed master otherwise.
+  for (const c of children) {
+    if (c.exitCode !== null || c.pid === undefined) continue
+    try {
+      process.kill(-c.pid, 'SIGKILL')
+    } catch {
+      c.kill('SIGKILL')
+    }
+  }
   // On Node 20 a launched edgeproxy is a wrapper around the proxy it re-executed: kill that one too.
   for (const pid of proxyPids) {
     try {
@@ -139,7 +147,7 @@ function pinned(role: Role, cmd: string, args: string[]): [string, string[]] {
 
 function run(cmdIn: string, argsIn: string[], env: NodeJS.ProcessEnv = process.env, role: Role = 'load'): ChildProcess {
   const [cmd, args] = pinned(role, cmdIn, argsIn)
-  const child = spawn(cmd, args, {env, stdio: ['ignore', 'ignore', 'pipe']})
+  const child = spawn(cmd, args, {env, stdio: ['ignore', 'ignore', 'pipe'], detached: true})
   let err = ''
   child.stderr!.on('data', (c) => (err = (err + c).slice(-2000)))
   child.on('exit', (code) => {
