@@ -13,31 +13,13 @@ import {ROUTING_TIERS, Router} from '../../../src/balancer/router.js'
 import {SharedAffinity} from '../../../src/workers/shared-affinity.js'
 import {layoutFor, SharedMemory} from '../../../src/workers/shared-memory.js'
 import {ControlRouterState, WorkerRouterState, type OutcomeMessage, type TableMessage} from '../../../src/workers/shared-router-state.js'
+import {makeBackend} from '../../support/backend-fixture.js'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
 
+/** These tests' backends: the shared fixture with a soft limit of 10 and no hard limit unless given. */
 function backend(id: string, extra: Partial<Backend> = {}): Backend {
-  return {
-    id,
-    app: 'web',
-    region: 'sa',
-    country: 'BR',
-    host: '127.0.0.1',
-    port: 9000,
-    isHealthy: true,
-    isDraining: false,
-    weight: 1,
-    softLimit: 10,
-    hardLimit: 0,
-    leaseExpiresAtMs: 0,
-    heartbeatAtMs: 0,
-    registeredAtMs: 0,
-    updatedAtMs: 0,
-    checkType: '',
-    checkPort: 0,
-    checkPath: '',
-    ...extra,
-  }
+  return makeBackend(id, {host: '127.0.0.1', weight: 1, softLimit: 10, hardLimit: 0, ...extra})
 }
 
 describe('SharedMemory', () => {
