@@ -13,6 +13,8 @@
 // evictions; when no entry a new key may use is free of open connections, the key is refused.
 // A connection ends with an atomic decrement of its entry's count, without the lock.
 
+import {lockMutex, unlockMutex} from '../workers/mutex.js'
+
 const WINDOW = 16
 // Header words (Int32).
 const H_INSERT_LOCK = 0
@@ -141,23 +143,13 @@ export class ClientTable {
     return this.insert(kind, hash, key, nowMs, tokens)
   }
 
-  // A futex mutex (Drepper's "mutex2"): 0 free, 1 held, 2 held with waiters. Only inserts take it.
+  // Only inserts take the table-wide mutex.
   private lockInserts(): void {
-    const h = this.header
-    let c = Atomics.compareExchange(h, H_INSERT_LOCK, 0, 1)
-    if (c === 0) return
-    if (c !== 2) c = Atomics.exchange(h, H_INSERT_LOCK, 2)
-    while (c !== 0) {
-      Atomics.wait(h, H_INSERT_LOCK, 2, 50)
-      c = Atomics.exchange(h, H_INSERT_LOCK, 2)
-    }
+    lockMutex(this.header, H_INSERT_LOCK)
   }
 
   private unlockInserts(): void {
-    if (Atomics.sub(this.header, H_INSERT_LOCK, 1) !== 1) {
-      Atomics.store(this.header, H_INSERT_LOCK, 0)
-      Atomics.notify(this.header, H_INSERT_LOCK, 1)
-    }
+    unlockMutex(this.header, H_INSERT_LOCK)
   }
 
   private insert(kind: number, hash: number, key: Int32Array, nowMs: number, tokens: number): number {

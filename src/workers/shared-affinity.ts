@@ -5,6 +5,7 @@
 // eviction is LRU within a window rather than over the whole table. Keys are two independent
 // 32-bit hashes of the client address (a false match needs both to collide: about 1 in 2^64 per
 // pair). One futex-style lock guards the table; every section under it is a few reads.
+import {lockMutex, unlockMutex} from './mutex.js'
 import {H_AFFINITY_EVICTED, H_AFFINITY_LOCK, H_AFFINITY_SIZE, sharedNow, type SharedMemory} from './shared-memory.js'
 
 const WINDOW = 8
@@ -59,23 +60,12 @@ export class SharedAffinity {
     this.h2 = hash(text, 0x2f6b_3c1d)
   }
 
-  // A futex mutex (Drepper's "mutex2"): 0 free, 1 held, 2 held with waiters.
   private lock(): void {
-    const h = this.header
-    let c = Atomics.compareExchange(h, H_AFFINITY_LOCK, 0, 1)
-    if (c === 0) return
-    if (c !== 2) c = Atomics.exchange(h, H_AFFINITY_LOCK, 2)
-    while (c !== 0) {
-      Atomics.wait(h, H_AFFINITY_LOCK, 2, 50)
-      c = Atomics.exchange(h, H_AFFINITY_LOCK, 2)
-    }
+    lockMutex(this.header, H_AFFINITY_LOCK)
   }
 
   private unlock(): void {
-    if (Atomics.sub(this.header, H_AFFINITY_LOCK, 1) !== 1) {
-      Atomics.store(this.header, H_AFFINITY_LOCK, 0)
-      Atomics.notify(this.header, H_AFFINITY_LOCK, 1)
-    }
+    unlockMutex(this.header, H_AFFINITY_LOCK)
   }
 
   /** The entry index of the key in its window, or -1. Under the lock. */
