@@ -1,7 +1,7 @@
 // Settings of per-client admission (the Rust edgeproxy's EDGEPROXY_RATE_LIMIT_* names, plus nginx's
 // per-address connection cap and dry run) and of the whole-proxy limits on silent and excess
 // connections, with the typed config they resolve to.
-import {setting, type Setting} from '../config/settings.js'
+import {setting, type Setting, type SettingValues} from '../config/settings.js'
 import type {AdmissionConfig} from './admission.js'
 
 const ADMISSION = 'ADMISSION'
@@ -111,8 +111,6 @@ export const ADMISSION_SETTINGS = {
   }),
 } satisfies Record<string, Setting<unknown>>
 
-type Values<S> = {[K in keyof S]: S[K] extends Setting<infer T> ? T | undefined : never}
-
 export interface ConnectionLimits {
   /** Per-client admission; undefined when neither the rate limit nor the per-key cap is on. */
   admission?: AdmissionConfig
@@ -122,7 +120,7 @@ export interface ConnectionLimits {
   idleTimeoutMs: number
 }
 
-export function resolveConnectionLimits(v: Values<typeof ADMISSION_SETTINGS>): ConnectionLimits {
+export function resolveConnectionLimits(v: SettingValues<typeof ADMISSION_SETTINGS>): ConnectionLimits {
   const rate = v.rateLimitEnabled ? {perSecond: v.rateLimitMaxRequests! / v.rateLimitWindowSecs!, burst: v.rateLimitBurst!} : undefined
   const isOn = rate !== undefined || v.maxConnsPerIp! > 0
   return {

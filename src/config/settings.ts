@@ -32,6 +32,9 @@ export interface Setting<T> {
   secret?: boolean
 }
 
+/** The resolved values of a settings table (`typeof X_SETTINGS`), as a feature's resolver takes them. */
+export type SettingValues<S> = {[K in keyof S]?: S[K] extends Setting<infer T> ? T : never}
+
 export type Raw = Record<string, string | boolean | undefined>
 export type Env = Record<string, string | undefined>
 

@@ -1,7 +1,7 @@
 // The settings of a Corrosion-mode POP beyond reaching its agent: the saved routing table a restart
 // falls back on, how long start-up waits for the agent, and how many members the agent must see.
 // Spread into START_SETTINGS by src/config/start-config.ts; nothing here opens a file or a socket.
-import {setting, type Setting} from '../config/settings.js'
+import {setting, type Setting, type SettingValues} from '../config/settings.js'
 
 const CORROSION = 'CORROSION'
 
@@ -45,9 +45,7 @@ export interface CorrosionPopConfig {
   minMembers: number
 }
 
-type CorrosionValues = {[K in keyof typeof CORROSION_SETTINGS]?: (typeof CORROSION_SETTINGS)[K] extends Setting<infer T> ? T : never}
-
 /** The part of StartConfig.corrosion these settings make. */
-export function resolveCorrosionPopConfig(v: CorrosionValues): CorrosionPopConfig {
+export function resolveCorrosionPopConfig(v: SettingValues<typeof CORROSION_SETTINGS>): CorrosionPopConfig {
   return {stateFile: v.corrosionStateFile!, startupWaitMs: Math.round(v.corrosionStartupWaitSecs! * 1000), minMembers: v.corrosionMinMembers!}
 }

@@ -2,7 +2,7 @@
 // START_SETTINGS by src/config/start-config.ts; nothing here knows about sockets or records.
 import net from 'node:net'
 
-import {setting, type Setting} from '../config/settings.js'
+import {setting, type Setting, type SettingValues} from '../config/settings.js'
 import {formatHostPort, parseHostPort, type HostPort} from '../net/address.js'
 
 const DNS = 'INTERNAL DNS'
@@ -113,10 +113,8 @@ export interface DnsConfig {
   maxAnswers: number
 }
 
-type DnsValues = {[K in keyof typeof DNS_SETTINGS]?: (typeof DNS_SETTINGS)[K] extends Setting<infer T> ? T : never}
-
 /** The DNS part of StartConfig; undefined when DNS is off. */
-export function resolveDnsConfig(v: DnsValues): DnsConfig | undefined {
+export function resolveDnsConfig(v: SettingValues<typeof DNS_SETTINGS>): DnsConfig | undefined {
   if (!v.dnsEnabled) return undefined
   return {
     listen: v.dnsListen!,

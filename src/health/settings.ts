@@ -3,7 +3,7 @@
 import type {CheckThresholds, CheckTiming} from './check-state.js'
 import type {CircuitOptions} from './circuit.js'
 import {ConfigError} from '../errors.js'
-import {setting, type Setting} from '../config/settings.js'
+import {setting, type Setting, type SettingValues} from '../config/settings.js'
 
 const CHECKS = 'HEALTH CHECKS'
 const CIRCUIT = 'CIRCUIT BREAKER'
@@ -196,8 +196,6 @@ export const HEALTH_SETTINGS = {
   }),
 } satisfies Record<string, Setting<unknown>>
 
-type Values<S> = {[K in keyof S]: S[K] extends Setting<infer T> ? T | undefined : never}
-
 /** How one check is made: the global settings that a backend's overrides replace. */
 export interface ProbeDefaults {
   type: ProbeType
@@ -222,7 +220,7 @@ export interface HealthConfig {
 
 const ms = (secs: number) => Math.round(secs * 1000)
 
-export function resolveHealthConfig(v: Values<typeof HEALTH_SETTINGS>): HealthConfig {
+export function resolveHealthConfig(v: SettingValues<typeof HEALTH_SETTINGS>): HealthConfig {
   const intervalMs = ms(v.healthCheckIntervalSecs!)
   const timeoutMs = ms(v.healthCheckTimeoutSecs!)
   if (v.healthCheckEnabled && timeoutMs >= intervalMs) {

@@ -3,7 +3,7 @@
 // them; resolveMetricsConfig turns their values into the typed config the metrics service gets.
 import {ConfigError} from '../errors.js'
 import {formatHostPort, isLoopbackAddress, type HostPort} from '../net/address.js'
-import {setting, type Setting} from '../config/settings.js'
+import {setting, type Setting, type SettingValues} from '../config/settings.js'
 
 const METRICS = 'METRICS AND WARNINGS'
 
@@ -67,8 +67,6 @@ export const METRICS_SETTINGS = {
   }),
 } satisfies Record<string, Setting<unknown>>
 
-type Values<S> = {[K in keyof S]: S[K] extends Setting<infer T> ? T | undefined : never}
-
 export interface MetricsConfig {
   isEnabled: boolean
   /** The metrics listener; undefined = only the API's /metrics. */
@@ -82,7 +80,7 @@ export interface MetricsConfig {
 }
 
 /** Nothing listens beyond loopback without a token unless the operator says so explicitly. */
-export function resolveMetricsConfig(v: Values<typeof METRICS_SETTINGS>, apiToken: string | undefined): MetricsConfig {
+export function resolveMetricsConfig(v: SettingValues<typeof METRICS_SETTINGS>, apiToken: string | undefined): MetricsConfig {
   const token = v.metricsToken ?? apiToken
   const listen = v.metricsEnabled ? v.metricsListen : undefined
   if (listen !== undefined && token === undefined && !v.metricsInsecure && !isLoopbackAddress(listen.host)) {

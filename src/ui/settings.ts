@@ -1,6 +1,6 @@
 // Settings of the status page (/ui on the API listener) and its traffic charts. START_SETTINGS spreads
 // them; resolveUiConfig turns their values into the typed config the UI service gets.
-import {setting, type Setting} from '../config/settings.js'
+import {setting, type Setting, type SettingValues} from '../config/settings.js'
 
 const UI = 'STATUS PAGE'
 
@@ -23,8 +23,6 @@ export const UI_SETTINGS = {
   }),
 } satisfies Record<string, Setting<unknown>>
 
-type Values<S> = {[K in keyof S]: S[K] extends Setting<infer T> ? T | undefined : never}
-
 export interface UiConfig {
   isEnabled: boolean
   sampleMs: number
@@ -34,6 +32,6 @@ export interface UiConfig {
 
 export const UI_WINDOW_MS = 10 * 60_000
 
-export function resolveUiConfig(v: Values<typeof UI_SETTINGS>): UiConfig {
+export function resolveUiConfig(v: SettingValues<typeof UI_SETTINGS>): UiConfig {
   return {isEnabled: v.uiEnabled!, sampleMs: Math.round(v.uiSampleSecs! * 1000), windowMs: UI_WINDOW_MS}
 }
