@@ -3,7 +3,7 @@
 // affinity sweep, Auto-Discovery API, and whatever a feature adds. Everything that can be refused
 // (certificate, GeoIP file, store, addresses) is checked before the first socket listens. It never
 // exits the process: the CLI owns signals and exit codes; the engine exposes reload() and shutdown().
-import {ROUTING_TIERS, Router, routerOptionsOf} from './balancer/router.js'
+import {Router, routerOptionsOf} from './balancer/router.js'
 import type {StartConfig} from './config/start-config.js'
 import {corrosionAgentService} from './corrosion/agent-view-service.js'
 import {ApiServer, type HealthReport} from './discovery/api-server.js'
@@ -31,10 +31,8 @@ import {SqliteBackendStore} from './store/sqlite-backend-store.js'
 import {SqliteFeed} from './store/sqlite-feed.js'
 import {PROXY_STORE_CONTEXT, SqliteRoutingStore} from './store/sqlite-store.js'
 import {workersService} from './workers/workers-service.js'
-import {H_CERTIFICATE, layoutFor, sharedNow, SharedMemory} from './workers/shared-memory.js'
-import {ControlRouterState} from './workers/shared-router-state.js'
-import {supportsReusePort} from './workers/settings.js'
-import {WorkerPool} from './workers/worker-pool.js'
+import {effectiveWorkers, workersSetup} from './workers/control-plane.js'
+import type {WorkerPool} from './workers/worker-pool.js'
 import {uiService} from './ui/ui-service.js'
 
 export interface EngineOptions {
@@ -113,23 +111,6 @@ export interface EngineParts {
   readonly startedAtMs: number
 }
 
-/**
- * How many workers this process runs: EDGEPROXY_WORKERS, or 1 (with a warning saying why) on a Node
- * without SO_REUSEPORT listeners.
- */
-export function effectiveWorkers(config: StartConfig, logger: Logger, nodeVersion = process.versions.node): number {
-  const asked = config.workers
-  if (asked <= 1) return 1
-  if (!supportsReusePort(nodeVersion)) {
-    logger.warn('workers_unsupported', `EDGEPROXY_WORKERS asks for ${asked} workers, but Node ${nodeVersion} cannot share a listening address between threads (reusePort needs Node 22.12 or later): running one worker`, {
-      workers: asked,
-      node: nodeVersion,
-    })
-    return 1
-  }
-  return asked
-}
-
 export class Engine implements EngineParts {
   readonly stats = new ProxyStats()
   readonly listenerStats = {tcp: new ListenerStats(), tls: new ListenerStats()}
@@ -182,40 +163,11 @@ export class Engine implements EngineParts {
     const workers = effectiveWorkers(config, logger)
     const stores = options.stores ?? (await openStores(config, logger))
     const {feed, writer} = stores
-    let pool: WorkerPool | undefined
-    let control: ControlRouterState | undefined
-    const memory = workers > 1 ? new SharedMemory(layoutFor(workers, config.bindingMaxEntries, config.workersBackendSlots)) : undefined
-    const router = new Router({
-      ...routerOptionsOf(config),
-      ...(memory
-        ? {
-            monotonicNow: sharedNow,
-            workers,
-            state: (health) =>
-              (control = new ControlRouterState({
-                memory,
-                bindingTtlMs: config.bindingTtlMs,
-                bindingMaxEntries: config.bindingMaxEntries,
-                health,
-                tiers: ROUTING_TIERS.length,
-                onTable: (table) => pool?.broadcast(table),
-                onNoSlots: (ids) =>
-                  logger.error(
-                    'backend_no_slot',
-                    `${ids.length} backend(s) get no traffic: the workers' shared memory has room for ${config.workersBackendSlots} backends and every slot is taken (${ids.slice(0, 5).join(', ')}${ids.length > 5 ? ', …' : ''}); raise EDGEPROXY_WORKERS_BACKEND_SLOTS and restart`,
-                    {backends: ids.length, ids: ids.slice(0, 100).join(','), slots: config.workersBackendSlots},
-                  ),
-              })),
-          }
-        : {}),
-    })
+    const setup = workers > 1 ? workersSetup(config, logger, workers) : undefined
+    const router = new Router({...routerOptionsOf(config), ...setup?.routerOptions})
     const engine = new Engine(config, router, feed, writer, geo, certificate, logger, options.version)
-    if (memory) {
-      // A renewed certificate: workers re-read the files at their next handshake, so none serves the old one after the log says renewed.
-      if (certificate) certificate.onChange = () => Atomics.add(memory.header, H_CERTIFICATE, 1)
-      pool = new WorkerPool({count: workers, memory, admissionBuffer: engine.admission?.table.buffer, config, logger, state: () => control!, stats: engine.stats, listenerStats: engine.listenerStats})
-      engine.pool = pool
-      // The table the store service installs before the workers start reaches them at spawn.
+    if (setup) {
+      engine.pool = setup.makePool({certificate, admissionBuffer: engine.admission?.table.buffer, stats: engine.stats, listenerStats: engine.listenerStats})
     }
     try {
       engine.services = engine.buildServices(options.dial ?? defaultDial)

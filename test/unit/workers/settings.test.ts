@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import {describe, test} from 'node:test'
 
 import {resolveStartConfig} from '../../../src/config/start-config.js'
-import {effectiveWorkers} from '../../../src/engine.js'
+import {effectiveWorkers} from '../../../src/workers/control-plane.js'
 import {createLogger} from '../../../src/log/logger.js'
 import {AUTO_WORKERS_CAP, resolveWorkerCount, supportsReusePort} from '../../../src/workers/settings.js'
 
