@@ -6,11 +6,7 @@
 
 import {ConfigError, InvalidInputError, UnavailableError} from '../errors.js'
 import {parseExposition, type Sample} from '../metrics/exposition.js'
-
-// Not `import http from 'node:http'`: on Node 22+ an ES import of node:http evaluates every export,
-// WebSocket's included, which loads Node's bundled undici (~9 ms of a ~75 ms CLI command on Node 24).
-// https (and with it tls and crypto) only for an https URL.
-const http = process.getBuiltinModule('node:http')
+import {httpExchange, type HttpReply} from '../net/http-exchange.js'
 
 export const STATUS_DEFAULT_API_URL = 'http://127.0.0.1:8081'
 /** How many backends the view lists, busiest first. */
@@ -70,25 +66,8 @@ export interface StatusResult {
   geoip: {built_at: string; age_days: number} | null
 }
 
-interface Reply {
-  status: number
-  text: string
-}
-
-function get(url: URL, token: string | undefined, timeoutMs: number): Promise<Reply> {
-  const headers: Record<string, string> = {connection: 'close'}
-  if (token !== undefined) headers.authorization = `Bearer ${token}`
-  const transport = url.protocol === 'https:' ? process.getBuiltinModule('node:https') : http
-  return new Promise((resolve, reject) => {
-    const req = transport.get(url, {headers, agent: false, timeout: timeoutMs}, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => resolve({status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8')}))
-      res.on('error', reject)
-    })
-    req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), {code: 'ETIMEDOUT'})))
-    req.on('error', reject)
-  })
+function get(url: URL, token: string | undefined, timeoutMs: number): Promise<HttpReply> {
+  return httpExchange(url, {method: 'GET', headers: token === undefined ? {} : {authorization: `Bearer ${token}`}, timeoutMs})
 }
 
 /** The API URL checked: an http(s) URL without trailing slashes, else exit 3 naming the flag. */
@@ -111,7 +90,7 @@ export function statusApiUrl(text: string | undefined): string {
 
 /** Reads /health and /metrics once. Unreachable: exit 4; a refused token: exit 3. */
 export async function takeSample(apiUrl: string, token: string | undefined, timeoutMs = 5000, now: () => number = Date.now): Promise<PopSample> {
-  const fetchPath = async (path: string): Promise<Reply> => {
+  const fetchPath = async (path: string): Promise<HttpReply> => {
     try {
       return await get(new URL(apiUrl + path), token, timeoutMs)
     } catch (error) {

@@ -9,19 +9,10 @@ import type {LimitsJson} from '../admission/admission-service.js'
 import {BackendNotFoundError, type BackendClient, type CheckNowResult, type HeartbeatOutcome, type ListFilter, type RegisterOutcome, type RouteExplanation} from './backend-client.js'
 import type {BackendJson} from './backend-json.js'
 import {ValidationError} from './validation.js'
-
-// Not `import http from 'node:http'`: on Node 22+ an ES import of node:http evaluates every export,
-// WebSocket's included, which loads Node's bundled undici (~9 ms of a ~75 ms CLI command on Node 24).
-// https (and with it tls and crypto) only for an https URL.
-const http = process.getBuiltinModule('node:http')
+import {httpExchange, type HttpReply} from '../net/http-exchange.js'
 
 interface ApiErrorBody {
   error?: {code?: string; message?: string; field?: string}
-}
-
-interface Reply {
-  status: number
-  text: string
 }
 
 export class ApiBackendClient implements BackendClient {
@@ -35,30 +26,18 @@ export class ApiBackendClient implements BackendClient {
     this.target = url.replace(/\/+$/, '')
   }
 
-  private send(method: string, path: string, body?: string): Promise<Reply> {
-    const headers: Record<string, string> = {accept: 'application/json', connection: 'close'}
+  private send(method: string, path: string, body?: string): Promise<HttpReply> {
+    const headers: Record<string, string> = {accept: 'application/json'}
     if (this.token) headers.authorization = `Bearer ${this.token}`
     if (body !== undefined) {
       headers['content-type'] = 'application/json'
       headers['content-length'] = String(Buffer.byteLength(body))
     }
-    const url = new URL(this.target + path)
-    const transport = url.protocol === 'https:' ? process.getBuiltinModule('node:https') : http
-    return new Promise((resolve, reject) => {
-      const req = transport.request(url, {method, headers, agent: false, timeout: this.timeoutMs}, (res) => {
-        const chunks: Buffer[] = []
-        res.on('data', (c: Buffer) => chunks.push(c))
-        res.on('end', () => resolve({status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8')}))
-        res.on('error', reject)
-      })
-      req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${this.timeoutMs} ms`), {code: 'ETIMEDOUT'})))
-      req.on('error', reject)
-      req.end(body)
-    })
+    return httpExchange(new URL(this.target + path), {method, headers, body, timeoutMs: this.timeoutMs})
   }
 
   private async call<T>(method: string, path: string, body?: unknown, id?: string): Promise<T> {
-    let reply: Reply
+    let reply: HttpReply
     try {
       reply = await this.send(method, path, body === undefined ? undefined : JSON.stringify(body))
     } catch (error) {
